@@ -1,0 +1,139 @@
+"""``GET /health`` and ``GET /metrics``: what operators and load balancers poll.
+
+Health answers 503 only when the database is down (the API cannot serve
+anything then); a broken cache or RPC makes it ``degraded`` but still 200,
+since reads keep working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import func, select, text
+
+from orbitpay.api.deps import AppResources, resources
+from orbitpay.db.schema import indexer_cursors, indexer_status
+from orbitpay.observability.metrics import DB_UP, REGISTRY
+
+router = APIRouter(tags=["operations"])
+
+# An indexer whose heartbeat is older than this is reported as stale.
+HEARTBEAT_STALE_SECONDS = 120
+
+
+class ComponentHealth(BaseModel):
+    status: Literal["ok", "down", "degraded", "unknown", "disabled"]
+    kind: str | None = None
+    error: str | None = None
+
+
+class IndexerHealth(BaseModel):
+    status: Literal["ok", "degraded", "down", "unknown"]
+    last_ledger: int | None = None
+    latest_ledger: int | None = None
+    lag_ledgers: int | None = None
+    lag_seconds: float | None = None
+    heartbeat_at: datetime | None = None
+    gap: dict[str, int] | None = None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: ComponentHealth
+    cache: ComponentHealth
+    rpc: ComponentHealth
+    indexer: IndexerHealth
+
+
+async def _database(res: AppResources) -> tuple[ComponentHealth, dict[str, Any] | None]:
+    try:
+        async with asyncio.timeout(3):
+            async with res.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                cursor = (
+                    await conn.execute(
+                        select(
+                            func.min(indexer_cursors.c.last_ledger).label("last_ledger"),
+                            func.max(indexer_cursors.c.last_ledger_closed_at).label("closed_at"),
+                            func.max(indexer_cursors.c.latest_ledger).label("latest_ledger"),
+                        )
+                    )
+                ).one()
+                status = (
+                    await conn.execute(select(indexer_status).order_by(indexer_status.c.name))
+                ).first()
+    except Exception as exc:
+        DB_UP.set(0)
+        message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return ComponentHealth(status="down", error=message), None
+    DB_UP.set(1)
+    return ComponentHealth(status="ok", kind="postgresql"), {
+        "cursor": cursor._mapping,
+        "status": status._mapping if status else None,
+    }
+
+
+def _indexer(state: dict[str, Any] | None) -> tuple[ComponentHealth, IndexerHealth]:
+    if state is None:
+        return ComponentHealth(status="unknown"), IndexerHealth(status="unknown")
+    cursor, status = state["cursor"], state["status"]
+    now = datetime.now(UTC)
+    last = cursor["last_ledger"]
+    latest = (status or {}).get("rpc_latest_ledger") or cursor["latest_ledger"]
+    closed_at = cursor["closed_at"]
+    lag_seconds = max(0.0, (now - closed_at).total_seconds()) if closed_at else None
+    lag_ledgers = max(0, latest - last) if latest is not None and last is not None else None
+    if status is None:
+        rpc = ComponentHealth(status="unknown", error="no indexer has reported yet")
+        indexer = IndexerHealth(status="unknown", last_ledger=last, latest_ledger=latest)
+        return rpc, indexer
+    rpc_status = status["rpc_status"] if status["rpc_status"] in ("ok", "down") else "unknown"
+    rpc = ComponentHealth(status=rpc_status, error=status["rpc_error"])
+    heartbeat = status["heartbeat_at"]
+    stale = heartbeat is None or (now - heartbeat).total_seconds() > HEARTBEAT_STALE_SECONDS
+    gap = None
+    if status["gap_from_ledger"] is not None:
+        gap = {"from_ledger": status["gap_from_ledger"], "to_ledger": status["gap_to_ledger"]}
+    indexer_state = "down" if stale else ("degraded" if gap or rpc_status != "ok" else "ok")
+    return rpc, IndexerHealth(
+        status=indexer_state,
+        last_ledger=last,
+        latest_ledger=latest,
+        lag_ledgers=lag_ledgers,
+        lag_seconds=round(lag_seconds, 3) if lag_seconds is not None else None,
+        heartbeat_at=heartbeat,
+        gap=gap,
+    )
+
+
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "the database is down"}},
+)
+async def health(request: Request) -> JSONResponse:
+    res = resources(request)
+    (database, state), cache_ok = await asyncio.gather(_database(res), res.cache.ping())
+    cache = ComponentHealth(status="ok" if cache_ok else "down", kind=res.cache.kind)
+    rpc, indexer = _indexer(state)
+    healthy = database.status == "ok" and cache_ok and rpc.status == "ok" and indexer.status == "ok"
+    body = HealthResponse(
+        status="ok" if healthy else "degraded",
+        database=database,
+        cache=cache,
+        rpc=rpc,
+        indexer=indexer,
+    )
+    code = 503 if database.status != "ok" else 200
+    return JSONResponse(body.model_dump(mode="json"), status_code=code)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

