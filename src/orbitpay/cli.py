@@ -27,13 +27,13 @@ app = typer.Typer(
 org_app = typer.Typer(help="Manage indexed organizations.", no_args_is_help=True)
 app.add_typer(org_app, name="org")
 console = Console()
-err = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(message, markup=False, highlight=False)
+    """One plain line on stderr (no wrapping: operators grep for it), then exit."""
+    sys.stderr.write(message.replace("\n", " ") + "\n")
     raise typer.Exit(code)
 
 

@@ -1,0 +1,457 @@
+"""Real Stellar XDR for the devnet: envelopes, results, metas, events, ledger entries.
+
+Everything here is built with ``stellar_sdk.xdr`` so a client decodes it with the
+same classes it would use against a real Stellar RPC:
+
+- a transaction is a signed ``TransactionEnvelope`` (``ENVELOPE_TYPE_TX``, v1) with
+  one ``InvokeHostFunction`` operation (``HOST_FUNCTION_TYPE_INVOKE_CONTRACT``),
+  its ``SorobanAuthorizationEntry`` list and ``SorobanTransactionData`` (ext v1);
+- the result is a ``TransactionResult`` (``txSUCCESS`` with an
+  ``INVOKE_HOST_FUNCTION_SUCCESS`` hash, or ``txFAILED`` with
+  ``INVOKE_HOST_FUNCTION_TRAPPED``);
+- the meta is ``TransactionMeta`` v4 (protocol 23: contract events per operation,
+  ``SorobanTransactionMetaV2.return_value``, fee ``TransactionEvent`` s) or v3
+  (``SorobanTransactionMeta`` with events and return value), chosen per chain;
+- event ids follow stellar-rpc: ``"%019d-%010d" % (TOID, event index)`` where the
+  TOID packs ``ledger << 32 | tx_order << 12 | op_index`` (tx order counts from 1,
+  the operation index from 0).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+
+from stellar_sdk import Keypair, StrKey
+from stellar_sdk import xdr as x
+
+from orbitpay.stellar import scval as sv
+
+# TOID bit layout (Horizon's toid package, used by stellar-rpc's event cursors).
+TX_MASK = (1 << 20) - 1
+OP_MASK = (1 << 12) - 1
+MAX_EVENT_INDEX = (1 << 32) - 1
+
+BASE_FEE = 100
+PROTOCOL_VERSION = 23
+
+
+def toid(ledger: int, tx_order: int, op_index: int) -> int:
+    return (ledger << 32) | ((tx_order & TX_MASK) << 12) | (op_index & OP_MASK)
+
+
+def parse_toid(value: int) -> tuple[int, int, int]:
+    return value >> 32, (value >> 12) & TX_MASK, value & OP_MASK
+
+
+def event_id(ledger: int, tx_order: int, op_index: int, event_index: int) -> str:
+    return f"{toid(ledger, tx_order, op_index):019d}-{event_index:010d}"
+
+
+def parse_event_id(value: str) -> tuple[int, int, int, int]:
+    """``"<toid>-<event index>"`` -> (ledger, tx order, op index, event index)."""
+    parts = value.split("-")
+    if len(parts) != 2 or not parts[0].isdigit() or not parts[1].isdigit():
+        raise ValueError(f"invalid event id {value}")
+    t, idx = int(parts[0]), int(parts[1])
+    if t >= 1 << 63 or idx > MAX_EVENT_INDEX:
+        raise ValueError(f"invalid event id {value}")
+    ledger, tx, op = parse_toid(t)
+    return ledger, tx, op, idx
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def network_id(passphrase: str) -> bytes:
+    return hashlib.sha256(passphrase.encode()).digest()
+
+
+def contract_strkey(seed: str) -> str:
+    """A deterministic contract id (as if deployed with a salt derived from ``seed``)."""
+    return StrKey.encode_contract(hashlib.sha256(b"orbitpay-devnet-contract:" + seed.encode()).digest())
+
+
+def _sc_address(strkey: str) -> x.SCAddress:
+    return sv.address(strkey).address
+
+
+@dataclass(slots=True)
+class Invocation:
+    """One contract call: ``contract.function(*args)`` plus the calls it authorizes below it."""
+
+    contract: str
+    function: str
+    args: list[x.SCVal]
+    sub: list[Invocation] = field(default_factory=list)
+
+    def contract_args(self) -> x.InvokeContractArgs:
+        return x.InvokeContractArgs(
+            contract_address=_sc_address(self.contract),
+            function_name=x.SCSymbol(self.function.encode()),
+            args=self.args,
+        )
+
+    def authorized(self) -> x.SorobanAuthorizedInvocation:
+        return x.SorobanAuthorizedInvocation(
+            function=x.SorobanAuthorizedFunction(
+                x.SorobanAuthorizedFunctionType.SOROBAN_AUTHORIZED_FUNCTION_TYPE_CONTRACT_FN,
+                contract_fn=self.contract_args(),
+            ),
+            sub_invocations=[s.authorized() for s in self.sub],
+        )
+
+
+def auth_entry_source(inv: Invocation) -> x.SorobanAuthorizationEntry:
+    """Authorization by the transaction's source account (``SOURCE_ACCOUNT`` credentials)."""
+    return x.SorobanAuthorizationEntry(
+        credentials=x.SorobanCredentials(
+            x.SorobanCredentialsType.SOROBAN_CREDENTIALS_SOURCE_ACCOUNT
+        ),
+        root_invocation=inv.authorized(),
+    )
+
+
+def auth_entry_address(
+    signer: Keypair, inv: Invocation, nonce: int, expiration_ledger: int, net_id: bytes
+) -> x.SorobanAuthorizationEntry:
+    """Authorization signed by ``signer`` (``ADDRESS`` credentials, ed25519 account signature)."""
+    root = inv.authorized()
+    preimage = x.HashIDPreimage(
+        x.EnvelopeType.ENVELOPE_TYPE_SOROBAN_AUTHORIZATION,
+        soroban_authorization=x.HashIDPreimageSorobanAuthorization(
+            network_id=x.Hash(net_id),
+            nonce=x.Int64(nonce),
+            signature_expiration_ledger=x.Uint32(expiration_ledger),
+            invocation=root,
+        ),
+    )
+    payload = hashlib.sha256(preimage.to_xdr_bytes()).digest()
+    signature = sv.vec(
+        [
+            sv.struct(
+                {
+                    "public_key": x.SCVal(
+                        x.SCValType.SCV_BYTES, bytes=x.SCBytes(signer.raw_public_key())
+                    ),
+                    "signature": x.SCVal(
+                        x.SCValType.SCV_BYTES, bytes=x.SCBytes(signer.sign(payload))
+                    ),
+                }
+            )
+        ]
+    )
+    return x.SorobanAuthorizationEntry(
+        credentials=x.SorobanCredentials(
+            x.SorobanCredentialsType.SOROBAN_CREDENTIALS_ADDRESS,
+            address=x.SorobanAddressCredentials(
+                address=_sc_address(signer.public_key),
+                nonce=x.Int64(nonce),
+                signature_expiration_ledger=x.Uint32(expiration_ledger),
+                signature=signature,
+            ),
+        ),
+        root_invocation=root,
+    )
+
+
+_EMPTY_FOOTPRINT = x.LedgerFootprint(read_only=[], read_write=[])
+
+
+def build_envelope(
+    source: Keypair,
+    seq_num: int,
+    top: Invocation,
+    auth: list[x.SorobanAuthorizationEntry],
+    net_id: bytes,
+    resource_fee: int = 95_000,
+) -> tuple[bytes, str]:
+    """A signed v1 envelope with one InvokeHostFunction op. Returns (XDR bytes, tx hash hex)."""
+    op = x.Operation(
+        source_account=None,
+        body=x.OperationBody(
+            x.OperationType.INVOKE_HOST_FUNCTION,
+            invoke_host_function_op=x.InvokeHostFunctionOp(
+                host_function=x.HostFunction(
+                    x.HostFunctionType.HOST_FUNCTION_TYPE_INVOKE_CONTRACT,
+                    invoke_contract=top.contract_args(),
+                ),
+                auth=auth,
+            ),
+        ),
+    )
+    soroban_data = x.SorobanTransactionData(
+        ext=x.SorobanTransactionDataExt(0),
+        resources=x.SorobanResources(
+            footprint=_EMPTY_FOOTPRINT,
+            instructions=x.Uint32(2_500_000),
+            disk_read_bytes=x.Uint32(6_000),
+            write_bytes=x.Uint32(1_200),
+        ),
+        resource_fee=x.Int64(resource_fee),
+    )
+    tx = x.Transaction(
+        source_account=x.MuxedAccount(
+            x.CryptoKeyType.KEY_TYPE_ED25519, ed25519=x.Uint256(source.raw_public_key())
+        ),
+        fee=x.Uint32(BASE_FEE + resource_fee),
+        seq_num=x.SequenceNumber(x.Int64(seq_num)),
+        cond=x.Preconditions(x.PreconditionType.PRECOND_NONE),
+        memo=x.Memo(x.MemoType.MEMO_NONE),
+        operations=[op],
+        ext=x.TransactionExt(1, soroban_data=soroban_data),
+    )
+    payload = x.TransactionSignaturePayload(
+        network_id=x.Hash(net_id),
+        tagged_transaction=x.TransactionSignaturePayloadTaggedTransaction(
+            x.EnvelopeType.ENVELOPE_TYPE_TX, tx=tx
+        ),
+    )
+    tx_hash = hashlib.sha256(payload.to_xdr_bytes()).digest()
+    sig = x.DecoratedSignature(
+        hint=x.SignatureHint(source.raw_public_key()[-4:]),
+        signature=x.Signature(source.sign(tx_hash)),
+    )
+    env = x.TransactionEnvelope(
+        x.EnvelopeType.ENVELOPE_TYPE_TX,
+        v1=x.TransactionV1Envelope(tx=tx, signatures=[sig]),
+    )
+    return env.to_xdr_bytes(), tx_hash.hex()
+
+
+def contract_event(contract: str, topics: list[x.SCVal], data: x.SCVal) -> x.ContractEvent:
+    return x.ContractEvent(
+        ext=x.ExtensionPoint(0),
+        contract_id=x.ContractID(x.Hash(StrKey.decode_contract(contract))),
+        type=x.ContractEventType.CONTRACT,
+        body=x.ContractEventBody(0, v0=x.ContractEventV0(topics=topics, data=data)),
+    )
+
+
+def error_diagnostic(contract: str, code: int, message: str) -> x.DiagnosticEvent:
+    """The diagnostic event core emits when a contract call returns an error."""
+    err = x.SCVal(
+        x.SCValType.SCV_ERROR,
+        error=x.SCError(x.SCErrorType.SCE_CONTRACT, contract_code=x.Uint32(code)),
+    )
+    ev = x.ContractEvent(
+        ext=x.ExtensionPoint(0),
+        contract_id=x.ContractID(x.Hash(StrKey.decode_contract(contract))),
+        type=x.ContractEventType.DIAGNOSTIC,
+        body=x.ContractEventBody(
+            0, v0=x.ContractEventV0(topics=[sv.symbol("error"), err], data=sv.string(message))
+        ),
+    )
+    return x.DiagnosticEvent(in_successful_contract_call=False, event=ev)
+
+
+def fee_events(native_sac: str, source: str, charged: int, refund: int) -> list[x.TransactionEvent]:
+    def fee(stage: x.TransactionEventStage, amount: int) -> x.TransactionEvent:
+        return x.TransactionEvent(
+            stage=stage,
+            event=contract_event(native_sac, [sv.symbol("fee"), sv.address(source)], sv.i128(amount)),
+        )
+
+    return [
+        fee(x.TransactionEventStage.TRANSACTION_EVENT_STAGE_BEFORE_ALL_TXS, charged),
+        fee(x.TransactionEventStage.TRANSACTION_EVENT_STAGE_AFTER_ALL_TXS, -refund),
+    ]
+
+
+def build_result(success: bool, fee_charged: int, return_hash: bytes) -> bytes:
+    if success:
+        op_res = x.InvokeHostFunctionResult(
+            x.InvokeHostFunctionResultCode.INVOKE_HOST_FUNCTION_SUCCESS,
+            success=x.Hash(return_hash),
+        )
+        code = x.TransactionResultCode.txSUCCESS
+    else:
+        op_res = x.InvokeHostFunctionResult(
+            x.InvokeHostFunctionResultCode.INVOKE_HOST_FUNCTION_TRAPPED
+        )
+        code = x.TransactionResultCode.txFAILED
+    res = x.TransactionResult(
+        fee_charged=x.Int64(fee_charged),
+        result=x.TransactionResultResult(
+            code,
+            results=[
+                x.OperationResult(
+                    x.OperationResultCode.opINNER,
+                    tr=x.OperationResultTr(
+                        x.OperationType.INVOKE_HOST_FUNCTION,
+                        invoke_host_function_result=op_res,
+                    ),
+                )
+            ],
+        ),
+        ext=x.TransactionResultExt(0),
+    )
+    return res.to_xdr_bytes()
+
+
+def success_preimage_hash(return_value: x.SCVal, events: list[x.ContractEvent]) -> bytes:
+    pre = x.InvokeHostFunctionSuccessPreImage(return_value=return_value, events=events)
+    return hashlib.sha256(pre.to_xdr_bytes()).digest()
+
+
+def build_meta(
+    version: int,
+    success: bool,
+    events: list[x.ContractEvent],
+    return_value: x.SCVal | None,
+    diagnostics: list[x.DiagnosticEvent],
+    tx_events: list[x.TransactionEvent],
+) -> bytes:
+    if version == 4:
+        meta = x.TransactionMeta(
+            4,
+            v4=x.TransactionMetaV4(
+                ext=x.ExtensionPoint(0),
+                tx_changes_before=x.LedgerEntryChanges([]),
+                operations=(
+                    [
+                        x.OperationMetaV2(
+                            ext=x.ExtensionPoint(0),
+                            changes=x.LedgerEntryChanges([]),
+                            events=events,
+                        )
+                    ]
+                    if success
+                    else []
+                ),
+                tx_changes_after=x.LedgerEntryChanges([]),
+                soroban_meta=x.SorobanTransactionMetaV2(
+                    ext=x.SorobanTransactionMetaExt(0),
+                    return_value=return_value if success else None,
+                ),
+                events=tx_events,
+                diagnostic_events=diagnostics,
+            ),
+        )
+    else:
+        meta = x.TransactionMeta(
+            3,
+            v3=x.TransactionMetaV3(
+                ext=x.ExtensionPoint(0),
+                tx_changes_before=x.LedgerEntryChanges([]),
+                operations=[x.OperationMeta(changes=x.LedgerEntryChanges([]))] if success else [],
+                tx_changes_after=x.LedgerEntryChanges([]),
+                soroban_meta=x.SorobanTransactionMeta(
+                    ext=x.SorobanTransactionMetaExt(0),
+                    events=events if success else [],
+                    return_value=return_value if return_value is not None else sv.void(),
+                    diagnostic_events=diagnostics,
+                ),
+            ),
+        )
+    return meta.to_xdr_bytes()
+
+
+def contract_data_key(contract: str, key: x.SCVal) -> x.LedgerKey:
+    return x.LedgerKey(
+        x.LedgerEntryType.CONTRACT_DATA,
+        contract_data=x.LedgerKeyContractData(
+            contract=_sc_address(contract),
+            key=key,
+            durability=x.ContractDataDurability.PERSISTENT,
+        ),
+    )
+
+
+def instance_key_scval() -> x.SCVal:
+    return x.SCVal(x.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE)
+
+
+def contract_data_entry(contract: str, key: x.SCVal, val: x.SCVal) -> x.LedgerEntryData:
+    return x.LedgerEntryData(
+        x.LedgerEntryType.CONTRACT_DATA,
+        contract_data=x.ContractDataEntry(
+            ext=x.ExtensionPoint(0),
+            contract=_sc_address(contract),
+            key=key,
+            durability=x.ContractDataDurability.PERSISTENT,
+            val=val,
+        ),
+    )
+
+
+def instance_value(wasm_hash: bytes, storage: list[tuple[x.SCVal, x.SCVal]]) -> x.SCVal:
+    return x.SCVal(
+        x.SCValType.SCV_CONTRACT_INSTANCE,
+        instance=x.SCContractInstance(
+            executable=x.ContractExecutable(
+                x.ContractExecutableType.CONTRACT_EXECUTABLE_WASM, wasm_hash=x.Hash(wasm_hash)
+            ),
+            storage=x.SCMap([x.SCMapEntry(key=k, val=v) for k, v in storage]),
+        ),
+    )
+
+
+def ledger_hash(passphrase: str, seq: int) -> bytes:
+    return hashlib.sha256(f"orbitpay-devnet-ledger:{passphrase}:{seq}".encode()).digest()
+
+
+def ledger_header(passphrase: str, seq: int, close_time: int) -> x.LedgerHeader:
+    zero = x.Hash(b"\x00" * 32)
+    return x.LedgerHeader(
+        ledger_version=x.Uint32(PROTOCOL_VERSION),
+        previous_ledger_hash=x.Hash(ledger_hash(passphrase, seq - 1)),
+        scp_value=x.StellarValue(
+            tx_set_hash=zero,
+            close_time=x.TimePoint(x.Uint64(close_time)),
+            upgrades=[],
+            ext=x.StellarValueExt(x.StellarValueType.STELLAR_VALUE_BASIC),
+        ),
+        tx_set_result_hash=zero,
+        bucket_list_hash=zero,
+        ledger_seq=x.Uint32(seq),
+        total_coins=x.Int64(1_000_000_000_000_000_000),
+        fee_pool=x.Int64(0),
+        inflation_seq=x.Uint32(0),
+        id_pool=x.Uint64(0),
+        base_fee=x.Uint32(BASE_FEE),
+        base_reserve=x.Uint32(5_000_000),
+        max_tx_set_size=x.Uint32(1000),
+        skip_list=[zero, zero, zero, zero],
+        ext=x.LedgerHeaderExt(0),
+    )
+
+
+def ledger_close_meta(passphrase: str, seq: int, close_time: int) -> bytes:
+    header = ledger_header(passphrase, seq, close_time)
+    entry = x.LedgerHeaderHistoryEntry(
+        hash=x.Hash(ledger_hash(passphrase, seq)),
+        header=header,
+        ext=x.LedgerHeaderHistoryEntryExt(0),
+    )
+    meta = x.LedgerCloseMeta(
+        0,
+        v0=x.LedgerCloseMetaV0(
+            ledger_header=entry,
+            tx_set=x.TransactionSet(
+                previous_ledger_hash=x.Hash(ledger_hash(passphrase, seq - 1)), txs=[]
+            ),
+            tx_processing=[],
+            upgrades_processing=[],
+            scp_info=[],
+        ),
+    )
+    return meta.to_xdr_bytes()
+
+
+__all__ = [
+    "Invocation",
+    "auth_entry_address",
+    "auth_entry_source",
+    "b64",
+    "build_envelope",
+    "build_meta",
+    "build_result",
+    "contract_event",
+    "contract_strkey",
+    "event_id",
+    "parse_event_id",
+    "toid",
+]

@@ -1,0 +1,122 @@
+"""Shared fixtures: a private PostgreSQL database per test run, Redis, the app.
+
+Each run creates a uniquely named database, migrates it and drops it at the
+end, so concurrent runs never see each other's data. When PostgreSQL or Redis
+is unreachable the tests that need them are skipped on a laptop but *fail*
+under ``CI=true``: a green CI must mean they ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orbitpay.db.engine import create_engine, with_database
+from orbitpay.db.schema import metadata
+
+ADMIN_URL = os.environ.get(
+    "ORBITPAY_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("ORBITPAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 2
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, url: str, default_port: int) -> None:
+    """Skip locally, fail in CI, when a service the test needs is down."""
+    if _reachable(url, default_port):
+        return
+    message = f"{name} is not reachable at {url}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: service tests must run)", pytrace=False)
+    pytest.skip(message)
+
+
+async def _admin(sql: str) -> None:
+    engine = create_engine(ADMIN_URL, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+def create_database(prefix: str = "orbitpay_test") -> str:
+    """Create an empty, uniquely named database and return its URL."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    return with_database(ADMIN_URL, name)
+
+
+def drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> None:
+    require_service("PostgreSQL", ADMIN_URL, 5432)
+
+
+@pytest.fixture(scope="session")
+def empty_database_url(postgres_available: None) -> Iterator[str]:
+    """A fresh database with no tables (for migration tests)."""
+    url = create_database("orbitpay_empty")
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_available: None) -> Iterator[str]:
+    """A migrated database private to this test run."""
+    from orbitpay.db.migrate import upgrade
+
+    url = create_database()
+    upgrade(url)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(database_url, pool_size=5)
+    yield eng
+    await eng.dispose()
+
+
+async def truncate_all(engine: AsyncEngine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def clean_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The run's engine with every table emptied before the test."""
+    await truncate_all(engine)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    require_service("Redis", REDIS_URL, 6379)
+    return REDIS_URL
