@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(default=60.0, gt=0)
     rpc_timeout: float = Field(default=15.0, gt=0)
     rpc_max_retries: int = Field(default=8, ge=0)
+    # `orbitpay index` serves Prometheus metrics here (0: off); the API serves /metrics itself.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @field_validator("database_url")
     @classmethod
