@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 org_app = typer.Typer(help="Manage indexed organizations.", no_args_is_help=True)
 app.add_typer(org_app, name="org")
+keys_app = typer.Typer(help="Manage API keys (the secret is printed once).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -134,26 +136,17 @@ def org_add(
     governance: str | None = typer.Option(None, help="Governance contract id (C...)."),
 ) -> None:
     """Register an organization and its contracts (idempotent)."""
-    from orbitpay.db.engine import create_engine
     from orbitpay.orgs import OrganizationError, register_organization
 
     settings = _settings()
     given = {"treasury": treasury, "payroll": payroll, "vesting": vesting, "governance": governance}
     ids = {kind: cid for kind, cid in given.items() if cid}
-
-    async def _add(url: str) -> int:
-        engine = create_engine(url, pool_size=1)
-        try:
-            async with engine.begin() as conn:
-                return await register_organization(conn, name, ids)
-        finally:
-            await engine.dispose()
-
-    with database(settings) as url:
-        try:
-            org_id = asyncio.run(_add(url))
-        except OrganizationError as exc:
-            fail(f"refused: {exc}")
+    try:
+        org_id = _with_connection(
+            settings, lambda c: register_organization(c, name, ids), write=True
+        )
+    except OrganizationError as exc:
+        fail(f"refused: {exc}")
     console.print(f"organization {name!r} registered with id {org_id}")
 
 
@@ -161,21 +154,9 @@ def org_add(
 @handles_config_errors
 def org_list() -> None:
     """List organizations and their contracts."""
-    from orbitpay.db.engine import create_engine
     from orbitpay.orgs import list_organizations
 
-    settings = _settings()
-
-    async def _list(url: str) -> list[dict[str, Any]]:
-        engine = create_engine(url, pool_size=1)
-        try:
-            async with engine.connect() as conn:
-                return await list_organizations(conn)
-        finally:
-            await engine.dispose()
-
-    with database(settings) as url:
-        orgs = asyncio.run(_list(url))
+    orgs = _with_connection(_settings(), list_organizations, write=False)
     table = Table("id", "name", "admin", "treasury", "payroll", "vesting", "governance")
     for org in orgs:
         c = org["contracts"]
@@ -186,6 +167,93 @@ def org_list() -> None:
             *(", ".join(c[k]) for k in ("treasury", "payroll", "vesting", "governance")),
         )
     console.print(table)
+
+
+def _with_connection(settings: Settings, work: Callable[[Any], Any], *, write: bool) -> Any:
+    """Run ``work(conn)`` in one transaction (or a plain connection) and return its result."""
+    from orbitpay.db.engine import create_engine
+
+    async def _run(url: str) -> Any:
+        engine = create_engine(url, pool_size=1)
+        try:
+            if write:
+                async with engine.begin() as conn:
+                    return await work(conn)
+            async with engine.connect() as conn:
+                return await work(conn)
+        finally:
+            await engine.dispose()
+
+    with database(settings) as url:
+        return asyncio.run(_run(url))
+
+
+def _print_secret(issued: Any, verb: str) -> None:
+    console.print(f"key {issued.id} ({issued.name}, scope {issued.scope}) {verb}.")
+    console.print("Secret (shown once, store it now):")
+    print(issued.secret, flush=True)
+
+
+@keys_app.command("create")
+@handles_config_errors
+def keys_create(
+    name: str = typer.Option(..., "--name", help="What the key is for."),
+    scope: str = typer.Option("read", "--scope", help="read or write."),
+) -> None:
+    """Create an API key and print its secret once."""
+    from orbitpay.security.apikeys import ApiKeyError, create_key
+
+    settings = _settings()
+    try:
+        issued = _with_connection(settings, lambda c: create_key(c, name, scope), write=True)
+    except ApiKeyError as exc:
+        fail(f"refused: {exc}")
+    _print_secret(issued, "created")
+
+
+@keys_app.command("list")
+@handles_config_errors
+def keys_list() -> None:
+    """List API keys (never their secrets)."""
+    from orbitpay.security.apikeys import list_keys
+
+    rows = _with_connection(_settings(), list_keys, write=False)
+    table = Table("id", "name", "scope", "prefix", "created", "rotated", "revoked", "last used")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["name"],
+            r["scope"],
+            r["prefix"],
+            *(str(r[k] or "") for k in ("created_at", "rotated_at", "revoked_at", "last_used_at")),
+        )
+    console.print(table)
+
+
+@keys_app.command("rotate")
+@handles_config_errors
+def keys_rotate(key_id: str = typer.Argument(..., help="The key's id.")) -> None:
+    """Issue a new secret; the old one stays valid for 24 hours."""
+    from orbitpay.security.apikeys import ApiKeyError, rotate_key
+
+    try:
+        issued = _with_connection(_settings(), lambda c: rotate_key(c, key_id), write=True)
+    except ApiKeyError as exc:
+        fail(f"refused: {exc}", code=1)
+    _print_secret(issued, "rotated")
+
+
+@keys_app.command("revoke")
+@handles_config_errors
+def keys_revoke(key_id: str = typer.Argument(..., help="The key's id.")) -> None:
+    """Revoke a key at once."""
+    from orbitpay.security.apikeys import ApiKeyError, revoke_key
+
+    try:
+        _with_connection(_settings(), lambda c: revoke_key(c, key_id), write=True)
+    except ApiKeyError as exc:
+        fail(f"refused: {exc}", code=1)
+    console.print(f"key {key_id} revoked")
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

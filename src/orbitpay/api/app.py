@@ -7,22 +7,22 @@ given, the lifespan builds them from settings.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from orbitpay import __version__
+from orbitpay.api.auth import read_access
 from orbitpay.api.deps import AppResources
 from orbitpay.api.errors import ERROR_RESPONSES, install_error_handlers
-from orbitpay.api.routers import health
-from orbitpay.cache import Cache, create_cache
+from orbitpay.api.middleware import MetricsMiddleware, RateLimitMiddleware, Scope
+from orbitpay.api.routers import admin, health
+from orbitpay.cache import Cache, RedisBackend, create_cache
 from orbitpay.config import Settings
 from orbitpay.db.engine import create_engine
-from orbitpay.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from orbitpay.security.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 
 DESCRIPTION = """\
 Payment history, vesting, governance and analytics for the OrbitPay Soroban
@@ -31,17 +31,12 @@ units; times are ISO-8601 UTC; lists page with an opaque `cursor`.
 """
 
 
-class MetricsMiddleware(BaseHTTPMiddleware):
-    """Counts requests by route template (not raw path, to bound label cardinality)."""
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        HTTP_LATENCY.labels(template).observe(time.perf_counter() - started)
-        HTTP_REQUESTS.labels(template, request.method, str(response.status_code)).inc()
-        return response
+def _limiter(settings: Settings, cache: Cache) -> RateLimiter:
+    """Redis-backed when the cache is (shared across workers), else in-process."""
+    limit, window = settings.rate
+    if isinstance(cache.backend, RedisBackend):
+        return RedisRateLimiter(cache.backend.client, limit, window)
+    return MemoryRateLimiter(limit, window)
 
 
 def create_app(
@@ -65,6 +60,7 @@ def create_app(
         app.state.resources = AppResources(
             settings=settings, engine=the_engine, cache=the_cache, indexer=indexer
         )
+        app.state.limiter = _limiter(settings, the_cache)
         try:
             yield
         finally:
@@ -79,10 +75,17 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        dependencies=[Depends(read_access)],
     )
     install_error_handlers(app)
+
+    def limiter_for(scope: Scope) -> RateLimiter | None:
+        return getattr(scope["app"].state, "limiter", None)
+
+    app.add_middleware(RateLimitMiddleware, limiter_factory=limiter_for)
     app.add_middleware(MetricsMiddleware)
     app.include_router(health.router)
+    app.include_router(admin.router)
     from orbitpay.api import routes
 
     routes.include_all(app)

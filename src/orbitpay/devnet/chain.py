@@ -264,7 +264,9 @@ class Chain:
         signers: list[Keypair] | None,
         via_router: bool,
     ) -> TxOutcome:
-        self.account(self.account_names.get(source.public_key, source.public_key))
+        if source.public_key not in self.accounts:
+            self.accounts[source.public_key] = source
+            self.account_names[source.public_key] = source.public_key
         signers = signers if signers is not None else [source]
         inner = dx.Invocation(contract_id, function, args)
         if via_router:

@@ -91,10 +91,12 @@ class TxContext:
 class Env:
     """What a contract function sees: ledger time, auth, storage writes, events, other contracts."""
 
-    def __init__(self, chain: Chain, contract: Contract, tx: TxContext) -> None:
+    def __init__(self, chain: Chain, contract: Contract, tx: TxContext, invoker: str | None = None) -> None:
         self.chain = chain
         self.contract = contract
         self.tx = tx
+        # A contract calling another one authorizes its own address implicitly.
+        self.invoker = invoker
 
     @property
     def address(self) -> str:
@@ -105,7 +107,7 @@ class Env:
         return self.chain.now
 
     def require_auth(self, address: str) -> None:
-        if address != self.address and address not in self.tx.authorized:
+        if address != self.invoker and address not in self.tx.authorized:
             raise AuthError(address)
 
     # storage ------------------------------------------------------------------
@@ -135,11 +137,11 @@ class Env:
 
     def token_transfer(self, token: str, from_: str, to: str, amount: int) -> None:
         tok = self.chain.token(token)
-        tok.do_transfer(Env(self.chain, tok, self.tx), from_, to, amount)
+        tok.do_transfer(Env(self.chain, tok, self.tx, self.address), from_, to, amount)
 
     def call(self, contract: str, function: str, args: list[xdr.SCVal]) -> xdr.SCVal:
         target = self.chain.contract(contract)
-        return target.invoke(Env(self.chain, target, self.tx), function, args)
+        return target.invoke(Env(self.chain, target, self.tx, self.address), function, args)
 
 
 Handler = Callable[..., xdr.SCVal]

@@ -1,0 +1,143 @@
+"""Write endpoints (``X-API-Key`` with scope ``write``): organizations and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Response
+from pydantic import BaseModel, Field
+
+from orbitpay.api.auth import require_write
+from orbitpay.api.deps import Resources
+from orbitpay.api.errors import ApiError
+from orbitpay.orgs import OrganizationError, list_organizations, register_organization
+from orbitpay.security.apikeys import (
+    ApiKeyError,
+    IssuedKey,
+    KeyIdentity,
+    create_key,
+    list_keys,
+    revoke_key,
+    rotate_key,
+)
+
+router = APIRouter(prefix="/api", tags=["administration"])
+Writer = Annotated[KeyIdentity, Depends(require_write)]
+KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{1,64}$", description="The key's id.")]
+
+
+class OrganizationCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["acme-dao"])
+    admin: str | None = Field(default=None, examples=[None])
+    treasury: str | None = Field(default=None, description="Treasury contract id (C...)")
+    payroll: str | None = Field(default=None, description="Payroll stream contract id (C...)")
+    vesting: str | None = Field(default=None, description="Vesting contract id (C...)")
+    governance: str | None = Field(default=None, description="Governance contract id (C...)")
+
+
+class OrganizationCreated(BaseModel):
+    id: int
+    name: str
+    admin: str | None
+    contracts: dict[str, list[str]]
+    created_at: datetime
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["dashboard"])
+    scope: Literal["read", "write"] = "read"
+
+
+class KeySecret(BaseModel):
+    """A key with its secret: the only time the secret is shown."""
+
+    id: str
+    name: str
+    scope: Literal["read", "write"]
+    key: str
+    created_at: datetime
+
+
+class KeyInfo(BaseModel):
+    id: str
+    name: str
+    scope: Literal["read", "write"]
+    prefix: str
+    created_at: datetime
+    rotated_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+def _secret(issued: IssuedKey) -> KeySecret:
+    return KeySecret(
+        id=issued.id,
+        name=issued.name,
+        scope=issued.scope,  # type: ignore[arg-type]
+        key=issued.secret,
+        created_at=issued.created_at,
+    )
+
+
+@router.post("/organizations", status_code=201, response_model=OrganizationCreated)
+async def create_organization(
+    body: OrganizationCreate, res: Resources, _: Writer
+) -> OrganizationCreated:
+    """Register an organization and the contracts the indexer should follow (idempotent)."""
+    ids = {
+        kind: cid
+        for kind, cid in (
+            ("treasury", body.treasury),
+            ("payroll", body.payroll),
+            ("vesting", body.vesting),
+            ("governance", body.governance),
+        )
+        if cid
+    }
+    try:
+        async with res.engine.begin() as conn:
+            org_id = await register_organization(conn, body.name, ids, admin=body.admin)
+            orgs = await list_organizations(conn)
+    except OrganizationError as exc:
+        status, code = (
+            (409, "conflict") if "already registered" in str(exc) else (422, "invalid_input")
+        )
+        raise ApiError(status, code, str(exc)) from None
+    org = next(o for o in orgs if o["id"] == org_id)
+    return OrganizationCreated(**org)
+
+
+@router.get("/keys", response_model=list[KeyInfo])
+async def get_keys(res: Resources, _: Writer) -> list[KeyInfo]:
+    """Every key (never the secrets)."""
+    async with res.engine.connect() as conn:
+        return [KeyInfo(**row) for row in await list_keys(conn)]
+
+
+@router.post("/keys", status_code=201, response_model=KeySecret)
+async def post_key(body: KeyCreate, res: Resources, _: Writer) -> KeySecret:
+    """Create a key; the response holds its secret, shown only this once."""
+    async with res.engine.begin() as conn:
+        return _secret(await create_key(conn, body.name, body.scope))
+
+
+@router.post("/keys/{key_id}/rotate", response_model=KeySecret)
+async def post_rotate(key_id: KeyId, res: Resources, _: Writer) -> KeySecret:
+    """New secret for a key; the old one keeps working for 24 hours."""
+    try:
+        async with res.engine.begin() as conn:
+            return _secret(await rotate_key(conn, key_id))
+    except ApiKeyError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+
+
+@router.delete("/keys/{key_id}", status_code=204, response_class=Response)
+async def delete_key(key_id: KeyId, res: Resources, _: Writer) -> Response:
+    """Revoke a key at once (cached verifications expire within seconds)."""
+    try:
+        async with res.engine.begin() as conn:
+            await revoke_key(conn, key_id)
+    except ApiKeyError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    return Response(status_code=204)

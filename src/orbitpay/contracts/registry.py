@@ -1,0 +1,98 @@
+"""From (contract kind, first topic symbol) to the decoder that understands it.
+
+:func:`decode_event` is the single entry point the indexer uses: it never
+raises. It returns the typed event when the event is one the contract emits,
+and otherwise the reason it is stored raw (unknown symbol, e.g. the newer
+treasury schema's ``TreasuryDeposit``; wrong shape; unreadable XDR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stellar_sdk import xdr
+
+from orbitpay.contracts import governance, payroll, treasury, vesting
+from orbitpay.contracts.base import ContractEvent, DecodeError, topic_symbol
+from orbitpay.stellar.scval import decode_scval
+
+Decoder = Callable[[list[xdr.SCVal], xdr.SCVal], ContractEvent]
+
+MODULES = {m.KIND: m for m in (treasury, payroll, vesting, governance)}
+REGISTRY: dict[tuple[str, str], Decoder] = {
+    (kind, symbol): decoder
+    for kind, module in MODULES.items()
+    for symbol, decoder in module.DECODERS.items()
+}
+FUNCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    kind: module.FUNCTIONS for kind, module in MODULES.items()
+}
+
+
+def jsonable(value: Any) -> Any:
+    """A decoded ScVal as JSON: bytes -> hex, map keys -> strings, tuples -> lists."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(jsonable(k)) if not isinstance(k, str) else k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    return str(value)
+
+
+@dataclass(slots=True)
+class Decoded:
+    """The outcome of decoding one event; ``event`` is None when it is stored raw."""
+
+    event: ContractEvent | None
+    type: str | None
+    topic_symbols: list[str]
+    topics: list[Any] | None
+    value: Any
+    error: str | None
+    reason: str | None  # unknown | malformed | unreadable (metrics label)
+
+    @property
+    def recognised(self) -> bool:
+        return self.event is not None
+
+
+def decode_event(kind: str, topics_xdr: list[str], value_xdr: str) -> Decoded:
+    """Decode an event of a contract of ``kind`` from base64 XDR; never raises."""
+    try:
+        topics = [xdr.SCVal.from_xdr(t) for t in topics_xdr]
+        value = xdr.SCVal.from_xdr(value_xdr)
+    except Exception as exc:
+        return Decoded(None, None, [], None, None, f"unreadable XDR: {exc}", "unreadable")
+    symbols = [s for s in (topic_symbol(t) for t in topics) if s is not None]
+    first = topic_symbol(topics[0]) if topics else None
+    try:
+        topics_json = [jsonable(decode_scval(t)) for t in topics]
+        value_json = jsonable(decode_scval(value))
+    except Exception as exc:
+        return Decoded(None, first, symbols, None, None, f"undecodable value: {exc}", "malformed")
+    decoder = REGISTRY.get((kind, first)) if first is not None else None
+    if decoder is None:
+        what = f"symbol {first!r}" if first is not None else "a first topic that is not a symbol"
+        return Decoded(
+            None, first, symbols, topics_json, value_json, f"unknown {kind} event: {what}", "unknown"
+        )
+    try:
+        event = decoder(topics, value)
+    except DecodeError as exc:
+        return Decoded(
+            None, first, symbols, topics_json, value_json, f"malformed {first}: {exc}", "malformed"
+        )
+    return Decoded(event, first, symbols, topics_json, value_json, None, None)
+
+
+def named_args(kind: str, function: str, args: list[Any]) -> dict[str, Any] | None:
+    """A call's arguments by name, or None when the function or its arity is unknown."""
+    names = FUNCTIONS.get(kind, {}).get(function)
+    if names is None or len(names) != len(args):
+        return None
+    return dict(zip(names, args, strict=True))

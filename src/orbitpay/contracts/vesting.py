@@ -1,0 +1,164 @@
+"""Vesting schedules (cliff + linear): events and calls.
+
+Events: ``("init",) admin``, ``("v_create", grantor, beneficiary)
+(total_amount, cliff_duration, total_duration)``, ``("v_claim", beneficiary,
+id) amount``, ``("v_fully", id) ()``, ``("v_revoke", grantor, id) unvested``.
+``v_create`` carries no schedule id: it is the call's return value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stellar_sdk import xdr
+
+from orbitpay.contracts.base import (
+    ContractEvent,
+    DecodeError,
+    address,
+    expect_arity,
+    i128,
+    sym,
+    u32,
+    u64,
+    unit,
+    vec,
+)
+from orbitpay.stellar import scval as sv
+
+KIND = "vesting"
+
+FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "initialize": ("admin",),
+    "create_schedule": (
+        "grantor",
+        "beneficiary",
+        "token",
+        "total_amount",
+        "start_time",
+        "cliff_duration",
+        "cliff_amount",
+        "total_duration",
+        "label",
+        "revocable",
+    ),
+    "claim": ("beneficiary", "schedule_id"),
+    "revoke": ("grantor", "schedule_id"),
+}
+SCHEDULE_STATUSES = ("Active", "Revoked", "FullyClaimed")
+
+
+def vested(total: int, cliff_amount: int, start: int, cliff: int, duration: int, now: int) -> int:
+    """The contract's vesting formula at time ``now``."""
+    if now < start:
+        return 0
+    elapsed = now - start
+    if elapsed < cliff:
+        return 0
+    if elapsed >= duration:
+        return total
+    if duration <= cliff:
+        return total
+    return cliff_amount + (total - cliff_amount) * (elapsed - cliff) // (duration - cliff)
+
+
+@dataclass(frozen=True, slots=True)
+class Initialized(ContractEvent):
+    symbol = "init"
+    kind = KIND
+    admin: str
+
+    def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
+        return [sym("init")], sv.address(self.admin)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleCreated(ContractEvent):
+    symbol = "v_create"
+    kind = KIND
+    grantor: str
+    beneficiary: str
+    total_amount: int
+    cliff_duration: int
+    total_duration: int
+
+    def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
+        return [sym("v_create"), sv.address(self.grantor), sv.address(self.beneficiary)], sv.vec(
+            [sv.i128(self.total_amount), sv.u64(self.cliff_duration), sv.u64(self.total_duration)]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleClaimed(ContractEvent):
+    symbol = "v_claim"
+    kind = KIND
+    beneficiary: str
+    schedule_id: int
+    amount: int
+
+    def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
+        return [sym("v_claim"), sv.address(self.beneficiary), sv.u32(self.schedule_id)], sv.i128(
+            self.amount
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFullyClaimed(ContractEvent):
+    symbol = "v_fully"
+    kind = KIND
+    schedule_id: int
+
+    def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
+        return [sym("v_fully"), sv.u32(self.schedule_id)], sv.void()
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRevoked(ContractEvent):
+    symbol = "v_revoke"
+    kind = KIND
+    grantor: str
+    schedule_id: int
+    unvested_amount: int
+
+    def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
+        return [sym("v_revoke"), sv.address(self.grantor), sv.u32(self.schedule_id)], sv.i128(
+            self.unvested_amount
+        )
+
+
+def _init(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
+    expect_arity(t, 1)
+    return Initialized(address(v))
+
+
+def _v_create(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
+    expect_arity(t, 3)
+    items = vec(v)
+    if len(items) != 3:
+        raise DecodeError("v_create value must be (total_amount, cliff_duration, total_duration)")
+    return ScheduleCreated(address(t[1]), address(t[2]), i128(items[0]), u64(items[1]), u64(items[2]))
+
+
+def _v_claim(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
+    expect_arity(t, 3)
+    return ScheduleClaimed(address(t[1]), u32(t[2]), i128(v))
+
+
+def _v_fully(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
+    expect_arity(t, 2)
+    unit(v)
+    return ScheduleFullyClaimed(u32(t[1]))
+
+
+def _v_revoke(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
+    expect_arity(t, 3)
+    return ScheduleRevoked(address(t[1]), u32(t[2]), i128(v))
+
+
+DECODERS = {
+    "init": _init,
+    "v_create": _v_create,
+    "v_claim": _v_claim,
+    "v_fully": _v_fully,
+    "v_revoke": _v_revoke,
+}

@@ -1,0 +1,207 @@
+"""HTTP front of the devnet: JSON-RPC 2.0 on ``POST /`` (Starlette + uvicorn).
+
+Extra, non-RPC routes for tests and demos: ``GET /devnet/state`` (the state
+dump), ``GET /devnet/organizations``.
+
+Start one in a test::
+
+    from orbitpay.devnet.server import start_background_devnet
+
+    with start_background_devnet(scenario="demo", seed=1, live=False) as dn:
+        server = SorobanServer(dn.url)
+        ...  # dn.chain.state_dump() is the ground truth
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from orbitpay.devnet.chain import Chain
+from orbitpay.devnet.faults import FaultConfig
+from orbitpay.devnet.rpc import PARSE_ERROR, RpcMethods, handle_request
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def create_app(chain: Chain, faults: FaultConfig | None = None) -> Starlette:
+    """An ASGI app serving ``chain`` over the Stellar RPC wire format."""
+    methods = RpcMethods(chain)
+
+    async def rpc(request: Request) -> Response:
+        if faults is not None and faults.enabled:
+            kind = faults.draw()
+            if kind == "503":
+                return _json({"error": "service unavailable"}, 503)
+            if kind == "429":
+                return _json({"error": "too many requests"}, 429, {"Retry-After": str(faults.retry_after)})
+            if kind == "timeout":
+                await asyncio.sleep(faults.timeout_seconds)
+            elif kind == "malformed":
+                return Response('{"jsonrpc":"2.0","result":{"events":[', media_type="application/json")
+        raw = await request.body()
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            return _json({"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": "parse error"}})
+        if isinstance(payload, list):
+            if not payload:
+                return _json({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "empty batch"}})
+            out = [r for r in (handle_request(methods, p) for p in payload) if r is not None]
+            return _json(out)
+        resp = handle_request(methods, payload)
+        return _json(resp) if resp is not None else Response(status_code=204)
+
+    async def state(request: Request) -> Response:
+        return _json(chain.state_dump())
+
+    async def orgs(request: Request) -> Response:
+        with chain.lock:
+            return JSONResponse(chain.organizations())
+
+    return Starlette(
+        routes=[
+            Route("/", rpc, methods=["POST"]),
+            Route("/devnet/state", state, methods=["GET"]),
+            Route("/devnet/organizations", orgs, methods=["GET"]),
+        ]
+    )
+
+
+class LiveProducer(threading.Thread):
+    """Closes a ledger every ``interval`` seconds, with new scenario activity in it."""
+
+    def __init__(self, chain: Chain, interval: float, step: Any) -> None:
+        super().__init__(daemon=True, name="orbitpay-devnet-ledgers")
+        self.chain = chain
+        self.interval = interval
+        self.step = step
+        self._stop_evt = threading.Event()
+
+    def run(self) -> None:
+        next_t = time.monotonic() + self.interval
+        while not self._stop_evt.wait(max(0.0, next_t - time.monotonic())):
+            with self.chain.lock:
+                if self.step is not None:
+                    self.step()
+                self.chain.close_ledger()
+            next_t += self.interval
+
+    def stop(self) -> None:
+        self._stop_evt.set()
+
+
+class DevnetHandle:
+    """A devnet served by uvicorn in a daemon thread; ``with`` stops it on exit."""
+
+    def __init__(self, chain: Chain, server: uvicorn.Server, thread: threading.Thread, url: str,
+                 producer: LiveProducer | None) -> None:
+        self.chain = chain
+        self.url = url
+        self._server = server
+        self._thread = thread
+        self._producer = producer
+
+    def stop(self) -> None:
+        if self._producer is not None:
+            self._producer.stop()
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> DevnetHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _make(scenario: str, seed: int, params: dict[str, Any]) -> tuple[Chain, Any]:
+    from orbitpay.devnet.scenarios import build_chain, live_stepper
+
+    chain = build_chain(scenario, seed, **params)
+    return chain, live_stepper(chain, scenario, seed)
+
+
+def start_background_devnet(
+    scenario: str = "demo",
+    seed: int = 1,
+    ledger_interval: float = 5.0,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    faults: FaultConfig | None = None,
+    live: bool = True,
+    **params: Any,
+) -> DevnetHandle:
+    """Build the scenario, serve it on ``host:port`` (0 = a free port) and return a handle."""
+    chain, step = _make(scenario, seed, params)
+    port = port or _free_port(host)
+    config = uvicorn.Config(create_app(chain, faults), host=host, port=port, log_level="warning",
+                            lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True, name="orbitpay-devnet-http")
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"devnet did not start on {host}:{port}")
+        time.sleep(0.02)
+    producer = None
+    if live and ledger_interval > 0:
+        producer = LiveProducer(chain, ledger_interval, step)
+        producer.start()
+    return DevnetHandle(chain, server, thread, f"http://{host}:{port}", producer)
+
+
+def run_devnet(
+    host: str = "127.0.0.1",
+    port: int = 8100,
+    seed: int = 1,
+    scenario: str = "demo",
+    ledger_interval: float = 5.0,
+    fault_rate: float = 0.0,
+    **params: Any,
+) -> None:
+    """Serve the devnet in the foreground (used by ``orbitpay devnet``); ledgers close live."""
+    chain, step = _make(scenario, seed, params)
+    faults = FaultConfig.uniform(fault_rate, seed=seed) if fault_rate > 0 else None
+    producer = None
+    if ledger_interval > 0:
+        producer = LiveProducer(chain, ledger_interval, step)
+        producer.start()
+    orgs = chain.organizations()
+    print(
+        f"orbitpay devnet: http://{host}:{port}  scenario={scenario} seed={seed} "
+        f"ledgers {chain.oldest_ledger}..{chain.latest_ledger} events={chain.event_count} "
+        f"passphrase={chain.network_passphrase!r}",
+        flush=True,
+    )
+    for org in orgs:
+        print(f"  organization {org['name']}: {json.dumps(org['contracts'])}", flush=True)
+    try:
+        uvicorn.run(create_app(chain, faults), host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if producer is not None:
+            producer.stop()

@@ -1,0 +1,95 @@
+"""Contract storage as ledger entries: keys exactly as ``soroban-sdk`` encodes them.
+
+A ``DataKey`` tuple variant ``Proposal(7)`` is the key ``Vec[Symbol("Proposal"),
+U32(7)]`` of a persistent ``ContractData`` entry; unit variants (``Admin``,
+``Threshold``...) stored with ``instance()`` live inside the contract instance
+entry, whose key is ``SCV_LEDGER_KEY_CONTRACT_INSTANCE``.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from stellar_sdk import Address, xdr
+
+from orbitpay.stellar import scval as sv
+
+
+def _b64(obj: Any) -> str:
+    return base64.b64encode(obj.to_xdr_bytes()).decode()
+
+
+def data_key(variant: str, *args: int | str) -> xdr.SCVal:
+    """``DataKey::Variant(arg)``: u32 for ints, Address for strkeys."""
+    enc = [sv.u32(a) if isinstance(a, int) else sv.address(a) for a in args]
+    return sv.enum_tuple(variant, *enc) if enc else sv.enum_unit(variant)
+
+
+def contract_data_key(
+    contract_id: str,
+    key: xdr.SCVal,
+    durability: xdr.ContractDataDurability = xdr.ContractDataDurability.PERSISTENT,
+) -> str:
+    """A base64 ``LedgerKey`` for a contract data entry."""
+    lk = xdr.LedgerKey(
+        xdr.LedgerEntryType.CONTRACT_DATA,
+        contract_data=xdr.LedgerKeyContractData(
+            contract=Address(contract_id).to_xdr_sc_address(),
+            key=key,
+            durability=durability,
+        ),
+    )
+    return _b64(lk)
+
+
+def instance_key(contract_id: str) -> str:
+    """The ledger key of a contract's instance entry (holds its instance storage)."""
+    return contract_data_key(contract_id, xdr.SCVal(xdr.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE))
+
+
+def persistent_key(contract_id: str, variant: str, *args: int | str) -> str:
+    return contract_data_key(contract_id, data_key(variant, *args))
+
+
+def _key_name(decoded: Any) -> Any:
+    """``["Admin"]`` -> ``"Admin"``; ``["Proposal", 3]`` -> ``("Proposal", 3)``."""
+    if isinstance(decoded, list | tuple):
+        if len(decoded) == 1:
+            return decoded[0]
+        return tuple(decoded)
+    return decoded
+
+
+def decode_entry(entry_xdr: str) -> tuple[Any, Any]:
+    """A ``LedgerEntryData`` (as ``getLedgerEntries`` returns it) -> (key, value).
+
+    For the instance entry the value is its storage as ``{name: value}``;
+    for a data entry the key is ``"Name"`` or ``("Name", arg)``.
+    """
+    data = xdr.LedgerEntryData.from_xdr(entry_xdr)
+    if data.type != xdr.LedgerEntryType.CONTRACT_DATA or data.contract_data is None:
+        raise ValueError(f"not a contract data entry: {data.type}")
+    cd = data.contract_data
+    if cd.key.type == xdr.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE:
+        inst = cd.val.instance
+        storage: dict[Any, Any] = {}
+        if inst is not None and inst.storage is not None:
+            for e in inst.storage.sc_map:
+                storage[_key_name(sv.decode_scval(e.key))] = sv.decode_scval(e.val)
+        return "__instance__", storage
+    return _key_name(sv.decode_scval(cd.key)), sv.decode_scval(cd.val)
+
+
+def key_of_entry(entry_xdr: str) -> str:
+    """Recover the ledger key (base64) for an entry, to match answers to requests."""
+    data = xdr.LedgerEntryData.from_xdr(entry_xdr)
+    cd = data.contract_data
+    assert cd is not None
+    return contract_data_key(
+        xdr_address_to_str(cd.contract), cd.key, cd.durability
+    )
+
+
+def xdr_address_to_str(a: xdr.SCAddress) -> str:
+    return str(sv.decode_scval(xdr.SCVal(xdr.SCValType.SCV_ADDRESS, address=a)))
