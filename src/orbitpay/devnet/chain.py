@@ -19,6 +19,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from stellar_sdk import Keypair, StrKey
@@ -50,6 +51,7 @@ CONTRACT_KINDS: dict[str, type[Contract]] = {
 }
 
 
+@lru_cache(maxsize=4096)
 def iso_utc(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -139,6 +141,7 @@ class Chain:
         self.contracts: dict[str, Contract] = {}
         self.contract_names: dict[str, str] = {}
         self._orgs: list[dict[str, Any]] = []
+        self.extra: dict[str, Any] = {}  # scenario bookkeeping (e.g. the live stepper's handles)
         self.ledgers: dict[int, LedgerRec] = {}
         self._ledger_seqs: list[int] = []
         self.open_seq = genesis_ledger
@@ -147,7 +150,11 @@ class Chain:
         self.event_count = 0
         self.tx_count = 0
         self.failed_tx_count = 0
-        self.native_sac = StrKey.encode_contract(hashlib.sha256(b"native-sac:" + self.network_id).digest())
+        self.native_sac = StrKey.encode_contract(
+            hashlib.sha256(b"native-sac:" + self.network_id).digest()
+        )
+        self._fee_cache: dict[str, list[x.TransactionEvent]] = {}
+        self._fee_b64_cache: dict[str, list[str]] = {}
         self.router = self.deploy("router", "router")
 
     # time -------------------------------------------------------------------
@@ -182,7 +189,7 @@ class Chain:
             return rec.seq
 
     def advance_to(self, timestamp: int) -> None:
-        """Close ledgers (implicitly empty ones too) until the open ledger's time >= ``timestamp``."""
+        """Close ledgers (empty ones implicitly) until the open ledger's time >= ``timestamp``."""
         with self.lock:
             if self.now >= timestamp:
                 return
@@ -286,10 +293,16 @@ class Chain:
             else:
                 self._nonce += 1
                 auth.append(
-                    dx.auth_entry_address(kp, top, self._nonce, self.open_seq + 100, self.network_id)
+                    dx.auth_entry_address(
+                        kp, top, self._nonce, self.open_seq + 100, self.network_id
+                    )
                 )
-        self._seq[source.public_key] = self._seq.get(source.public_key, self.genesis_ledger << 32) + 1
-        envelope, tx_hash = dx.build_envelope(source, self._seq[source.public_key], top, auth, self.network_id)
+        self._seq[source.public_key] = (
+            self._seq.get(source.public_key, self.genesis_ledger << 32) + 1
+        )
+        envelope, tx_hash = dx.build_envelope(
+            source, self._seq[source.public_key], top, auth, self.network_id
+        )
 
         ctx = TxContext(source=source.public_key, authorized={kp.public_key for kp in signers})
         error: ContractError | None = None
@@ -305,16 +318,21 @@ class Chain:
         order = len(self._open.txs) + 1
         events = [dx.contract_event(c, t, d) for c, t, d in ctx.events]
         diagnostics = (
-            [dx.error_diagnostic(inner.contract, error.code, error.name)] if error is not None else []
+            [dx.error_diagnostic(inner.contract, error.code, error.name)]
+            if error is not None
+            else []
         )
         fee = dx.BASE_FEE + 95_000
-        tx_events = (
-            dx.fee_events(self.native_sac, source.public_key, fee, 31_337) if self.meta_version == 4 else []
+        tx_events = self._fee_events(source.public_key) if self.meta_version == 4 else []
+        packed = [e.to_xdr_bytes() for e in events]
+        ret_hash = (
+            dx.success_preimage_hash(ret if ret is not None else sv.void(), packed)
+            if success
+            else b""
         )
-        ret_hash = dx.success_preimage_hash(ret if ret is not None else sv.void(), events) if success else b""
         result = dx.build_result(success, fee - 31_337, ret_hash)
         meta = dx.build_meta(self.meta_version, success, events, ret, diagnostics, tx_events)
-        event_b64 = [dx.b64(e.to_xdr_bytes()) for e in events]
+        event_b64 = [dx.b64(b) for b in packed]
         rec = TxRec(
             hash=tx_hash,
             ledger=seq,
@@ -325,7 +343,7 @@ class Chain:
             result=result,
             meta=meta,
             contract_events=event_b64,
-            tx_events=[dx.b64(e.to_xdr_bytes()) for e in tx_events],
+            tx_events=self._fee_b64(source.public_key) if self.meta_version == 4 else [],
             diagnostics=[dx.b64(d.to_xdr_bytes()) for d in diagnostics],
             contract=inner.contract,
             function=function,
@@ -374,6 +392,18 @@ class Chain:
             self.failed_tx_count += 1
         value = sv.decode_scval(ret) if ret is not None else None
         return TxOutcome(tx_hash, seq, success, value, rec.error)
+
+    def _fee_events(self, source: str) -> list[x.TransactionEvent]:
+        fe = self._fee_cache.get(source)
+        if fe is None:
+            fe = dx.fee_events(self.native_sac, source, dx.BASE_FEE + 95_000, 31_337)
+            self._fee_cache[source] = fe
+            self._fee_b64_cache[source] = [dx.b64(e.to_xdr_bytes()) for e in fe]
+        return fe
+
+    def _fee_b64(self, source: str) -> list[str]:
+        self._fee_events(source)
+        return self._fee_b64_cache[source]
 
     # reads (callers hold ``lock``) -----------------------------------------
     def iter_ledgers(self, start: int, end: int) -> Iterator[LedgerRec]:

@@ -83,7 +83,9 @@ def _amt(v: int | None) -> str | None:
     return None if v is None else str(v)
 
 
-def _hist(rows: list[dict[str, Any]], keep: tuple[str, ...], amounts: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def _hist(
+    rows: list[dict[str, Any]], keep: tuple[str, ...], amounts: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         d = {k: r.get(k) for k in keep}
@@ -99,7 +101,14 @@ def _treasury(c: Any) -> dict[str, Any]:
     ws = []
     for key in sorted(k for k in c.persistent if k[0] == "Withdrawal"):
         w = c.persistent[key]
-        ws.append({**w, "amount": str(w["amount"]), "approvals": list(w["approvals"]), "status": snake(w["status"])})
+        ws.append(
+            {
+                **w,
+                "amount": str(w["amount"]),
+                "approvals": list(w["approvals"]),
+                "status": snake(w["status"]),
+            }
+        )
     hist = []
     for r in c.history:
         hist.append(
@@ -133,7 +142,9 @@ def _payroll(c: Any, now: int) -> dict[str, Any]:
         s = c.persistent[key]
         claimable = 0
         if s["status"] == "Active":
-            claimable = stream_claimable(s["total_amount"], s["claimed_amount"], s["start_time"], s["end_time"], now)
+            claimable = stream_claimable(
+                s["total_amount"], s["claimed_amount"], s["start_time"], s["end_time"], now
+            )
         streams.append(
             {
                 **s,
@@ -153,7 +164,9 @@ def _payroll(c: Any, now: int) -> dict[str, Any]:
         "streams": streams,
         "claims": _hist(claims, ("stream_id", "recipient", "amount"), ("amount",)),
         "cancellations": _hist(
-            cancels, ("stream_id", "sender", "paid_to_recipient", "refunded"), ("paid_to_recipient", "refunded")
+            cancels,
+            ("stream_id", "sender", "paid_to_recipient", "refunded"),
+            ("paid_to_recipient", "refunded"),
         ),
     }
 
@@ -163,7 +176,12 @@ def _vesting(c: Any, now: int) -> dict[str, Any]:
     for key in sorted(k for k in c.persistent if k[0] == "Schedule"):
         s = c.persistent[key]
         vested = vested_amount(
-            s["total_amount"], s["cliff_amount"], s["start_time"], s["cliff_duration"], s["total_duration"], now
+            s["total_amount"],
+            s["cliff_amount"],
+            s["start_time"],
+            s["cliff_duration"],
+            s["total_duration"],
+            now,
         )
         schedules.append(
             {
@@ -184,7 +202,9 @@ def _vesting(c: Any, now: int) -> dict[str, Any]:
         "admin": c.instance.get("Admin"),
         "schedule_count": c.instance.get("ScheduleCount", 0),
         "schedules": schedules,
-        "claims": _hist(claims, ("schedule_id", "beneficiary", "amount", "fully_claimed"), ("amount",)),
+        "claims": _hist(
+            claims, ("schedule_id", "beneficiary", "amount", "fully_claimed"), ("amount",)
+        ),
         "revocations": _hist(revokes, ("schedule_id", "grantor", "unvested"), ("unvested",)),
     }
 
@@ -261,7 +281,9 @@ def state_dump(chain: Chain) -> dict[str, Any]:
                     "name": c.instance.get("Name"),
                     "symbol": c.instance.get("Symbol"),
                     "decimals": c.instance.get("Decimals"),
-                    "balances": {k[1]: str(v) for k, v in sorted(c.persistent.items()) if k[0] == "Balance"},
+                    "balances": {
+                        k[1]: str(v) for k, v in sorted(c.persistent.items()) if k[0] == "Balance"
+                    },
                 }
             )
     return {

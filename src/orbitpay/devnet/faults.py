@@ -34,7 +34,10 @@ class FaultConfig:
 
     def __post_init__(self) -> None:
         total = self.rate_503 + self.rate_429 + self.rate_timeout + self.rate_malformed
-        if total > 1.0 or min(self.rate_503, self.rate_429, self.rate_timeout, self.rate_malformed) < 0:
+        if (
+            total > 1.0
+            or min(self.rate_503, self.rate_429, self.rate_timeout, self.rate_malformed) < 0
+        ):
             raise ValueError("fault rates must be >= 0 and sum to at most 1")
         self._rng = random.Random(self.seed)
 
@@ -52,15 +55,15 @@ class FaultConfig:
         """The fault for the next request, or None."""
         with self._lock:
             r = self._rng.random()
-        edge = 0.0
-        for kind, rate in (
-            ("503", self.rate_503),
-            ("429", self.rate_429),
-            ("timeout", self.rate_timeout),
-            ("malformed", self.rate_malformed),
-        ):
-            edge += rate
-            if r < edge:
-                self.counts[kind] = self.counts.get(kind, 0) + 1
-                return kind
-        return None
+            edge = 0.0
+            for kind, rate in (
+                ("503", self.rate_503),
+                ("429", self.rate_429),
+                ("timeout", self.rate_timeout),
+                ("malformed", self.rate_malformed),
+            ):
+                edge += rate
+                if r < edge:
+                    self.counts[kind] = self.counts.get(kind, 0) + 1
+                    return kind
+            return None

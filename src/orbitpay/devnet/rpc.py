@@ -71,7 +71,9 @@ def _uint(v: Any, name: str) -> int:
     if v is None:
         return 0
     if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v >= 1 << 32:
-        raise RpcError(INVALID_PARAMS, f"invalid parameters: {name} must be an unsigned 32-bit integer")
+        raise RpcError(
+            INVALID_PARAMS, f"invalid parameters: {name} must be an unsigned 32-bit integer"
+        )
     return v
 
 
@@ -87,7 +89,9 @@ class _Segment:
             try:
                 self.value = base64.b64encode(x.SCVal.from_xdr(raw).to_xdr_bytes()).decode()
             except Exception as exc:
-                raise RpcError(INVALID_PARAMS, f"invalid parameters: invalid topic segment {raw!r}") from exc
+                raise RpcError(
+                    INVALID_PARAMS, f"invalid parameters: invalid topic segment {raw!r}"
+                ) from exc
             self.wildcard = None
 
 
@@ -97,17 +101,22 @@ class _TopicFilter:
             raise RpcError(INVALID_PARAMS, "invalid parameters: topic filter must be a list")
         segs = [_Segment(s) for s in raw]
         if not segs:
-            raise RpcError(INVALID_PARAMS, f"topic {index} invalid: topic must have at least 1 segment")
+            raise RpcError(
+                INVALID_PARAMS, f"topic {index} invalid: topic must have at least 1 segment"
+            )
         self.at_least = segs[-1].wildcard == "**"
         body = segs[:-1] if self.at_least else segs
         for i, s in enumerate(body):
             if s.wildcard == "**":
                 raise RpcError(
                     INVALID_PARAMS,
-                    f"topic {index} invalid: segment {i + 1} invalid: wildcard '**' is only allowed as the last segment",
+                    f"topic {index} invalid: segment {i + 1} invalid: "
+                    "wildcard '**' is only allowed as the last segment",
                 )
         if len(body) > MAX_SEGMENTS:
-            raise RpcError(INVALID_PARAMS, f"topic {index} invalid: topic cannot have more than 4 segments")
+            raise RpcError(
+                INVALID_PARAMS, f"topic {index} invalid: topic cannot have more than 4 segments"
+            )
         self.values = [s.value for s in body]
 
     def matches(self, topics: tuple[str, ...]) -> bool:
@@ -130,7 +139,9 @@ class _Filter:
             self.types = set(types.split(","))
             if not self.types <= {"system", "contract"}:
                 raise RpcError(
-                    INVALID_PARAMS, prefix + "filter type invalid: if set, type must be either 'system' or 'contract'"
+                    INVALID_PARAMS,
+                    prefix
+                    + "filter type invalid: if set, type must be either 'system' or 'contract'",
                 )
         ids = raw.get("contractIds") or []
         if not isinstance(ids, list):
@@ -206,7 +217,10 @@ class RpcMethods:
         }
 
     def get_network(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"passphrase": self.chain.network_passphrase, "protocolVersion": self.protocol_version}
+        return {
+            "passphrase": self.chain.network_passphrase,
+            "protocolVersion": self.protocol_version,
+        }
 
     def get_version_info(self, p: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -244,8 +258,12 @@ class RpcMethods:
             raise RpcError(INVALID_PARAMS, "invalid parameters: pagination must be an object")
         raw_cursor = pagination.get("cursor")
         limit = pagination.get("limit")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise RpcError(INVALID_PARAMS, "invalid parameters: limit must be a non-negative integer")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise RpcError(
+                INVALID_PARAMS, "invalid parameters: limit must be a non-negative integer"
+            )
         start: tuple[int, int, int, int]
         if raw_cursor:
             if start_ledger or end_ledger:
@@ -276,7 +294,9 @@ class RpcMethods:
         if end_ledger:
             end = min(end_ledger, end)
         if start[0] < oldest or start[0] > latest:
-            raise RpcError(INVALID_REQUEST, f"startLedger must be within the ledger range: {oldest} - {latest}")
+            raise RpcError(
+                INVALID_REQUEST, f"startLedger must be within the ledger range: {oldest} - {latest}"
+            )
 
         found: list[EventRec] = []
         done = False
@@ -370,7 +390,9 @@ class RpcMethods:
         raw_cursor = pagination.get("cursor")
         limit = pagination.get("limit") or TX_DEFAULT_LIMIT
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise RpcError(INVALID_PARAMS, "invalid parameters: limit must be a non-negative integer")
+            raise RpcError(
+                INVALID_PARAMS, "invalid parameters: limit must be a non-negative integer"
+            )
         if limit > TX_MAX_LIMIT:
             raise RpcError(INVALID_PARAMS, f"limit must not exceed {TX_MAX_LIMIT}")
         latest, latest_t, oldest, oldest_t = self._window()
@@ -388,7 +410,9 @@ class RpcMethods:
                 raise RpcError(INVALID_PARAMS, "startLedger must be positive")
             if start_ledger < oldest or start_ledger > latest:
                 raise RpcError(
-                    INVALID_REQUEST, f"start ledger must be between the oldest ledger: {oldest} and the latest ledger: {latest} for this rpc instance."
+                    INVALID_REQUEST,
+                    f"start ledger must be between the oldest ledger: {oldest} "
+                    f"and the latest ledger: {latest} for this rpc instance.",
                 )
             ledger, after = start_ledger, (start_ledger, 0)
         out: list[TxRec] = []
@@ -420,15 +444,22 @@ class RpcMethods:
         if not isinstance(keys, list) or not keys:
             raise RpcError(INVALID_PARAMS, "key list must be non-empty")
         if len(keys) > MAX_LEDGER_KEYS:
-            raise RpcError(INVALID_PARAMS, f"key count ({len(keys)}) exceeds maximum supported ({MAX_LEDGER_KEYS})")
+            raise RpcError(
+                INVALID_PARAMS,
+                f"key count ({len(keys)}) exceeds maximum supported ({MAX_LEDGER_KEYS})",
+            )
         entries = []
         for i, raw in enumerate(keys):
             try:
                 key = x.LedgerKey.from_xdr(raw)
             except Exception:
-                raise RpcError(INVALID_PARAMS, f"cannot unmarshal key value {raw} at index {i}") from None
+                raise RpcError(
+                    INVALID_PARAMS, f"cannot unmarshal key value {raw} at index {i}"
+                ) from None
             if key.type == x.LedgerEntryType.TTL:
-                raise RpcError(INVALID_PARAMS, f"ledger ttl entries cannot be queried directly. Index: {i}")
+                raise RpcError(
+                    INVALID_PARAMS, f"ledger ttl entries cannot be queried directly. Index: {i}"
+                )
             found = self.chain.ledger_entry(key)
             if found is None:
                 continue
@@ -446,8 +477,16 @@ class RpcMethods:
 
 def handle_request(methods: RpcMethods, req: Any) -> dict[str, Any] | None:
     """One JSON-RPC request object -> response object (None for a notification)."""
-    if not isinstance(req, dict) or req.get("jsonrpc") != "2.0" or not isinstance(req.get("method"), str):
-        return {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": "invalid request"}}
+    if (
+        not isinstance(req, dict)
+        or req.get("jsonrpc") != "2.0"
+        or not isinstance(req.get("method"), str)
+    ):
+        return {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": INVALID_REQUEST, "message": "invalid request"},
+        }
     rid = req.get("id")
     try:
         result = methods.call(req["method"], req.get("params"))

@@ -37,7 +37,9 @@ SCENARIOS = ("demo", "load", "empty")
 class Org:
     """One organization: its people, its four contracts and helpers to call them."""
 
-    def __init__(self, chain: Chain, name: str, token: str, issuer: Keypair, employees: int, members: int) -> None:
+    def __init__(
+        self, chain: Chain, name: str, token: str, issuer: Keypair, employees: int, members: int
+    ) -> None:
         self.chain = chain
         self.name = name
         self.token = token
@@ -46,19 +48,35 @@ class Org:
         self.admin = chain.account(f"{tag}:admin")
         self.signers = [self.admin, chain.account(f"{tag}:cfo"), chain.account(f"{tag}:ops")]
         self.employees = [chain.account(f"{tag}:employee:{i}") for i in range(employees)]
-        self.members = [self.admin] + [chain.account(f"{tag}:member:{i}") for i in range(members - 1)]
+        self.members = [self.admin] + [
+            chain.account(f"{tag}:member:{i}") for i in range(members - 1)
+        ]
         self.relayer = chain.account(f"{tag}:relayer")
-        self.ids = {k: chain.deploy(k, f"{tag}:{k}").contract_id for k in ("treasury", "payroll", "vesting", "governance")}
+        self.ids = {
+            k: chain.deploy(k, f"{tag}:{k}").contract_id
+            for k in ("treasury", "payroll", "vesting", "governance")
+        }
         chain.register_organization(name, self.admin.public_key, self.ids)
         self.stream_ids: list[int] = []
+        self.stream_owner: dict[int, Keypair] = {}
         self.schedule_ids: list[int] = []
         self.proposal_ids: list[int] = []
         self.withdrawal_ids: list[int] = []
 
-    def call(self, who: Keypair, kind: str, fn: str, *args: Any, router: bool = False, relay: bool = False) -> TxOutcome:
+    def call(
+        self,
+        who: Keypair,
+        kind: str,
+        fn: str,
+        *args: Any,
+        router: bool = False,
+        relay: bool = False,
+    ) -> TxOutcome:
         contract = self.ids.get(kind, kind)
         if relay:
-            return self.chain.invoke(self.relayer, contract, fn, list(args), signers=[who], via_router=router)
+            return self.chain.invoke(
+                self.relayer, contract, fn, list(args), signers=[who], via_router=router
+            )
         return self.chain.invoke(who, contract, fn, list(args), via_router=router)
 
     def mint(self, to: str, amount: int) -> TxOutcome:
@@ -70,53 +88,121 @@ class Org:
         self.mint(adm.public_key, 50_000_000 * UNIT)
         self.mint(self.ids["treasury"], 2_000_000 * UNIT)
         self.mint(self.ids["governance"], 500_000 * UNIT)
-        self.call(adm, "treasury", "initialize", a(adm.public_key),
-                  sv.vec([a(s.public_key) for s in self.signers]), sv.u32(2))
+        self.call(
+            adm,
+            "treasury",
+            "initialize",
+            a(adm.public_key),
+            sv.vec([a(s.public_key) for s in self.signers]),
+            sv.u32(2),
+        )
         self.call(adm, "payroll", "initialize", a(adm.public_key))
         self.call(adm, "vesting", "initialize", a(adm.public_key))
-        self.call(adm, "governance", "initialize", a(adm.public_key),
-                  sv.vec([a(m.public_key) for m in self.members]), sv.u32(quorum), sv.u64(voting), sv.u64(grace))
+        self.call(
+            adm,
+            "governance",
+            "initialize",
+            a(adm.public_key),
+            sv.vec([a(m.public_key) for m in self.members]),
+            sv.u32(quorum),
+            sv.u64(voting),
+            sv.u64(grace),
+        )
 
     # calls -------------------------------------------------------------------
     def deposit(self, who: Keypair, amount: int) -> TxOutcome:
-        return self.call(who, "treasury", "deposit", sv.address(who.public_key), sv.address(self.token), sv.i128(amount))
+        return self.call(
+            who,
+            "treasury",
+            "deposit",
+            sv.address(who.public_key),
+            sv.address(self.token),
+            sv.i128(amount),
+        )
 
-    def create_stream(self, recipient: Keypair, amount: int, start: int, end: int, **kw: Any) -> TxOutcome:
-        out = self.call(self.admin, "payroll", "create_stream", sv.address(self.admin.public_key),
-                        sv.address(recipient.public_key), sv.address(self.token), sv.i128(amount),
-                        sv.u64(start), sv.u64(end), **kw)
+    def create_stream(
+        self, recipient: Keypair, amount: int, start: int, end: int, **kw: Any
+    ) -> TxOutcome:
+        out = self.call(
+            self.admin,
+            "payroll",
+            "create_stream",
+            sv.address(self.admin.public_key),
+            sv.address(recipient.public_key),
+            sv.address(self.token),
+            sv.i128(amount),
+            sv.u64(start),
+            sv.u64(end),
+            **kw,
+        )
         if out.success:
             self.stream_ids.append(out.return_value)
+            self.stream_owner[out.return_value] = recipient
         return out
 
     def create_batch(self, items: list[tuple[Keypair, int, int, int]], **kw: Any) -> TxOutcome:
-        params = sv.vec([
-            sv.struct({
-                "recipient": sv.address(r.public_key),
-                "token": sv.address(self.token),
-                "total_amount": sv.i128(amt),
-                "start_time": sv.u64(s),
-                "end_time": sv.u64(e),
-            })
-            for r, amt, s, e in items
-        ])
-        out = self.call(self.admin, "payroll", "create_batch_streams", sv.address(self.admin.public_key), params, **kw)
+        params = sv.vec(
+            [
+                sv.struct(
+                    {
+                        "recipient": sv.address(r.public_key),
+                        "token": sv.address(self.token),
+                        "total_amount": sv.i128(amt),
+                        "start_time": sv.u64(s),
+                        "end_time": sv.u64(e),
+                    }
+                )
+                for r, amt, s, e in items
+            ]
+        )
+        out = self.call(
+            self.admin,
+            "payroll",
+            "create_batch_streams",
+            sv.address(self.admin.public_key),
+            params,
+            **kw,
+        )
         if out.success:
             self.stream_ids.extend(out.return_value)
+            for sid, item in zip(out.return_value, items, strict=True):
+                self.stream_owner[sid] = item[0]
         return out
 
     def claim_stream(self, who: Keypair, sid: int, **kw: Any) -> TxOutcome:
         return self.call(who, "payroll", "claim", sv.address(who.public_key), sv.u32(sid), **kw)
 
     def cancel_stream(self, sid: int) -> TxOutcome:
-        return self.call(self.admin, "payroll", "cancel_stream", sv.address(self.admin.public_key), sv.u32(sid))
+        return self.call(
+            self.admin, "payroll", "cancel_stream", sv.address(self.admin.public_key), sv.u32(sid)
+        )
 
-    def create_schedule(self, who: Keypair, total: int, start: int, cliff: int, cliff_amount: int, duration: int,
-                        label: str, revocable: bool) -> TxOutcome:
-        out = self.call(self.admin, "vesting", "create_schedule", sv.address(self.admin.public_key),
-                        sv.address(who.public_key), sv.address(self.token), sv.i128(total), sv.u64(start),
-                        sv.u64(cliff), sv.i128(cliff_amount), sv.u64(duration), sv.symbol(label),
-                        sv.boolean(revocable))
+    def create_schedule(
+        self,
+        who: Keypair,
+        total: int,
+        start: int,
+        cliff: int,
+        cliff_amount: int,
+        duration: int,
+        label: str,
+        revocable: bool,
+    ) -> TxOutcome:
+        out = self.call(
+            self.admin,
+            "vesting",
+            "create_schedule",
+            sv.address(self.admin.public_key),
+            sv.address(who.public_key),
+            sv.address(self.token),
+            sv.i128(total),
+            sv.u64(start),
+            sv.u64(cliff),
+            sv.i128(cliff_amount),
+            sv.u64(duration),
+            sv.symbol(label),
+            sv.boolean(revocable),
+        )
         if out.success:
             self.schedule_ids.append(out.return_value)
         return out
@@ -125,40 +211,80 @@ class Org:
         return self.call(who, "vesting", "claim", sv.address(who.public_key), sv.u32(sid), **kw)
 
     def revoke(self, sid: int) -> TxOutcome:
-        return self.call(self.admin, "vesting", "revoke", sv.address(self.admin.public_key), sv.u32(sid))
+        return self.call(
+            self.admin, "vesting", "revoke", sv.address(self.admin.public_key), sv.u32(sid)
+        )
 
     def propose(self, who: Keypair, title: str, amount: int, recipient: Keypair) -> TxOutcome:
-        out = self.call(who, "governance", "create_proposal", sv.address(who.public_key), sv.symbol(title),
-                        sv.address(self.token), sv.i128(amount), sv.address(recipient.public_key))
+        out = self.call(
+            who,
+            "governance",
+            "create_proposal",
+            sv.address(who.public_key),
+            sv.symbol(title),
+            sv.address(self.token),
+            sv.i128(amount),
+            sv.address(recipient.public_key),
+        )
         if out.success:
             self.proposal_ids.append(out.return_value)
         return out
 
     def vote(self, who: Keypair, pid: int, choice: str, **kw: Any) -> TxOutcome:
-        return self.call(who, "governance", "vote", sv.address(who.public_key), sv.u32(pid), sv.enum_unit(choice), **kw)
+        return self.call(
+            who,
+            "governance",
+            "vote",
+            sv.address(who.public_key),
+            sv.u32(pid),
+            sv.enum_unit(choice),
+            **kw,
+        )
 
     def finalize(self, who: Keypair, pid: int) -> TxOutcome:
         return self.call(who, "governance", "finalize", sv.address(who.public_key), sv.u32(pid))
 
     def execute_proposal(self, pid: int) -> TxOutcome:
-        return self.call(self.admin, "governance", "execute", sv.address(self.admin.public_key), sv.u32(pid))
+        return self.call(
+            self.admin, "governance", "execute", sv.address(self.admin.public_key), sv.u32(pid)
+        )
 
     def set_weight(self, member: Keypair, weight: int) -> TxOutcome:
-        return self.call(self.admin, "governance", "set_voting_weight", sv.address(self.admin.public_key),
-                         sv.address(member.public_key), sv.u128(weight))
+        return self.call(
+            self.admin,
+            "governance",
+            "set_voting_weight",
+            sv.address(self.admin.public_key),
+            sv.address(member.public_key),
+            sv.u128(weight),
+        )
 
-    def create_withdrawal(self, who: Keypair, recipient: Keypair, amount: int, memo: str) -> TxOutcome:
-        out = self.call(who, "treasury", "create_withdrawal", sv.address(who.public_key), sv.address(self.token),
-                        sv.address(recipient.public_key), sv.i128(amount), sv.symbol(memo))
+    def create_withdrawal(
+        self, who: Keypair, recipient: Keypair, amount: int, memo: str
+    ) -> TxOutcome:
+        out = self.call(
+            who,
+            "treasury",
+            "create_withdrawal",
+            sv.address(who.public_key),
+            sv.address(self.token),
+            sv.address(recipient.public_key),
+            sv.i128(amount),
+            sv.symbol(memo),
+        )
         if out.success:
             self.withdrawal_ids.append(out.return_value)
         return out
 
     def approve(self, who: Keypair, wid: int, **kw: Any) -> TxOutcome:
-        return self.call(who, "treasury", "approve_withdrawal", sv.address(who.public_key), sv.u32(wid), **kw)
+        return self.call(
+            who, "treasury", "approve_withdrawal", sv.address(who.public_key), sv.u32(wid), **kw
+        )
 
     def execute_withdrawal(self, who: Keypair, wid: int) -> TxOutcome:
-        return self.call(who, "treasury", "execute_withdrawal", sv.address(who.public_key), sv.u32(wid))
+        return self.call(
+            who, "treasury", "execute_withdrawal", sv.address(who.public_key), sv.u32(wid)
+        )
 
     # state helpers -------------------------------------------------------------
     def stream(self, sid: int) -> dict[str, Any]:
@@ -186,8 +312,13 @@ def _demo(chain: Chain, seed: int, employees: int = 20) -> None:
     chain.close_ledger()
     t0 = chain.now
     m = org.members
-    org.call(org.admin, "governance", "add_member", sv.address(org.admin.public_key),
-             sv.address(chain.account("orbit-labs:advisor").public_key))
+    org.call(
+        org.admin,
+        "governance",
+        "add_member",
+        sv.address(org.admin.public_key),
+        sv.address(chain.account("orbit-labs:advisor").public_key),
+    )
     org.set_weight(m[1], 3)
     org.set_weight(m[2], 2)
     org.set_weight(org.employees[0], 5)  # fails: not a member
@@ -202,7 +333,9 @@ def _demo(chain: Chain, seed: int, employees: int = 20) -> None:
     for e in org.employees[:5]:
         org.create_stream(e, rng.randint(8_000, 15_000) * UNIT, start, end)
         chain.close_ledger()
-    org.create_stream(org.employees[5], 1_000 * UNIT, chain.now - 10, end)  # fails: InvalidStartTime
+    org.create_stream(
+        org.employees[5], 1_000 * UNIT, chain.now - 10, end
+    )  # fails: InvalidStartTime
     batch = [(e, rng.randint(6_000, 12_000) * UNIT, start, end) for e in org.employees[5:]]
     org.create_batch(batch, router=True, relay=True)
     chain.close_ledger()
@@ -212,9 +345,19 @@ def _demo(chain: Chain, seed: int, employees: int = 20) -> None:
     grantees = org.employees[:6]
     for i, e in enumerate(grantees):
         total = (i + 1) * 20_000 * UNIT
-        org.create_schedule(e, total, vest_start, 7 * DAY, total // 4, 28 * DAY, ("team", "advisor", "seed")[i % 3],
-                            revocable=i % 2 == 0)
-    org.create_schedule(grantees[0], 1_000 * UNIT, vest_start, 10 * DAY, 0, 5 * DAY, "bad", True)  # fails
+        org.create_schedule(
+            e,
+            total,
+            vest_start,
+            7 * DAY,
+            total // 4,
+            28 * DAY,
+            ("team", "advisor", "seed")[i % 3],
+            revocable=i % 2 == 0,
+        )
+    org.create_schedule(
+        grantees[0], 1_000 * UNIT, vest_start, 10 * DAY, 0, 5 * DAY, "bad", True
+    )  # fails
     chain.close_ledger()
 
     # six weeks, one day at a time
@@ -247,14 +390,21 @@ def _demo(chain: Chain, seed: int, employees: int = 20) -> None:
             org.revoke(org.schedule_ids[1])  # fails: not revocable
         # governance: a proposal every Monday (dow 0), votes, then finalize
         if dow == 0 and week < 6:
-            org.propose(m[week % len(m)], f"budget_w{week + 1}", (5_000 + 1_000 * week) * UNIT, w_recipient)
+            org.propose(
+                m[week % len(m)], f"budget_w{week + 1}", (5_000 + 1_000 * week) * UNIT, w_recipient
+            )
             chain.close_ledger()
         if org.proposal_ids and len(org.proposal_ids) == week + 1:
             pid = org.proposal_ids[week]
             pattern = week % 6
             if dow == 1:
                 if pattern in (0, 4, 5):
-                    for voter, choice in ((m[0], "Yes"), (m[1], "Yes"), (m[2], "No"), (m[3], "Abstain")):
+                    for voter, choice in (
+                        (m[0], "Yes"),
+                        (m[1], "Yes"),
+                        (m[2], "No"),
+                        (m[3], "Abstain"),
+                    ):
                         org.vote(voter, pid, choice, router=voter is m[3])
                     org.vote(m[1], pid, "No")  # fails: AlreadyVoted
                 elif pattern == 1:
@@ -263,8 +413,14 @@ def _demo(chain: Chain, seed: int, employees: int = 20) -> None:
                     for voter, choice in ((m[0], "Yes"), (m[1], "No"), (m[2], "No"), (m[5], "Yes")):
                         org.vote(voter, pid, choice)
                 elif pattern == 3:
-                    org.call(org.proposal(pid)["proposer"] and m[3], "governance", "cancel_proposal",
-                             sv.address(m[3].public_key), sv.u32(pid))
+                    proposer = m[week % len(m)]  # only the proposer may cancel
+                    org.call(
+                        proposer,
+                        "governance",
+                        "cancel_proposal",
+                        sv.address(proposer.public_key),
+                        sv.u32(pid),
+                    )
                 chain.close_ledger()
             if dow == 2 and pattern == 0:
                 org.finalize(m[0], pid)  # fails: ProposalStillActive
@@ -278,7 +434,12 @@ def _demo(chain: Chain, seed: int, employees: int = 20) -> None:
                 org.finalize(m[0], pid)  # silent: grace period passed
         # treasury: a withdrawal cycle every Wednesday
         if dow == 2:
-            wid_out = org.create_withdrawal(org.signers[week % 2], w_recipient, (2_000 + 500 * week) * UNIT, f"vendor_w{week + 1}")
+            wid_out = org.create_withdrawal(
+                org.signers[week % 2],
+                w_recipient,
+                (2_000 + 500 * week) * UNIT,
+                f"vendor_w{week + 1}",
+            )
             chain.close_ledger()
             if wid_out.success:
                 wid = wid_out.return_value
@@ -293,14 +454,43 @@ def _demo(chain: Chain, seed: int, employees: int = 20) -> None:
                 org.execute_withdrawal(org.admin, wid)
         if day == 17:
             cto = chain.account("orbit-labs:cto")
-            org.call(org.admin, "treasury", "add_signer", sv.address(org.admin.public_key), sv.address(cto.public_key))
-            org.call(org.admin, "treasury", "update_threshold", sv.address(org.admin.public_key), sv.u32(3))
-            org.call(org.signers[1], "treasury", "update_threshold", sv.address(org.signers[1].public_key), sv.u32(2))
+            org.call(
+                org.admin,
+                "treasury",
+                "add_signer",
+                sv.address(org.admin.public_key),
+                sv.address(cto.public_key),
+            )
+            org.call(
+                org.admin,
+                "treasury",
+                "update_threshold",
+                sv.address(org.admin.public_key),
+                sv.u32(3),
+            )
+            org.call(
+                org.signers[1],
+                "treasury",
+                "update_threshold",
+                sv.address(org.signers[1].public_key),
+                sv.u32(2),
+            )
             org.signers.append(cto)
         if day == 30:
-            org.call(org.admin, "treasury", "update_threshold", sv.address(org.admin.public_key), sv.u32(2))
-            org.call(org.admin, "treasury", "remove_signer", sv.address(org.admin.public_key),
-                     sv.address(org.signers[2].public_key))
+            org.call(
+                org.admin,
+                "treasury",
+                "update_threshold",
+                sv.address(org.admin.public_key),
+                sv.u32(2),
+            )
+            org.call(
+                org.admin,
+                "treasury",
+                "remove_signer",
+                sv.address(org.admin.public_key),
+                sv.address(org.signers[2].public_key),
+            )
             org.signers.pop(2)
             big = org.create_withdrawal(org.signers[0], w_recipient, 9_000_000 * UNIT, "too_big")
             if big.success:
@@ -309,11 +499,11 @@ def _demo(chain: Chain, seed: int, employees: int = 20) -> None:
                 org.execute_withdrawal(org.admin, big.return_value)  # fails: InsufficientBalance
         chain.close_ledger()
     chain.close_ledger()
-    chain._demo_org = org  # type: ignore[attr-defined]
+    chain.extra["demo_org"] = org
 
 
 def _demo_live(chain: Chain, seed: int) -> Callable[[], None]:
-    org: Org = chain._demo_org  # type: ignore[attr-defined]
+    org: Org = chain.extra["demo_org"]
     rng = random.Random(seed * 7919 + 1)
     vendor = chain.account("orbit-labs:vendor")
     state = {"n": 0}
@@ -323,14 +513,19 @@ def _demo_live(chain: Chain, seed: int) -> Callable[[], None]:
         n = state["n"]
         r = rng.random()
         if r < 0.35:
-            idx = rng.randrange(len(org.employees))
-            if idx < len(org.stream_ids):
-                sid = org.stream_ids[idx]
-                if org.stream(sid)["status"] == "Active":
-                    org.claim_stream(org.employees[idx], sid)
-        elif r < 0.45:
+            active = [sid for sid in org.stream_ids if org.stream(sid)["status"] == "Active"]
+            if active:
+                sid = rng.choice(active)
+                org.claim_stream(org.stream_owner[sid], sid, router=rng.random() < 0.2)
+        elif r < 0.42:
+            who = rng.choice(org.employees)
+            start = chain.now + 60
+            org.create_stream(
+                who, rng.randint(500, 3_000) * UNIT, start, start + rng.choice((1, 3, 7)) * DAY
+            )
+        elif r < 0.5:
             org.deposit(rng.choice(org.signers), rng.randint(100, 5_000) * UNIT)
-        elif r < 0.6 and org.proposal_ids:
+        elif r < 0.65 and org.proposal_ids:
             pid = org.proposal_ids[-1]
             p = org.proposal(pid)
             if p["status"] == "Active":
@@ -341,10 +536,16 @@ def _demo_live(chain: Chain, seed: int) -> Callable[[], None]:
                     left = [mm for mm in org.members if mm.public_key not in voted]
                     if left:
                         org.vote(rng.choice(left), pid, rng.choice(("Yes", "Yes", "No", "Abstain")))
-        elif r < 0.65 and (not org.proposal_ids or org.proposal(org.proposal_ids[-1])["status"] != "Active"):
-            org.propose(rng.choice(org.members), f"live_{n}", rng.randint(100, 2_000) * UNIT, vendor)
-        elif r < 0.72:
-            out = org.create_withdrawal(org.signers[0], vendor, rng.randint(10, 500) * UNIT, f"live_{n}")
+        elif r < 0.7 and (
+            not org.proposal_ids or org.proposal(org.proposal_ids[-1])["status"] != "Active"
+        ):
+            org.propose(
+                rng.choice(org.members), f"live_{n}", rng.randint(100, 2_000) * UNIT, vendor
+            )
+        elif r < 0.76:
+            out = org.create_withdrawal(
+                org.signers[0], vendor, rng.randint(10, 500) * UNIT, f"live_{n}"
+            )
             if out.success:
                 org.approve(org.signers[1], out.return_value)
                 org.execute_withdrawal(org.admin, out.return_value)
@@ -359,17 +560,29 @@ def _demo_live(chain: Chain, seed: int) -> Callable[[], None]:
 # ── load ─────────────────────────────────────────────────────────────────────
 
 
-def _load(chain: Chain, seed: int, organizations: int = 10, events: int = 100_000, employees: int = 20,
-          txs_per_ledger: int = 25) -> None:
+def _load(
+    chain: Chain,
+    seed: int,
+    organizations: int = 10,
+    events: int = 100_000,
+    employees: int = 20,
+    txs_per_ledger: int = 25,
+) -> None:
     rng = random.Random(seed)
     token, issuer = _token(chain)
-    orgs = [Org(chain, f"Load Org {i}", token, issuer, employees=employees, members=7) for i in range(organizations)]
+    orgs = [
+        Org(chain, f"Load Org {i}", token, issuer, employees=employees, members=7)
+        for i in range(organizations)
+    ]
     for org in orgs:
         org.setup(quorum=30, voting=2 * DAY, grace=DAY)
     chain.close_ledger()
     for org in orgs:
         start = chain.now + 5
-        items = [(e, rng.randint(50_000, 100_000) * UNIT, start, start + 365 * DAY) for e in org.employees]
+        items = [
+            (e, rng.randint(50_000, 100_000) * UNIT, start, start + 365 * DAY)
+            for e in org.employees
+        ]
         org.create_batch(items)
         org.propose(org.members[1], "load_0", 1_000 * UNIT, org.employees[0])
     chain.close_ledger()
@@ -392,9 +605,13 @@ def _load(chain: Chain, seed: int, organizations: int = 10, events: int = 100_00
                 if left and p["status"] == "Active" and chain.now <= p["end_time"]:
                     org.vote(rng.choice(left), pid, rng.choice(("Yes", "No", "Abstain")))
                 else:
-                    org.propose(rng.choice(org.members), f"load_{len(org.proposal_ids)}", 100 * UNIT, vendor)
+                    org.propose(
+                        rng.choice(org.members), f"load_{len(org.proposal_ids)}", 100 * UNIT, vendor
+                    )
             else:
-                out = org.create_withdrawal(org.signers[0], vendor, rng.randint(1, 100) * UNIT, "load")
+                out = org.create_withdrawal(
+                    org.signers[0], vendor, rng.randint(1, 100) * UNIT, "load"
+                )
                 if out.success:
                     org.approve(org.signers[1], out.return_value)
                     org.execute_withdrawal(org.admin, out.return_value)
@@ -415,7 +632,11 @@ def build_chain(scenario: str = "demo", seed: int = 1, **params: Any) -> Chain:
     ``demo``: ``employees``; ``load``: ``organizations``, ``events``, ``employees``,
     ``txs_per_ledger``; ``empty``: ``ledgers`` (how many empty ledgers to close).
     """
-    chain_opts = {k: params.pop(k) for k in ("retention_ledgers", "meta_version", "network_passphrase") if k in params}
+    chain_opts = {
+        k: params.pop(k)
+        for k in ("retention_ledgers", "meta_version", "network_passphrase")
+        if k in params
+    }
     chain = Chain(seed=seed, **chain_opts)
     if scenario == "demo":
         _demo(chain, seed, **params)

@@ -51,19 +51,35 @@ def create_app(chain: Chain, faults: FaultConfig | None = None) -> Starlette:
             if kind == "503":
                 return _json({"error": "service unavailable"}, 503)
             if kind == "429":
-                return _json({"error": "too many requests"}, 429, {"Retry-After": str(faults.retry_after)})
+                return _json(
+                    {"error": "too many requests"}, 429, {"Retry-After": str(faults.retry_after)}
+                )
             if kind == "timeout":
                 await asyncio.sleep(faults.timeout_seconds)
             elif kind == "malformed":
-                return Response('{"jsonrpc":"2.0","result":{"events":[', media_type="application/json")
+                return Response(
+                    '{"jsonrpc":"2.0","result":{"events":[', media_type="application/json"
+                )
         raw = await request.body()
         try:
             payload = json.loads(raw)
         except ValueError:
-            return _json({"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": "parse error"}})
+            return _json(
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": PARSE_ERROR, "message": "parse error"},
+                }
+            )
         if isinstance(payload, list):
             if not payload:
-                return _json({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "empty batch"}})
+                return _json(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": None,
+                        "error": {"code": -32600, "message": "empty batch"},
+                    }
+                )
             out = [r for r in (handle_request(methods, p) for p in payload) if r is not None]
             return _json(out)
         resp = handle_request(methods, payload)
@@ -111,8 +127,14 @@ class LiveProducer(threading.Thread):
 class DevnetHandle:
     """A devnet served by uvicorn in a daemon thread; ``with`` stops it on exit."""
 
-    def __init__(self, chain: Chain, server: uvicorn.Server, thread: threading.Thread, url: str,
-                 producer: LiveProducer | None) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        server: uvicorn.Server,
+        thread: threading.Thread,
+        url: str,
+        producer: LiveProducer | None,
+    ) -> None:
         self.chain = chain
         self.url = url
         self._server = server
@@ -145,6 +167,40 @@ def _make(scenario: str, seed: int, params: dict[str, Any]) -> tuple[Chain, Any]
     return chain, live_stepper(chain, scenario, seed)
 
 
+def serve_chain(
+    chain: Chain,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    faults: FaultConfig | None = None,
+    ledger_interval: float = 0.0,
+    step: Any = None,
+) -> DevnetHandle:
+    """Serve an existing chain in a daemon thread (0 = a free port); ledgers close live if
+    ``ledger_interval`` > 0."""
+    port = port or _free_port(host)
+    config = uvicorn.Config(
+        create_app(chain, faults),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True, name="orbitpay-devnet-http")
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"devnet did not start on {host}:{port}")
+        time.sleep(0.02)
+    producer = None
+    if ledger_interval > 0:
+        producer = LiveProducer(chain, ledger_interval, step)
+        producer.start()
+    return DevnetHandle(chain, server, thread, f"http://{host}:{port}", producer)
+
+
 def start_background_devnet(
     scenario: str = "demo",
     seed: int = 1,
@@ -155,24 +211,13 @@ def start_background_devnet(
     live: bool = True,
     **params: Any,
 ) -> DevnetHandle:
-    """Build the scenario, serve it on ``host:port`` (0 = a free port) and return a handle."""
+    """Build the scenario, serve it on ``host:port`` (0 = a free port) and return a handle.
+
+    With ``live`` a ledger closes every ``ledger_interval`` seconds (with new demo
+    activity); without it the chain stays as pre-generated.
+    """
     chain, step = _make(scenario, seed, params)
-    port = port or _free_port(host)
-    config = uvicorn.Config(create_app(chain, faults), host=host, port=port, log_level="warning",
-                            lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True, name="orbitpay-devnet-http")
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"devnet did not start on {host}:{port}")
-        time.sleep(0.02)
-    producer = None
-    if live and ledger_interval > 0:
-        producer = LiveProducer(chain, ledger_interval, step)
-        producer.start()
-    return DevnetHandle(chain, server, thread, f"http://{host}:{port}", producer)
+    return serve_chain(chain, host, port, faults, ledger_interval if live else 0.0, step)
 
 
 def run_devnet(
@@ -201,7 +246,9 @@ def run_devnet(
     for org in orgs:
         print(f"  organization {org['name']}: {json.dumps(org['contracts'])}", flush=True)
     try:
-        uvicorn.run(create_app(chain, faults), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            create_app(chain, faults), host=host, port=port, log_level="warning", access_log=False
+        )
     finally:
         if producer is not None:
             producer.stop()

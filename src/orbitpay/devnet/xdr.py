@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import struct
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from stellar_sdk import Keypair, StrKey
 from stellar_sdk import xdr as x
@@ -71,7 +73,9 @@ def network_id(passphrase: str) -> bytes:
 
 def contract_strkey(seed: str) -> str:
     """A deterministic contract id (as if deployed with a salt derived from ``seed``)."""
-    return StrKey.encode_contract(hashlib.sha256(b"orbitpay-devnet-contract:" + seed.encode()).digest())
+    return StrKey.encode_contract(
+        hashlib.sha256(b"orbitpay-devnet-contract:" + seed.encode()).digest()
+    )
 
 
 def _sc_address(strkey: str) -> x.SCAddress:
@@ -203,28 +207,28 @@ def build_envelope(
         operations=[op],
         ext=x.TransactionExt(1, soroban_data=soroban_data),
     )
-    payload = x.TransactionSignaturePayload(
-        network_id=x.Hash(net_id),
-        tagged_transaction=x.TransactionSignaturePayloadTaggedTransaction(
-            x.EnvelopeType.ENVELOPE_TYPE_TX, tx=tx
-        ),
-    )
-    tx_hash = hashlib.sha256(payload.to_xdr_bytes()).digest()
+    # Pack the transaction once: the signature payload is network id + envelope
+    # type + tx, and the v1 envelope is envelope type + tx + signatures.
+    tx_bytes = tx.to_xdr_bytes()
+    tagged = struct.pack(">I", x.EnvelopeType.ENVELOPE_TYPE_TX.value) + tx_bytes
+    tx_hash = hashlib.sha256(net_id + tagged).digest()
     sig = x.DecoratedSignature(
         hint=x.SignatureHint(source.raw_public_key()[-4:]),
         signature=x.Signature(source.sign(tx_hash)),
     )
-    env = x.TransactionEnvelope(
-        x.EnvelopeType.ENVELOPE_TYPE_TX,
-        v1=x.TransactionV1Envelope(tx=tx, signatures=[sig]),
-    )
-    return env.to_xdr_bytes(), tx_hash.hex()
+    envelope = tagged + struct.pack(">I", 1) + sig.to_xdr_bytes()
+    return envelope, tx_hash.hex()
+
+
+@lru_cache(maxsize=65_536)
+def _contract_id(contract: str) -> x.ContractID:
+    return x.ContractID(x.Hash(StrKey.decode_contract(contract)))
 
 
 def contract_event(contract: str, topics: list[x.SCVal], data: x.SCVal) -> x.ContractEvent:
     return x.ContractEvent(
         ext=x.ExtensionPoint(0),
-        contract_id=x.ContractID(x.Hash(StrKey.decode_contract(contract))),
+        contract_id=_contract_id(contract),
         type=x.ContractEventType.CONTRACT,
         body=x.ContractEventBody(0, v0=x.ContractEventV0(topics=topics, data=data)),
     )
@@ -251,7 +255,9 @@ def fee_events(native_sac: str, source: str, charged: int, refund: int) -> list[
     def fee(stage: x.TransactionEventStage, amount: int) -> x.TransactionEvent:
         return x.TransactionEvent(
             stage=stage,
-            event=contract_event(native_sac, [sv.symbol("fee"), sv.address(source)], sv.i128(amount)),
+            event=contract_event(
+                native_sac, [sv.symbol("fee"), sv.address(source)], sv.i128(amount)
+            ),
         )
 
     return [
@@ -291,9 +297,14 @@ def build_result(success: bool, fee_charged: int, return_hash: bytes) -> bytes:
     return res.to_xdr_bytes()
 
 
-def success_preimage_hash(return_value: x.SCVal, events: list[x.ContractEvent]) -> bytes:
-    pre = x.InvokeHostFunctionSuccessPreImage(return_value=return_value, events=events)
-    return hashlib.sha256(pre.to_xdr_bytes()).digest()
+def success_preimage_hash(return_value: x.SCVal, packed_events: list[bytes]) -> bytes:
+    """sha256 of ``InvokeHostFunctionSuccessPreImage`` (return value + packed events)."""
+    pre = (
+        return_value.to_xdr_bytes()
+        + struct.pack(">I", len(packed_events))
+        + b"".join(packed_events)
+    )
+    return hashlib.sha256(pre).digest()
 
 
 def build_meta(

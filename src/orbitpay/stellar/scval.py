@@ -25,12 +25,12 @@ encodes them (CAP-46-01 and the SDK's derive macros):
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from stellar_sdk import Address, StrKey
+from stellar_sdk import Address, StrKey, xdr
 from stellar_sdk import scval as sdk_scval
-from stellar_sdk import xdr
 
 __all__ = [
     "address",
@@ -56,15 +56,26 @@ __all__ = [
 _T = xdr.SCValType
 
 
+_STRKEY_CACHE: dict[tuple[bool, bytes], str] = {}
+
+
 def _decode_address(a: xdr.SCAddress) -> str:
     t = a.type
     if t == xdr.SCAddressType.SC_ADDRESS_TYPE_ACCOUNT:
         assert a.account_id is not None
-        return StrKey.encode_ed25519_public_key(a.account_id.account_id.ed25519.uint256)
-    if t == xdr.SCAddressType.SC_ADDRESS_TYPE_CONTRACT:
+        raw, is_account = a.account_id.account_id.ed25519.uint256, True
+    elif t == xdr.SCAddressType.SC_ADDRESS_TYPE_CONTRACT:
         assert a.contract_id is not None
-        return StrKey.encode_contract(a.contract_id.contract_id.hash)
-    return Address.from_xdr_sc_address(a).address
+        raw, is_account = a.contract_id.contract_id.hash, False
+    else:
+        return Address.from_xdr_sc_address(a).address
+    key = (is_account, raw)
+    hit = _STRKEY_CACHE.get(key)
+    if hit is None:
+        hit = StrKey.encode_ed25519_public_key(raw) if is_account else StrKey.encode_contract(raw)
+        if len(_STRKEY_CACHE) < 100_000:
+            _STRKEY_CACHE[key] = hit
+    return hit
 
 
 def _hashable(v: Any) -> Any:
@@ -203,9 +214,14 @@ def vec(items: Iterable[xdr.SCVal]) -> xdr.SCVal:
     return xdr.SCVal(_T.SCV_VEC, vec=xdr.SCVec(list(items)))
 
 
-def map_(entries: Mapping[xdr.SCVal, xdr.SCVal]) -> xdr.SCVal:
-    """A map sorted by the Soroban host's key ordering."""
-    return sdk_scval.to_map(dict(entries))
+def map_(
+    entries: Mapping[xdr.SCVal, xdr.SCVal] | Iterable[tuple[xdr.SCVal, xdr.SCVal]],
+) -> xdr.SCVal:
+    """A map sorted by the Soroban host's key ordering (stellar-sdk's comparator)."""
+    pairs = list(entries.items()) if isinstance(entries, Mapping) else list(entries)
+    cmp = functools.cmp_to_key(sdk_scval._compare_sc_val)  # the ordering to_map uses
+    pairs.sort(key=lambda kv: cmp(kv[0]))
+    return xdr.SCVal(_T.SCV_MAP, map=xdr.SCMap([xdr.SCMapEntry(key=k, val=v) for k, v in pairs]))
 
 
 def struct(fields: Mapping[str, xdr.SCVal]) -> xdr.SCVal:

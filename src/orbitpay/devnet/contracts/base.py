@@ -91,7 +91,9 @@ class TxContext:
 class Env:
     """What a contract function sees: ledger time, auth, storage writes, events, other contracts."""
 
-    def __init__(self, chain: Chain, contract: Contract, tx: TxContext, invoker: str | None = None) -> None:
+    def __init__(
+        self, chain: Chain, contract: Contract, tx: TxContext, invoker: str | None = None
+    ) -> None:
         self.chain = chain
         self.contract = contract
         self.tx = tx
@@ -181,7 +183,9 @@ class Contract:
 
     def instance_storage(self) -> list[tuple[xdr.SCVal, xdr.SCVal]]:
         # Instance keys are all unit variants: Vec[Symbol]; the host orders them by symbol.
-        return [(key_to_scval(k), self.encode_value(k, self.instance[k])) for k in sorted(self.instance)]
+        return [
+            (key_to_scval(k), self.encode_value(k, self.instance[k])) for k in sorted(self.instance)
+        ]
 
 
 def admin_checked(env: Env, contract: Contract, admin: str, err: str = "Unauthorized") -> None:

@@ -48,7 +48,13 @@ class GovernanceContract(Contract):
         return self.persistent.get(("VotingWeight", member), 1)
 
     def fn_initialize(
-        self, env: Env, admin: str, members: list[str], quorum: int, voting_duration: int, grace: int
+        self,
+        env: Env,
+        admin: str,
+        members: list[str],
+        quorum: int,
+        voting_duration: int,
+        grace: int,
     ) -> xdr.SCVal:
         if "Admin" in self.instance:
             raise self.err("AlreadyInitialized")
@@ -116,7 +122,9 @@ class GovernanceContract(Contract):
         new[TALLY[name]] = p[TALLY[name]] + w
         env.set_persistent(("Proposal", pid), new)
         i = env.emit([sv.symbol("vote"), sv.address(voter)], sv.u32(pid))
-        env.record({"kind": "vote", "proposal_id": pid, "voter": voter, "choice": name, "weight": w}, i)
+        env.record(
+            {"kind": "vote", "proposal_id": pid, "voter": voter, "choice": name, "weight": w}, i
+        )
         return sv.void()
 
     def fn_finalize(self, env: Env, caller: str, pid: int) -> xdr.SCVal:
@@ -134,11 +142,15 @@ class GovernanceContract(Contract):
         threshold = self.instance["TotalWeight"] * self.instance["QuorumPercentage"] // 100
         if voted < threshold:
             env.set_persistent(("Proposal", pid), dict(p, status="Rejected"))
-            env.record({"kind": "finalize", "proposal_id": pid, "status": "Rejected", "silent": "quorum"})
+            env.record(
+                {"kind": "finalize", "proposal_id": pid, "status": "Rejected", "silent": "quorum"}
+            )
             return sv.enum_unit("Rejected")
         if now > p["end_time"] + self.instance["GracePeriod"]:
             env.set_persistent(("Proposal", pid), dict(p, status="Rejected"))
-            env.record({"kind": "finalize", "proposal_id": pid, "status": "Rejected", "silent": "grace"})
+            env.record(
+                {"kind": "finalize", "proposal_id": pid, "status": "Rejected", "silent": "grace"}
+            )
             return sv.enum_unit("Rejected")
         status = "Approved" if p["yes_votes"] > p["no_votes"] else "Rejected"
         env.set_persistent(("Proposal", pid), dict(p, status=status))

@@ -63,7 +63,15 @@ class PayrollContract(Contract):
         return sv.void()
 
     def _new_stream(
-        self, env: Env, sid: int, sender: str, recipient: str, token: str, total: int, start: int, end: int
+        self,
+        env: Env,
+        sid: int,
+        sender: str,
+        recipient: str,
+        token: str,
+        total: int,
+        start: int,
+        end: int,
     ) -> None:
         if sender == recipient:
             raise self.err("InvalidRecipient")
@@ -104,7 +112,9 @@ class PayrollContract(Contract):
         env.emit([sv.symbol("s_create"), sv.address(sender)], sv.u32(sid))
         return sv.u32(sid)
 
-    def fn_create_batch_streams(self, env: Env, sender: str, streams: list[dict[str, Any]]) -> xdr.SCVal:
+    def fn_create_batch_streams(
+        self, env: Env, sender: str, streams: list[dict[str, Any]]
+    ) -> xdr.SCVal:
         self._require_init()
         env.require_auth(sender)
         count = self.instance.get("StreamCount", 0)
@@ -127,7 +137,9 @@ class PayrollContract(Contract):
         return u32_vec(ids)
 
     def _claimable(self, env: Env, s: dict[str, Any]) -> int:
-        c = stream_claimable(s["total_amount"], s["claimed_amount"], s["start_time"], s["end_time"], env.now)
+        c = stream_claimable(
+            s["total_amount"], s["claimed_amount"], s["start_time"], s["end_time"], env.now
+        )
         if c < 0:
             raise self.err("ArithmeticError")
         return c
@@ -149,7 +161,11 @@ class PayrollContract(Contract):
             raise self.err("NothingToClaim")
         if env.token_balance(s["token"], self.contract_id) < amount:
             raise self.err("InsufficientBalance")
-        new = dict(s, claimed_amount=s["claimed_amount"] + amount, last_claim_time=min(env.now, s["end_time"]))
+        new = dict(
+            s,
+            claimed_amount=s["claimed_amount"] + amount,
+            last_claim_time=min(env.now, s["end_time"]),
+        )
         if new["claimed_amount"] >= new["total_amount"]:
             new["status"] = "Completed"
         env.token_transfer(s["token"], self.contract_id, recipient, amount)

@@ -13,6 +13,7 @@ from typing import Any
 from stellar_sdk import xdr
 
 from orbitpay.devnet.contracts.base import Contract, ContractError, Env
+from orbitpay.stellar.scval import decode_scval
 
 
 class RouterContract(Contract):
@@ -21,8 +22,6 @@ class RouterContract(Contract):
     def invoke(self, env: Env, function: str, args: list[xdr.SCVal]) -> xdr.SCVal:
         if function != "exec" or len(args) != 4:
             raise ContractError(0, f"WasmVm(MissingValue): no function {function}")
-        from orbitpay.stellar.scval import decode_scval
-
         caller = decode_scval(args[0])
         env.require_auth(caller)
         target = decode_scval(args[1])

@@ -98,7 +98,13 @@ class TreasuryContract(Contract):
         env.set_instance("ProposalCount", wid + 1)
         i = env.emit([sv.symbol("w_create"), sv.address(proposer)], sv.u32(wid))
         self._h(
-            env, "withdrawal_created", i, address=proposer, amount=amount, token=token, withdrawal_id=wid
+            env,
+            "withdrawal_created",
+            i,
+            address=proposer,
+            amount=amount,
+            token=token,
+            withdrawal_id=wid,
         )
         return sv.u32(wid)
 

@@ -30,7 +30,9 @@ def vested_amount(
     if elapsed >= total_duration:
         return total
     remaining = total - cliff_amount
-    return cliff_amount + remaining * (elapsed - cliff_duration) // (total_duration - cliff_duration)
+    return cliff_amount + remaining * (elapsed - cliff_duration) // (
+        total_duration - cliff_duration
+    )
 
 
 class VestingContract(Contract):
@@ -65,7 +67,12 @@ class VestingContract(Contract):
     @staticmethod
     def vested(s: dict[str, Any], now: int) -> int:
         return vested_amount(
-            s["total_amount"], s["cliff_amount"], s["start_time"], s["cliff_duration"], s["total_duration"], now
+            s["total_amount"],
+            s["cliff_amount"],
+            s["start_time"],
+            s["cliff_duration"],
+            s["total_duration"],
+            now,
         )
 
     def fn_create_schedule(
@@ -145,7 +152,9 @@ class VestingContract(Contract):
         env.token_transfer(s["token"], self.contract_id, beneficiary, amount)
         env.set_persistent(("Schedule", sid), new)
         history = self.persistent.get(("ClaimHistory", sid), [])
-        env.set_persistent(("ClaimHistory", sid), [*history, {"amount": amount, "timestamp": env.now}])
+        env.set_persistent(
+            ("ClaimHistory", sid), [*history, {"amount": amount, "timestamp": env.now}]
+        )
         i = env.emit([sv.symbol("v_claim"), sv.address(beneficiary), sv.u32(sid)], sv.i128(amount))
         if new["status"] == "FullyClaimed":
             env.emit([sv.symbol("v_fully"), sv.u32(sid)], sv.void())
@@ -182,7 +191,9 @@ class VestingContract(Contract):
             env.token_transfer(s["token"], self.contract_id, grantor, unvested)
         env.set_persistent(("Schedule", sid), new)
         i = env.emit([sv.symbol("v_revoke"), sv.address(grantor), sv.u32(sid)], sv.i128(unvested))
-        env.record({"kind": "revoke", "schedule_id": sid, "grantor": grantor, "unvested": unvested}, i)
+        env.record(
+            {"kind": "revoke", "schedule_id": sid, "grantor": grantor, "unvested": unvested}, i
+        )
         return sv.i128(unvested)
 
     def fn_get_schedule(self, env: Env, sid: int) -> xdr.SCVal:
@@ -200,7 +211,10 @@ class VestingContract(Contract):
             return u32_vec(value)
         if key[0] == "ClaimHistory":
             return sv.vec(
-                [sv.struct({"amount": sv.i128(r["amount"]), "timestamp": sv.u64(r["timestamp"])}) for r in value]
+                [
+                    sv.struct({"amount": sv.i128(r["amount"]), "timestamp": sv.u64(r["timestamp"])})
+                    for r in value
+                ]
             )
         s = value
         return sv.struct(
