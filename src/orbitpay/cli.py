@@ -105,6 +105,34 @@ def up(
 
 
 @app.command()
+@handles_config_errors
+def index(
+    once: bool = typer.Option(False, "--once", help="Catch up to the latest ledger, then exit."),
+) -> None:
+    """Run the indexer (ORBITPAY_RPC_URL required); --once catches up and exits 0."""
+    from orbitpay.indexer.service import run_index_command
+
+    settings = _settings()
+    if not settings.rpc_url:
+        fail("invalid configuration: ORBITPAY_RPC_URL: required by 'orbitpay index'")
+    with database(settings) as url:
+        raise typer.Exit(run_index_command(settings, url, once=once))
+
+
+@app.command()
+@handles_config_errors
+def reconcile() -> None:
+    """Compare stored entities with contract storage, correct and report differences."""
+    from orbitpay.indexer.service import run_reconcile_command
+
+    settings = _settings()
+    if not settings.rpc_url:
+        fail("invalid configuration: ORBITPAY_RPC_URL: required by 'orbitpay reconcile'")
+    with database(settings) as url:
+        raise typer.Exit(run_reconcile_command(settings, url, console))
+
+
+@app.command()
 def devnet(
     port: int = typer.Option(8100, help="Port to listen on."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),

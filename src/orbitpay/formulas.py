@@ -109,7 +109,9 @@ def vesting_next_unlock(
     Exact for the step function ``vesting_vested`` (floor division makes the
     linear part advance in whole base units), computed in O(1).
     """
-    vested = vesting_vested(total_amount, cliff_amount, start_time, cliff_duration, total_duration, t)
+    vested = vesting_vested(
+        total_amount, cliff_amount, start_time, cliff_duration, total_duration, t
+    )
     if vested >= total_amount:
         return None
     end = start_time + total_duration
@@ -126,7 +128,8 @@ def vesting_next_unlock(
     if remaining <= 0 or span <= 0:
         return end if vesting_vested(*terms, end) > vested else None
     steps = remaining * (from_elapsed - cliff_duration) // span
-    # Smallest k with remaining * k // span >= steps + 1, i.e. k = ceil((steps + 1) * span / remaining).
+    # The smallest k with remaining * k // span >= steps + 1:
+    # k = ceil((steps + 1) * span / remaining).
     k = -(-(steps + 1) * span // remaining)
     candidate = cliff_at + k
     if candidate >= end:

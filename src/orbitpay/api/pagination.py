@@ -108,7 +108,9 @@ def cursor_key(request: Request) -> bytes:
 
 def scope_of(endpoint: str, filters: Mapping[str, Any], order: str) -> str:
     """A short fingerprint of what a cursor was issued for."""
-    canon = json.dumps([endpoint, order, sorted(filters.items())], separators=(",", ":"), default=str)
+    canon = json.dumps(
+        [endpoint, order, sorted(filters.items())], separators=(",", ":"), default=str
+    )
     return _b64(hashlib.sha256(canon.encode("utf-8")).digest()[:9])
 
 
@@ -214,7 +216,9 @@ class Pager:
     ) -> None:
         self.params = params
         self.keyset = keyset
-        self.scope = scope_of(endpoint, {k: v for k, v in filters.items() if v is not None}, params.order)
+        self.scope = scope_of(
+            endpoint, {k: v for k, v in filters.items() if v is not None}, params.order
+        )
         self.codec = CursorCodec(cursor_key(request))
 
     def start_key(self) -> tuple[Any, ...] | None:

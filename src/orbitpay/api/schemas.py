@@ -257,7 +257,8 @@ class TreasuryBalance(ApiModel):
     contract_id: Address
     balances: list[TokenBalance]
     as_of_ledger: int | None = Field(
-        description="The newest ledger whose treasury events are counted (`null`: none yet)."
+        description="The ledger the indexer has processed this contract up to (else its "
+        "newest treasury event; `null`: none yet)."
     )
 
 

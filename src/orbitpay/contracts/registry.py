@@ -38,7 +38,9 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(jsonable(k)) if not isinstance(k, str) else k: jsonable(v) for k, v in value.items()}
+        return {
+            str(jsonable(k)) if not isinstance(k, str) else k: jsonable(v) for k, v in value.items()
+        }
     if isinstance(value, bool | int | str) or value is None:
         return value
     return str(value)
@@ -79,7 +81,13 @@ def decode_event(kind: str, topics_xdr: list[str], value_xdr: str) -> Decoded:
     if decoder is None:
         what = f"symbol {first!r}" if first is not None else "a first topic that is not a symbol"
         return Decoded(
-            None, first, symbols, topics_json, value_json, f"unknown {kind} event: {what}", "unknown"
+            None,
+            first,
+            symbols,
+            topics_json,
+            value_json,
+            f"unknown {kind} event: {what}",
+            "unknown",
         )
     try:
         event = decoder(topics, value)

@@ -136,7 +136,9 @@ def _v_create(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
     items = vec(v)
     if len(items) != 3:
         raise DecodeError("v_create value must be (total_amount, cliff_duration, total_duration)")
-    return ScheduleCreated(address(t[1]), address(t[2]), i128(items[0]), u64(items[1]), u64(items[2]))
+    return ScheduleCreated(
+        address(t[1]), address(t[2]), i128(items[0]), u64(items[1]), u64(items[2])
+    )
 
 
 def _v_claim(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:

@@ -86,9 +86,7 @@ def key_of_entry(entry_xdr: str) -> str:
     data = xdr.LedgerEntryData.from_xdr(entry_xdr)
     cd = data.contract_data
     assert cd is not None
-    return contract_data_key(
-        xdr_address_to_str(cd.contract), cd.key, cd.durability
-    )
+    return contract_data_key(xdr_address_to_str(cd.contract), cd.key, cd.durability)
 
 
 def xdr_address_to_str(a: xdr.SCAddress) -> str:

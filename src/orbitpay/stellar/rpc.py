@@ -193,7 +193,9 @@ class TxInfo:
             envelope_xdr=str(item.get("envelopeXdr") or ""),
             result_xdr=str(item.get("resultXdr") or ""),
             result_meta_xdr=str(item.get("resultMetaXdr") or ""),
-            contract_events_xdr=events.get("contractEventsXdr") if isinstance(events, dict) else None,
+            contract_events_xdr=events.get("contractEventsXdr")
+            if isinstance(events, dict)
+            else None,
         )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from stellar_sdk import StrKey, xdr
 
+from orbitpay.stellar.fastxdr import Unsupported, envelope_calls_fast
 from orbitpay.stellar.scval import decode_scval
 
 _UNSET: Any = object()
@@ -42,7 +43,6 @@ class Call:
     function: str
     args: list[Any]
     top_level: bool
-    args_xdr: bytes = b""
 
 
 @dataclass(slots=True)
@@ -178,7 +178,6 @@ def _call(args: xdr.InvokeContractArgs, top_level: bool) -> Call:
         function=args.function_name.sc_symbol.decode(errors="replace"),
         args=[decode_scval(a) for a in args.args],
         top_level=top_level,
-        args_xdr=b"".join(a.to_xdr_bytes() for a in args.args),
     )
 
 
@@ -217,14 +216,19 @@ def envelope_calls(envelope: xdr.TransactionEnvelope) -> list[Call]:
             top.append(_call(hf.invoke_contract, top_level=True))
         for entry in ihf.auth:
             _walk(entry.root_invocation, nested)
-    seen = {(c.contract, c.function, c.args_xdr) for c in top}
-    calls = list(top)
-    for c in nested:
-        key = (c.contract, c.function, c.args_xdr)
+    return dedupe(top + nested)
+
+
+def dedupe(calls: list[Call]) -> list[Call]:
+    """Drop repeated invocations (the top-level call usually reappears as an auth root)."""
+    seen: set[tuple[str, str, str]] = set()
+    out: list[Call] = []
+    for c in calls:
+        key = (c.contract, c.function, repr(c.args))
         if key not in seen:
             seen.add(key)
-            calls.append(c)
-    return calls
+            out.append(c)
+    return out
 
 
 def parse_tx(
@@ -237,10 +241,14 @@ def parse_tx(
 ) -> TxContext:
     """Build a :class:`TxContext`; raises :class:`TxDecodeError` on unreadable XDR."""
     try:
-        envelope = xdr.TransactionEnvelope.from_xdr(envelope_xdr)
-        calls = envelope_calls(envelope)
-    except Exception as exc:
-        raise TxDecodeError(f"transaction {tx_hash}: unreadable envelope: {exc}") from None
+        fast = envelope_calls_fast(envelope_xdr)
+        calls = dedupe([Call(c, f, a, top) for c, f, a, top in fast])
+    except Unsupported:
+        try:
+            envelope = xdr.TransactionEnvelope.from_xdr(envelope_xdr)
+            calls = envelope_calls(envelope)
+        except Exception as exc:
+            raise TxDecodeError(f"transaction {tx_hash}: unreadable envelope: {exc}") from None
     return TxContext(
         hash=tx_hash,
         successful=status.upper() == "SUCCESS",

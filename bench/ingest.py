@@ -1,0 +1,337 @@
+"""Ingest benchmark: end-to-end events/s against a devnet ``load`` chain, beside decode-only.
+
+    .venv/bin/python bench/ingest.py --events 100000 --latency 0,50
+
+1. Serves a ``load`` chain of ``--events`` events from a devnet in a separate
+   process (so the devnet's CPU is not charged to the indexer).
+2. Decode-only: downloads every event of the registered contracts and the
+   transactions behind the thin ones (untimed), then times the pure CPU work
+   the indexer does on them: event XDR -> typed event, envelope -> calls,
+   matching each thin event to its call (``decode_event`` + ``parse_tx`` +
+   ``resolve``).
+3. End to end, for each injected RPC latency (milliseconds added to every
+   request by the client's HTTP transport): a fresh database, then
+   ``index_until_latest`` in a child process, timed from start to the last
+   commit; its peak RSS is read from the child's rusage.
+
+Needs PostgreSQL: ``ORBITPAY_TEST_ADMIN_DATABASE_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``); a database per run is
+created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+
+ADMIN_URL = os.environ.get(
+    "ORBITPAY_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+# ── devnet process ──────────────────────────────────────────────────────────────
+
+
+def serve_devnet(events: int, seed: int) -> None:
+    from orbitpay.devnet.server import start_background_devnet
+
+    handle = start_background_devnet(scenario="load", seed=seed, live=False, events=events)
+    print(json.dumps({"url": handle.url, "events": handle.chain.event_count}), flush=True)
+    sys.stdin.read()  # until the parent closes our stdin
+    handle.stop()
+
+
+def start_devnet(events: int, seed: int) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve-devnet", "--events", str(events), "--seed", str(seed)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit("devnet failed to start")
+    return proc, json.loads(line)["url"]
+
+
+# ── databases ─────────────────────────────────────────────────────────────────
+
+
+async def _admin(sql: str) -> None:
+    from sqlalchemy import text
+
+    from orbitpay.db.engine import create_engine
+
+    engine = create_engine(ADMIN_URL, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+def create_database(orgs: list[dict[str, Any]]) -> str:
+    from orbitpay.db.engine import create_engine, with_database
+    from orbitpay.db.migrate import upgrade
+    from orbitpay.orgs import register_organization
+
+    name = f"orbitpay_bench_{secrets.token_hex(4)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = with_database(ADMIN_URL, name)
+    upgrade(url)
+
+    async def _register() -> None:
+        engine = create_engine(url, pool_size=1)
+        try:
+            for org in orgs:
+                async with engine.begin() as conn:
+                    await register_organization(conn, org["name"], org["contracts"])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_register())
+    return url
+
+
+def drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# ── end to end (child process) ───────────────────────────────────────────────────
+
+
+class DelayTransport(httpx.AsyncHTTPTransport):
+    """Adds a fixed latency to every request (a far-away RPC)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
+        return await super().handle_async_request(request)
+
+
+def worker(db_url: str, rpc_url: str, latency_ms: float, page_limit: int) -> None:
+    from orbitpay.config import load_settings
+    from orbitpay.db.engine import create_engine
+    from orbitpay.indexer.service import index_until_latest
+    from orbitpay.observability.logging import configure_logging
+    from orbitpay.stellar.rpc import RpcClient
+
+    configure_logging("json", "warning")
+
+    async def run() -> dict[str, Any]:
+        settings = load_settings(database_url=db_url, rpc_url=rpc_url)
+        engine = create_engine(db_url, pool_size=4)
+        rpc = RpcClient(rpc_url, transport=DelayTransport(latency_ms / 1000))
+        try:
+            t0 = time.perf_counter()
+            result = await index_until_latest(
+                settings,
+                engine,
+                rpc_url,
+                rpc=rpc,
+                reconcile_after=False,
+                progress=False,
+                page_limit=page_limit,
+            )
+            seconds = time.perf_counter() - t0
+        finally:
+            await rpc.close()
+            await engine.dispose()
+        return {
+            "events": result.events,
+            "seconds": seconds,
+            "requests": rpc.stats.by_method,
+            "retries": rpc.stats.retries,
+        }
+
+    out = asyncio.run(run())
+    out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out), flush=True)
+
+
+def end_to_end(
+    rpc_url: str, orgs: list[dict[str, Any]], latency_ms: float, page_limit: int
+) -> dict[str, Any]:
+    db_url = create_database(orgs)
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                db_url,
+                rpc_url,
+                str(latency_ms),
+                "--page-limit",
+                str(page_limit),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"worker failed:\n{proc.stderr[-3000:]}")
+        return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    finally:
+        drop_database(db_url)
+
+
+# ── decode only ──────────────────────────────────────────────────────────────────
+
+
+async def _download(rpc_url: str, orgs: list[dict[str, Any]]) -> tuple[list[Any], dict[str, Any]]:
+    from orbitpay.indexer.model import ContractInfo
+    from orbitpay.indexer.pipeline import plan_groups
+    from orbitpay.stellar.rpc import RpcClient, filters_for
+
+    infos = [
+        ContractInfo(cid, kind, i)
+        for i, org in enumerate(orgs)
+        for kind, cid in org["contracts"].items()
+    ]
+    groups = plan_groups(infos, [])
+    pages: list[Any] = []
+    txs: dict[str, Any] = {}
+    async with RpcClient(rpc_url) as rpc:
+        health = await rpc.get_health()
+        for group in groups:
+            cursor = None
+            while True:
+                page = await rpc.get_events(
+                    filters_for(group.ids),
+                    cursor=cursor,
+                    start_ledger=None if cursor else health.oldest_ledger,
+                    limit=5000,
+                )
+                pages.append((group, page))
+                if not page.full and page.scanned_to >= page.latest_ledger:
+                    break
+                cursor = page.cursor
+        hashes = sorted({e.tx_hash for _, p in pages for e in p.events})
+        sem = asyncio.Semaphore(16)
+
+        async def one(h: str) -> None:
+            async with sem:
+                txs[h] = await rpc.get_transaction(h)
+
+        await asyncio.gather(*(one(h) for h in hashes))
+    return pages, txs
+
+
+def decode_only(rpc_url: str, orgs: list[dict[str, Any]]) -> dict[str, Any]:
+    from orbitpay.contracts.registry import decode_event
+    from orbitpay.indexer.model import Item
+    from orbitpay.indexer.project import needs_transaction, resolve
+    from orbitpay.stellar.tx import parse_tx
+
+    pages, txs = asyncio.run(_download(rpc_url, orgs))
+    n = 0
+    t0 = time.perf_counter()
+    for group, page in pages:
+        contexts: dict[str, Any] = {}
+        for raw in page.events:
+            info = group.contracts[raw.contract_id]
+            item = Item(
+                raw=raw,
+                contract=info,
+                decoded=decode_event(info.kind, raw.topic_xdr, raw.value_xdr),
+            )
+            if needs_transaction(item):
+                ctx = contexts.get(raw.tx_hash)
+                if ctx is None:
+                    t = txs[raw.tx_hash]
+                    ctx = parse_tx(
+                        t.hash,
+                        t.status,
+                        t.ledger,
+                        t.envelope_xdr,
+                        t.result_meta_xdr,
+                        t.contract_events_xdr,
+                    )
+                    contexts[raw.tx_hash] = ctx
+                item.tx = ctx
+            resolve(item)
+            n += 1
+    seconds = time.perf_counter() - t0
+    return {"events": n, "seconds": seconds}
+
+
+# ── main ────────────────────────────────────────────────────────────────────────
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--latency", default="0,50", help="comma-separated milliseconds")
+    parser.add_argument("--page-limit", type=int, default=2000)
+    parser.add_argument("--serve-devnet", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("DB", "RPC", "MS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_devnet:
+        serve_devnet(args.events, args.seed)
+        return
+    if args.worker:
+        db, rpc, ms = args.worker
+        worker(db, rpc, float(ms), args.page_limit)
+        return
+
+    t0 = time.perf_counter()
+    proc, url = start_devnet(args.events, args.seed)
+    print(
+        f"devnet: load chain, {args.events} events target, built in {time.perf_counter() - t0:.1f}s"
+    )
+    try:
+        orgs = httpx.get(f"{url}/devnet/organizations", timeout=30).json()
+        dec = decode_only(url, orgs)
+        decode_rate = dec["events"] / dec["seconds"]
+        print(
+            f"decode-only: {dec['events']} contract events in {dec['seconds']:.2f}s = "
+            f"{decode_rate:,.0f} events/s"
+        )
+        rows = []
+        for ms in (float(x) for x in args.latency.split(",") if x.strip()):
+            r = end_to_end(url, orgs, ms, args.page_limit)
+            rate = r["events"] / r["seconds"]
+            rows.append((ms, r, rate))
+            print(
+                f"end-to-end @ {ms:.0f} ms RPC latency: {r['events']} events in {r['seconds']:.2f}s "
+                f"= {rate:,.0f} events/s ({rate / decode_rate:.0%} of decode-only), "
+                f"peak RSS {r['max_rss_mb']:.0f} MB, requests {r['requests']}"
+            )
+        print()
+        print("| RPC latency | events | seconds | events/s | vs decode-only | peak RSS |")
+        print("|---|---|---|---|---|---|")
+        print(
+            f"| decode only | {dec['events']} | {dec['seconds']:.2f} | {decode_rate:,.0f} | 100% | - |"
+        )
+        for ms, r, rate in rows:
+            print(
+                f"| {ms:.0f} ms | {r['events']} | {r['seconds']:.2f} | {rate:,.0f} | "
+                f"{rate / decode_rate:.0%} | {r['max_rss_mb']:.0f} MB |"
+            )
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,534 @@
+"""``/api/analytics/*``: dashboard figures and zero-filled time series (BK-7).
+
+Series are computed in SQL: ``generate_series`` makes the buckets, the facts
+are grouped by bucket index and ``LEFT JOIN``-ed onto them, so empty buckets
+are zeros, not gaps. Buckets start at ``from`` rounded down to the interval
+(hour; UTC midnight; Monday 00:00 UTC) and cover ``[from, to)``; at most
+``MAX_BUCKETS`` of them (more is a 422).
+
+Results are cached for ``TTL_ANALYTICS`` seconds in the ``analytics``
+namespace (the indexer invalidates it on new events), keyed by the
+parameters and the clock's 30-second window, and concurrent misses of one key
+in a process compute it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orbitpay.api.common import ContractQuery, Now, json_response
+from orbitpay.api.deps import AppResources, Connection, Resources
+from orbitpay.api.errors import ApiError
+from orbitpay.api.schemas import (
+    Interval,
+    PayrollAnalytics,
+    TreasuryAnalytics,
+    VestingAnalytics,
+    unix_time,
+)
+
+router = APIRouter(prefix="/api/analytics", tags=["analytics"])
+
+MAX_BUCKETS = 2000
+TTL_ANALYTICS = 30
+STEP_SECONDS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
+DEFAULT_BUCKETS = {"hour": 48, "day": 30, "week": 26}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Range:
+    start: datetime  # the first bucket's start (``from`` rounded down)
+    requested_from: datetime
+    to: datetime
+    interval: str
+    step: int
+    buckets: int
+    now: int
+
+    @property
+    def start_epoch(self) -> int:
+        return int((self.start - _EPOCH).total_seconds())
+
+    def bucket_time(self, i: int) -> datetime:
+        return self.start + timedelta(seconds=self.step * i)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.to,
+            "start_epoch": self.start_epoch,
+            "step": self.step,
+            "n": self.buckets,
+            "now": self.now,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "from": self.requested_from,
+            "to": self.to,
+            "interval": self.interval,
+            "as_of": unix_time(self.now),
+        }
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _floor(value: datetime, interval: str) -> datetime:
+    if interval == "hour":
+        return value.replace(minute=0, second=0, microsecond=0)
+    day = value.replace(hour=0, minute=0, second=0, microsecond=0)
+    if interval == "day":
+        return day
+    return day - timedelta(days=day.weekday())
+
+
+def analytics_range(
+    now: Now,
+    from_: Annotated[
+        datetime | None,
+        Query(alias="from", description="Start (ISO-8601; default: `to` minus 30 buckets)."),
+    ] = None,
+    to: Annotated[datetime | None, Query(description="End, exclusive (default: now).")] = None,
+    interval: Annotated[Interval, Query(description="Bucket size.")] = "day",
+) -> Range:
+    step = STEP_SECONDS[interval]
+    try:
+        end = _utc(to) if to is not None else unix_time(now)
+        assert end is not None
+        begin = (
+            _utc(from_)
+            if from_ is not None
+            else end - timedelta(seconds=step * DEFAULT_BUCKETS[interval])
+        )
+        start = _floor(begin, interval)
+    except (OverflowError, ValueError):
+        raise ApiError(422, "invalid_input", "from/to are out of the supported range") from None
+    if begin >= end:
+        raise ApiError(422, "invalid_input", "'from' must be before 'to'")
+    buckets = math.ceil((end - start).total_seconds() / step)
+    if buckets > MAX_BUCKETS:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"{buckets} {interval} buckets requested; at most {MAX_BUCKETS}: "
+            "narrow from/to or use a larger interval",
+            details={"buckets": buckets, "max_buckets": MAX_BUCKETS},
+        )
+    return Range(start, begin, end, interval, step, buckets, now)
+
+
+RangeDep = Annotated[Range, Depends(analytics_range)]
+
+_inflight: dict[str, asyncio.Future[Any]] = {}
+
+
+async def cached(
+    res: AppResources, key: str, rng: Range, compute: Callable[[], Awaitable[Any]]
+) -> Any:
+    """``Cache.get_or_set`` in ``analytics`` with single-flight per process."""
+    full = f"{key}:{rng.start_epoch}:{int((rng.to - _EPOCH).total_seconds())}:{rng.interval}"
+    full += f":{rng.now // TTL_ANALYTICS}"
+    running = _inflight.get(full)
+    if running is not None:
+        return await asyncio.shield(running)
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    _inflight[full] = future
+    try:
+        value = await res.cache.get_or_set("analytics", full, TTL_ANALYTICS, compute)
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+        raise
+    finally:
+        _inflight.pop(full, None)
+    future.set_result(value)
+    return value
+
+
+def _series(
+    rng: Range, rows: list[Any], names: tuple[str, ...], tokens: list[str]
+) -> list[dict[str, Any]]:
+    """Rows ``(token, i, v1, v2, ...)`` -> one series per (name, token) with every bucket."""
+    values: dict[tuple[str, str], list[int]] = {
+        (name, token): [0] * rng.buckets for name in names for token in tokens
+    }
+    for row in rows:
+        token, i = row[0], row[1]
+        if token is None or not 0 <= i < rng.buckets:
+            continue
+        for name, value in zip(names, row[2:], strict=True):
+            values.setdefault((name, token), [0] * rng.buckets)[i] = int(value)
+    times = [rng.bucket_time(i) for i in range(rng.buckets)]
+    return [
+        {
+            "name": name,
+            "token": token,
+            "points": [{"t": t, "v": v} for t, v in zip(times, values[(name, token)], strict=True)],
+        }
+        for name in names
+        for token in sorted({tok for (n, tok) in values if n == name})
+    ]
+
+
+def _contract_filter(column: str, contract: str | None) -> str:
+    return f"AND {column} = :contract" if contract else ""
+
+
+def _bucket(column: str) -> str:
+    """The bucket index of a TIMESTAMPTZ column."""
+    return (
+        f"CAST(floor((extract(epoch FROM {column}) - CAST(:start_epoch AS bigint))"
+        " / CAST(:step AS bigint)) AS integer)"
+    )
+
+
+_BUCKET_END = "(CAST(:start_epoch AS bigint) + (b.i + 1) * CAST(:step AS bigint))"
+_FMT = {"bucket_claimed_at": _bucket("claimed_at"), "bucket_ts": _bucket("ts")}
+
+
+# ------------------------------------------------------------------ payroll
+
+PAYROLL_TOTALS = """
+    WITH paid AS (
+        SELECT token, sum(amount) AS disbursed FROM stream_claims
+        WHERE true {claims_contract} GROUP BY token
+    ),
+    live AS (
+        SELECT token,
+               count(*) AS active_streams,
+               COALESCE(sum(div(total_amount * 86400, end_time - start_time))
+                        FILTER (WHERE start_time <= :now AND end_time > :now), 0) AS burn
+        FROM streams
+        WHERE status = 'active' AND end_time > start_time {streams_contract}
+        GROUP BY token
+    )
+    SELECT COALESCE(paid.token, live.token) AS token,
+           COALESCE(paid.disbursed, 0) AS disbursed,
+           COALESCE(live.active_streams, 0) AS active_streams,
+           COALESCE(live.burn, 0) AS burn
+    FROM paid FULL JOIN live ON live.token = paid.token
+    ORDER BY 1
+"""
+
+PAYROLL_SERIES = """
+    WITH b AS (SELECT generate_series(0, CAST(:n AS integer) - 1) AS i),
+    tok AS (SELECT unnest(CAST(:tokens AS text[])) AS token),
+    agg AS (
+        SELECT token,
+               {bucket_claimed_at} AS i,
+               sum(amount) AS v
+        FROM stream_claims
+        WHERE token = ANY(CAST(:tokens AS text[]))
+          AND claimed_at >= CAST(:start AS timestamptz) AND claimed_at < CAST(:end AS timestamptz)
+          {claims_contract}
+        GROUP BY 1, 2
+    )
+    SELECT tok.token, b.i, COALESCE(agg.v, 0) AS v
+    FROM tok CROSS JOIN b LEFT JOIN agg ON agg.token = tok.token AND agg.i = b.i
+    ORDER BY 1, 2
+"""
+
+
+async def payroll_analytics(
+    conn: AsyncConnection, rng: Range, contract: str | None
+) -> dict[str, Any]:
+    params = {**rng.params(), "contract": contract}
+    fmt = {
+        **_FMT,
+        "claims_contract": _contract_filter("contract_id", contract),
+        "streams_contract": _contract_filter("contract_id", contract),
+    }
+    totals = (await conn.execute(text(PAYROLL_TOTALS.format(**fmt)), params)).all()
+    tokens = [r.token for r in totals]
+    rows = (
+        await conn.execute(text(PAYROLL_SERIES.format(**fmt)), {**params, "tokens": tokens})
+    ).all()
+    body = PayrollAnalytics.model_validate(
+        {
+            "range": rng.describe(),
+            "total_disbursed": [{"token": r.token, "amount": r.disbursed} for r in totals],
+            "active_streams": sum(int(r.active_streams) for r in totals),
+            "burn_rate_per_day": [{"token": r.token, "amount": r.burn} for r in totals],
+            "by_token": [
+                {
+                    "token": r.token,
+                    "total_disbursed": r.disbursed,
+                    "active_streams": int(r.active_streams),
+                    "burn_rate_per_day": r.burn,
+                }
+                for r in totals
+            ],
+            "series": _series(rng, list(rows), ("disbursed",), tokens),
+        }
+    )
+    return body.model_dump(mode="json", by_alias=True)
+
+
+@router.get(
+    "/payroll",
+    response_model=PayrollAnalytics,
+    summary="Payroll: disbursed, active streams, burn rate, disbursements over time",
+)
+async def payroll(
+    conn: Connection, res: Resources, rng: RangeDep, contract: ContractQuery = None
+) -> Response:
+    async def compute() -> dict[str, Any]:
+        return await payroll_analytics(conn, rng, contract)
+
+    body = await cached(res, f"payroll:{contract or '*'}", rng, compute)
+    return json_response(PayrollAnalytics.model_validate(body))
+
+
+# ------------------------------------------------------------------ treasury
+
+TREASURY_FLOWS = """
+    WITH flows AS (
+        SELECT COALESCE(te.token, w.token) AS token, te.timestamp AS ts,
+               CASE WHEN te.type = 'deposit' THEN COALESCE(te.amount, 0) ELSE 0 END AS dep,
+               CASE WHEN te.type = 'withdrawal_executed'
+                    THEN COALESCE(te.amount, w.amount, 0) ELSE 0 END AS wd
+        FROM treasury_events te
+        LEFT JOIN withdrawals w
+               ON te.type = 'withdrawal_executed'
+              AND w.contract_id = te.contract_id AND w.withdrawal_id = te.withdrawal_id
+        WHERE te.type IN ('deposit', 'withdrawal_executed') {contract}
+    )
+"""
+
+TREASURY_TOTALS = (
+    TREASURY_FLOWS
+    + """
+    SELECT token, sum(dep) AS deposited, sum(wd) AS withdrawn
+    FROM flows WHERE token IS NOT NULL GROUP BY token ORDER BY token
+"""
+)
+
+TREASURY_SERIES = (
+    TREASURY_FLOWS
+    + """,
+    b AS (SELECT generate_series(0, CAST(:n AS integer) - 1) AS i),
+    tok AS (SELECT unnest(CAST(:tokens AS text[])) AS token),
+    opening AS (
+        SELECT token, sum(dep - wd) AS v FROM flows
+        WHERE ts < CAST(:start AS timestamptz) GROUP BY token
+    ),
+    agg AS (
+        SELECT token,
+               {bucket_ts} AS i,
+               sum(dep) AS dep, sum(wd) AS wd
+        FROM flows
+        WHERE ts >= CAST(:start AS timestamptz) AND ts < CAST(:end AS timestamptz)
+        GROUP BY 1, 2
+    )
+    SELECT tok.token, b.i,
+           COALESCE(agg.dep, 0) AS deposits,
+           COALESCE(agg.wd, 0) AS withdrawals,
+           COALESCE(opening.v, 0)
+             + sum(COALESCE(agg.dep, 0) - COALESCE(agg.wd, 0))
+               OVER (PARTITION BY tok.token ORDER BY b.i) AS balance
+    FROM tok CROSS JOIN b
+    LEFT JOIN agg ON agg.token = tok.token AND agg.i = b.i
+    LEFT JOIN opening ON opening.token = tok.token
+    ORDER BY 1, 2
+"""
+)
+
+
+async def treasury_analytics(
+    conn: AsyncConnection, rng: Range, contract: str | None
+) -> dict[str, Any]:
+    params = {**rng.params(), "contract": contract}
+    fmt = {**_FMT, "contract": _contract_filter("te.contract_id", contract)}
+    totals = (await conn.execute(text(TREASURY_TOTALS.format(**fmt)), params)).all()
+    tokens = [r.token for r in totals]
+    rows = (
+        await conn.execute(text(TREASURY_SERIES.format(**fmt)), {**params, "tokens": tokens})
+    ).all()
+    body = TreasuryAnalytics.model_validate(
+        {
+            "range": rng.describe(),
+            "contract_id": contract,
+            "balances": [
+                {
+                    "token": r.token,
+                    "deposited": r.deposited,
+                    "withdrawn": r.withdrawn,
+                    "balance": int(r.deposited) - int(r.withdrawn),
+                }
+                for r in totals
+            ],
+            "series": _series(rng, list(rows), ("deposits", "withdrawals", "balance"), tokens),
+        }
+    )
+    return body.model_dump(mode="json", by_alias=True)
+
+
+@router.get(
+    "/treasury",
+    response_model=TreasuryAnalytics,
+    summary="Treasury: balance over time, deposit and withdrawal volume",
+    description="All treasuries, or one with `contract`. The balance is deposits minus "
+    "executed withdrawals (an accounting balance, as `/api/treasury/{addr}/balance`).",
+)
+async def treasury(
+    conn: Connection, res: Resources, rng: RangeDep, contract: ContractQuery = None
+) -> Response:
+    async def compute() -> dict[str, Any]:
+        return await treasury_analytics(conn, rng, contract)
+
+    body = await cached(res, f"treasury:{contract or '*'}", rng, compute)
+    return json_response(TreasuryAnalytics.model_validate(body))
+
+
+# ------------------------------------------------------------------ vesting
+
+
+def vested_sql(at: str) -> str:
+    """The vesting contract's formula in SQL at unix time ``at`` (an SQL expression).
+
+    Uses the schedule's original total (what was being vested) and caps it at
+    ``total_amount``: equal for live schedules, and for a revoked one it is the
+    amount vested at revocation from then on.
+    """
+    formula = f"""
+        CASE WHEN {at} < start_time THEN 0
+             WHEN {at} - start_time < cliff_duration THEN 0
+             WHEN {at} - start_time >= total_duration THEN original_total_amount
+             WHEN total_duration <= cliff_duration THEN original_total_amount
+             ELSE cliff_amount + div((original_total_amount - cliff_amount)
+                                     * ({at} - start_time - cliff_duration),
+                                     total_duration - cliff_duration)
+        END"""
+    return f"LEAST({formula}, total_amount)"
+
+
+VESTING_TOTALS = f"""
+    SELECT token,
+           count(*) AS schedules,
+           sum(total_amount) AS total_value,
+           sum({vested_sql("CAST(:now AS bigint)")}) AS vested,
+           sum(claimed_amount) AS claimed
+    FROM vesting_schedules
+    WHERE true {{contract}}
+    GROUP BY token ORDER BY token
+"""
+
+VESTING_CLIFFS = """
+    SELECT schedule_id, contract_id, beneficiary, token, cliff_time, cliff_amount
+    FROM vesting_schedules
+    WHERE status = 'active' AND cliff_time > CAST(:now AS bigint) {contract}
+    ORDER BY cliff_time, contract_id, schedule_id
+    LIMIT 100
+"""
+
+VESTING_SERIES = f"""
+    WITH b AS (SELECT generate_series(0, CAST(:n AS integer) - 1) AS i),
+    tok AS (SELECT unnest(CAST(:tokens AS text[])) AS token),
+    vested AS (
+        SELECT s.token, b.i,
+               sum({vested_sql(_BUCKET_END)}) AS v
+        FROM vesting_schedules s CROSS JOIN b
+        WHERE true {{contract}}
+        GROUP BY 1, 2
+    ),
+    claimed AS (
+        SELECT token,
+               {{bucket_claimed_at}} AS i,
+               sum(amount) AS v
+        FROM vesting_claims
+        WHERE token = ANY(CAST(:tokens AS text[]))
+          AND claimed_at >= CAST(:start AS timestamptz) AND claimed_at < CAST(:end AS timestamptz)
+          {{claims_contract}}
+        GROUP BY 1, 2
+    ),
+    cliffs AS (
+        SELECT token,
+               CAST((cliff_time - CAST(:start_epoch AS bigint)) / CAST(:step AS bigint) AS integer)
+                 AS i,
+               sum(cliff_amount) AS v
+        FROM vesting_schedules
+        WHERE cliff_time >= CAST(:start_epoch AS bigint)
+          AND cliff_time < CAST(:start_epoch AS bigint) + CAST(:n AS bigint) * CAST(:step AS bigint)
+          AND cliff_time < CAST(:end_epoch AS bigint)
+          AND cliff_duration > 0 {{contract}}
+        GROUP BY 1, 2
+    )
+    SELECT tok.token, b.i,
+           COALESCE(vested.v, 0) AS vested,
+           COALESCE(claimed.v, 0) AS claimed,
+           COALESCE(cliffs.v, 0) AS cliffs
+    FROM tok CROSS JOIN b
+    LEFT JOIN vested ON vested.token = tok.token AND vested.i = b.i
+    LEFT JOIN claimed ON claimed.token = tok.token AND claimed.i = b.i
+    LEFT JOIN cliffs ON cliffs.token = tok.token AND cliffs.i = b.i
+    ORDER BY 1, 2
+"""
+
+
+async def vesting_analytics(
+    conn: AsyncConnection, rng: Range, contract: str | None
+) -> dict[str, Any]:
+    end_epoch = math.ceil((rng.to - _EPOCH).total_seconds())
+    params = {**rng.params(), "contract": contract, "end_epoch": end_epoch}
+    fmt = {
+        **_FMT,
+        "contract": _contract_filter("contract_id", contract),
+        "claims_contract": _contract_filter("contract_id", contract),
+    }
+    totals = (await conn.execute(text(VESTING_TOTALS.format(**fmt)), params)).all()
+    tokens = [r.token for r in totals]
+    cliffs = (await conn.execute(text(VESTING_CLIFFS.format(**fmt)), params)).mappings().all()
+    rows = (
+        await conn.execute(text(VESTING_SERIES.format(**fmt)), {**params, "tokens": tokens})
+    ).all()
+    body = VestingAnalytics.model_validate(
+        {
+            "range": rng.describe(),
+            "total_value": [{"token": r.token, "amount": r.total_value} for r in totals],
+            "vested": [{"token": r.token, "amount": r.vested} for r in totals],
+            "unvested": [
+                {"token": r.token, "amount": int(r.total_value) - int(r.vested)} for r in totals
+            ],
+            "by_token": [
+                {
+                    "token": r.token,
+                    "schedules": int(r.schedules),
+                    "total_value": r.total_value,
+                    "vested": r.vested,
+                    "unvested": int(r.total_value) - int(r.vested),
+                    "claimed": r.claimed,
+                }
+                for r in totals
+            ],
+            "upcoming_cliffs": [dict(c) for c in cliffs],
+            "series": _series(rng, list(rows), ("vested", "claimed", "cliffs"), tokens),
+        }
+    )
+    return body.model_dump(mode="json", by_alias=True)
+
+
+@router.get(
+    "/vesting",
+    response_model=VestingAnalytics,
+    summary="Vesting: total value, vested vs unvested, upcoming cliffs, vesting over time",
+)
+async def vesting(
+    conn: Connection, res: Resources, rng: RangeDep, contract: ContractQuery = None
+) -> Response:
+    async def compute() -> dict[str, Any]:
+        return await vesting_analytics(conn, rng, contract)
+
+    body = await cached(res, f"vesting:{contract or '*'}", rng, compute)
+    return json_response(VestingAnalytics.model_validate(body))

@@ -1,0 +1,168 @@
+"""``/api/events``: the decoded raw event log, as pages and as a live stream.
+
+``GET /api/events/stream`` is Server-Sent Events, like Horizon's streaming:
+each newly indexed event is one message whose ``id`` is the RPC event id
+(which sorts in chain order), so a client that reconnects with
+``Last-Event-ID`` (browsers do it by themselves) or ``?cursor=<event id>``
+resumes right after the last event it saw. Without either it starts at the
+current head (``cursor=now``); ``cursor=0`` replays from the beginning. The
+server polls the events table about once a second, sends a keep-alive
+comment when idle, and stops when the client disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+
+from orbitpay.api.common import ContractQuery, fetch_page, json_response, make_pager
+from orbitpay.api.deps import Connection, Resources
+from orbitpay.api.errors import ApiError
+from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.schemas import Event
+from orbitpay.db.schema import events
+
+router = APIRouter(prefix="/api/events", tags=["events"])
+
+POLL_SECONDS = 1.0
+KEEPALIVE_SECONDS = 15.0
+BATCH = 200
+EVENT_ID = re.compile(r"^[0-9]{19}-[0-9]{10}$")
+
+e = events.c
+KEYSET = Keyset(columns=(e.ledger, e.id), types=(int, str))
+COLUMNS = [
+    e.id,
+    e.contract_id,
+    e.ledger,
+    e.ledger_closed_at,
+    e.tx_hash,
+    e.transaction_index,
+    e.operation_index,
+    e.event_type,
+    e.type,
+    e.topic_symbols,
+    e.topics,
+    e.value,
+    e.topics_xdr,
+    e.value_xdr,
+    e.recognised,
+    e.in_successful_contract_call,
+    e.decode_error,
+]
+
+TypeQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=100,
+        description="The event's first topic symbol (e.g. `deposit`, `s_create`).",
+    ),
+]
+
+
+def _filtered(query: Any, contract: str | None, type: str | None) -> Any:
+    if contract is not None:
+        query = query.where(e.contract_id == contract)
+    if type is not None:
+        query = query.where(e.type == type)
+    return query
+
+
+@router.get(
+    "",
+    response_model=Page[Event],
+    summary="The decoded raw event log",
+    description="Every indexed contract event (recognised or not), newest first by default.",
+)
+async def list_events(
+    request: Request,
+    conn: Connection,
+    paging: Paging,
+    contract: ContractQuery = None,
+    type: TypeQuery = None,
+) -> Response:
+    pager = make_pager(request, "events", {"contract": contract, "type": type}, paging, KEYSET)
+    query = _filtered(select(*COLUMNS), contract, type)
+    return json_response(await fetch_page(conn, query, pager, Event))
+
+
+def _sse(row: Any) -> str:
+    data = Event.model_validate(dict(row)).model_dump_json()
+    return f"id: {row['id']}\ndata: {data}\n\n"
+
+
+async def _follow(
+    request: Request,
+    res: Any,
+    after: str,
+    contract: str | None,
+    type: str | None,
+) -> AsyncIterator[str]:
+    yield f"retry: {int(POLL_SECONDS * 2000)}\n: streaming events after {after}\n\n"
+    last = after
+    last_sent = time.monotonic()
+    while True:
+        if await request.is_disconnected():
+            return
+        query = _filtered(select(*COLUMNS), contract, type).where(e.id > last)
+        async with res.engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(e.id).limit(BATCH))).mappings().all()
+        for row in rows:
+            yield _sse(row)
+            last = row["id"]
+        now = time.monotonic()
+        if rows:
+            last_sent = now
+            if len(rows) == BATCH:
+                continue
+        elif now - last_sent >= KEEPALIVE_SECONDS:
+            yield ": keep-alive\n\n"
+            last_sent = now
+        await asyncio.sleep(POLL_SECONDS)
+
+
+@router.get(
+    "/stream",
+    summary="Newly indexed events as Server-Sent Events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    description="One SSE message per event (`id:` the event id, `data:` the event as in "
+    "`/api/events`). Resume with the `Last-Event-ID` header or `?cursor=<event id>`; "
+    "`cursor=now` (the default) starts at the head, `cursor=0` at the beginning.",
+)
+async def stream_events(
+    request: Request,
+    conn: Connection,
+    res: Resources,
+    contract: ContractQuery = None,
+    type: TypeQuery = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+) -> StreamingResponse:
+    start = last_event_id or cursor or "now"
+    if start == "now":
+        after = (await conn.execute(select(func.max(e.id)))).scalar_one() or "0"
+    elif start == "0":
+        after = "0"
+    elif EVENT_ID.match(start):
+        after = start
+    else:
+        raise ApiError(
+            400,
+            "bad_cursor",
+            "cursor must be an event id (e.g. 0000005300584427520-0000000001), 'now' or '0'",
+        )
+    await conn.close()  # the stream polls on short-lived connections of its own
+    return StreamingResponse(
+        _follow(request, res, after, contract, type),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

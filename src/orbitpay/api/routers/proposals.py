@@ -1,0 +1,169 @@
+"""``/api/proposals``: governance proposals, tallies and votes (BK-6)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import func, select
+
+from orbitpay.api.common import (
+    ContractQuery,
+    OnChainId,
+    address_query,
+    fetch_page,
+    json_response,
+    make_pager,
+    resolve_entity,
+    wants_csv,
+)
+from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
+from orbitpay.api.deps import Connection, Resources
+from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.schemas import Proposal, ProposalDetail, ProposalStatus, Vote, VoteChoice
+from orbitpay.cache import TTL_PROPOSAL_VOTES
+from orbitpay.db.schema import proposals, votes
+
+router = APIRouter(prefix="/api/proposals", tags=["governance"])
+
+# A detail shows at most this many votes (oldest first); the rest page at /votes.
+DETAIL_VOTES = 500
+
+ProposerQuery = address_query("The proposer (G... or C...).")
+
+p = proposals.c
+KEYSET = Keyset(columns=(p.created_ledger, p.proposal_id, p.contract_id), types=(int, int, str))
+VOTES_KEYSET = Keyset(columns=(votes.c.ledger, votes.c.event_id), types=(int, str))
+COLUMNS = [
+    p.proposal_id,
+    p.contract_id,
+    p.proposer,
+    p.title,
+    p.token,
+    p.amount,
+    p.recipient,
+    p.status,
+    p.yes_votes,
+    p.no_votes,
+    p.abstain_votes,
+    p.start_time,
+    p.end_time,
+    p.created_ledger,
+    p.created_tx_hash,
+]
+VOTE_COLUMNS = [
+    votes.c.voter,
+    votes.c.choice,
+    votes.c.weight,
+    votes.c.ledger,
+    votes.c.tx_hash,
+    votes.c.voted_at,
+]
+
+
+@router.get(
+    "",
+    response_model=Page[Proposal],
+    responses=CSV_RESPONSE,
+    summary="List proposals",
+    description="Proposals by status, proposer and contract, newest first by default. "
+    "`Accept: text/csv` streams every matching row as CSV.",
+)
+async def list_proposals(
+    request: Request,
+    conn: Connection,
+    res: Resources,
+    paging: Paging,
+    status: Annotated[ProposalStatus | None, Query()] = None,
+    proposer: ProposerQuery = None,
+    contract: ContractQuery = None,
+) -> Response:
+    filters = {"status": status, "proposer": proposer, "contract": contract}
+    pager = make_pager(request, "proposals", filters, paging, KEYSET)
+    query = select(*COLUMNS)
+    if status is not None:
+        query = query.where(p.status == status)
+    if proposer is not None:
+        query = query.where(p.proposer == proposer)
+    if contract is not None:
+        query = query.where(p.contract_id == contract)
+    if wants_csv(request):
+        return csv_response(res.engine, query, pager, Proposal, "proposals")
+    return json_response(await fetch_page(conn, query, pager, Proposal))
+
+
+async def _proposal_state(conn: Any, proposal_id: int, contract: str | None) -> dict[str, Any]:
+    row = await resolve_entity(conn, proposals, "proposal_id", proposal_id, contract, "proposal")
+    where = (votes.c.contract_id == row["contract_id"], votes.c.proposal_id == row["proposal_id"])
+    voters = (
+        await conn.execute(select(func.count()).select_from(votes).where(*where))
+    ).scalar_one()
+    shown = (
+        (
+            await conn.execute(
+                select(*VOTE_COLUMNS)
+                .where(*where)
+                .order_by(votes.c.ledger, votes.c.event_id)
+                .limit(DETAIL_VOTES)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    yes, no, abstain = (int(row["yes_votes"]), int(row["no_votes"]), int(row["abstain_votes"]))
+    detail = ProposalDetail.model_validate(
+        {
+            **{c.key: row[c.key] for c in COLUMNS},
+            "tallies": {
+                "yes": yes,
+                "no": no,
+                "abstain": abstain,
+                "total": yes + no + abstain,
+                "voters": voters,
+            },
+            "votes": [dict(v) for v in shown],
+            "votes_truncated": voters > len(shown),
+        }
+    )
+    return detail.model_dump(mode="json")
+
+
+@router.get(
+    "/{id}",
+    response_model=ProposalDetail,
+    summary="One proposal with tallies and votes",
+    description="Tallies are vote weights; the proposal and its votes are cached for 30 s "
+    "(new governance events invalidate them).",
+)
+async def get_proposal(
+    conn: Connection, res: Resources, id: OnChainId, contract: ContractQuery = None
+) -> Response:
+    async def compute() -> dict[str, Any]:
+        return await _proposal_state(conn, id, contract)
+
+    body = await res.cache.get_or_set(
+        "proposals", f"detail:{contract or '*'}:{id}", TTL_PROPOSAL_VOTES, compute
+    )
+    return Response(
+        content=ProposalDetail.model_validate(body).model_dump_json(), media_type="application/json"
+    )
+
+
+@router.get("/{id}/votes", response_model=Page[Vote], summary="A proposal's votes, paginated")
+async def list_votes(
+    request: Request,
+    conn: Connection,
+    paging: Paging,
+    id: OnChainId,
+    contract: ContractQuery = None,
+    choice: Annotated[VoteChoice | None, Query()] = None,
+) -> Response:
+    row = await resolve_entity(conn, proposals, "proposal_id", id, contract, "proposal")
+    filters = {"contract": row["contract_id"], "id": id, "choice": choice}
+    pager = make_pager(request, "votes", filters, paging, VOTES_KEYSET)
+    query = select(*VOTE_COLUMNS, votes.c.event_id).where(
+        votes.c.contract_id == row["contract_id"], votes.c.proposal_id == id
+    )
+    if choice is not None:
+        query = query.where(votes.c.choice == choice)
+    return json_response(await fetch_page(conn, query, pager, Vote))

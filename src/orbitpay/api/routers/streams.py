@@ -1,0 +1,165 @@
+"""``/api/streams``: payroll streams, their claims and what is claimable now (BK-5)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+
+from orbitpay.api.common import (
+    ContractQuery,
+    Now,
+    OnChainId,
+    address_query,
+    fetch_page,
+    json_response,
+    make_pager,
+    resolve_entity,
+    wants_csv,
+)
+from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
+from orbitpay.api.deps import Connection, Resources
+from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.schemas import Stream, StreamClaim, StreamDetail, StreamStatus, unix_time
+from orbitpay.cache import TTL_STREAM_CLAIMABLE
+from orbitpay.db.schema import stream_claims, streams
+from orbitpay.formulas import stream_claimable
+
+router = APIRouter(prefix="/api/streams", tags=["streams"])
+
+SenderQuery = address_query("The sender (G... or C...).")
+RecipientQuery = address_query("The recipient (G... or C...).")
+
+KEYSET = Keyset(
+    columns=(streams.c.created_ledger, streams.c.stream_id, streams.c.contract_id),
+    types=(int, int, str),
+)
+COLUMNS = [
+    streams.c.stream_id,
+    streams.c.contract_id,
+    streams.c.sender,
+    streams.c.recipient,
+    streams.c.token,
+    streams.c.total_amount,
+    streams.c.claimed_amount,
+    streams.c.start_time,
+    streams.c.end_time,
+    streams.c.status,
+    streams.c.created_ledger,
+    streams.c.created_tx_hash,
+    streams.c.created_at,
+]
+
+
+def _query(
+    sender: str | None, recipient: str | None, status: str | None, contract: str | None
+) -> Any:
+    query = select(*COLUMNS)
+    if sender is not None:
+        query = query.where(streams.c.sender == sender)
+    if recipient is not None:
+        query = query.where(streams.c.recipient == recipient)
+    if status is not None:
+        query = query.where(streams.c.status == status)
+    if contract is not None:
+        query = query.where(streams.c.contract_id == contract)
+    return query
+
+
+@router.get(
+    "",
+    response_model=Page[Stream],
+    responses=CSV_RESPONSE,
+    summary="List streams",
+    description="Streams by sender, recipient, status and contract, newest first by default. "
+    "`Accept: text/csv` streams every matching row as CSV.",
+)
+async def list_streams(
+    request: Request,
+    conn: Connection,
+    res: Resources,
+    paging: Paging,
+    sender: SenderQuery = None,
+    recipient: RecipientQuery = None,
+    status: Annotated[StreamStatus | None, Query()] = None,
+    contract: ContractQuery = None,
+) -> Response:
+    filters = {"sender": sender, "recipient": recipient, "status": status, "contract": contract}
+    pager = make_pager(request, "streams", filters, paging, KEYSET)
+    query = _query(sender, recipient, status, contract)
+    if wants_csv(request):
+        return csv_response(res.engine, query, pager, Stream, "streams")
+    return json_response(await fetch_page(conn, query, pager, Stream))
+
+
+async def _stream_state(conn: Any, stream_id: int, contract: str | None) -> dict[str, Any]:
+    row = await resolve_entity(conn, streams, "stream_id", stream_id, contract, "stream")
+    claims = (
+        (
+            await conn.execute(
+                select(
+                    stream_claims.c.amount,
+                    stream_claims.c.ledger,
+                    stream_claims.c.tx_hash,
+                    stream_claims.c.claimed_at,
+                    stream_claims.c.kind,
+                )
+                .where(
+                    stream_claims.c.contract_id == row["contract_id"],
+                    stream_claims.c.stream_id == row["stream_id"],
+                )
+                .order_by(stream_claims.c.ledger, stream_claims.c.event_id)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    stream = Stream.model_validate({c.key: row[c.key] for c in COLUMNS})
+    return {
+        "stream": stream.model_dump(mode="json"),
+        "claims": [StreamClaim.model_validate(dict(c)).model_dump(mode="json") for c in claims],
+        "terms": [
+            int(row["total_amount"]),
+            int(row["claimed_amount"]),
+            int(row["start_time"]),
+            int(row["end_time"]),
+        ],
+    }
+
+
+@router.get(
+    "/{id}",
+    response_model=StreamDetail,
+    summary="One stream with its claims and claimable amount",
+    description="`claimable_amount` is the payroll contract's formula at request time "
+    "(0 once the stream is cancelled or completed, as the contract's `claim` refuses). "
+    "The stream's stored state is cached for 30 s.",
+)
+async def get_stream(
+    conn: Connection,
+    res: Resources,
+    now: Now,
+    id: OnChainId,
+    contract: ContractQuery = None,
+) -> Response:
+    async def compute() -> dict[str, Any]:
+        return await _stream_state(conn, id, contract)
+
+    state = await res.cache.get_or_set(
+        "streams", f"detail:{contract or '*'}:{id}", TTL_STREAM_CLAIMABLE, compute
+    )
+    total, claimed, start, end = state["terms"]
+    status = state["stream"]["status"]
+    claimable = 0
+    if status in ("active", "paused"):
+        claimable = stream_claimable(total, claimed, start, end, now)
+    detail = StreamDetail.model_validate(
+        {
+            **state["stream"],
+            "claimable_amount": claimable,
+            "as_of": unix_time(now),
+            "claims": state["claims"],
+        }
+    )
+    return json_response(detail)

@@ -1,0 +1,200 @@
+"""``/api/treasury/{addr}``: a treasury's event log, balance and withdrawal requests (BK-5)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import exists, literal_column, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orbitpay.api.common import ContractPath, fetch_page, json_response, make_pager, wants_csv
+from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
+from orbitpay.api.deps import Connection, Resources
+from orbitpay.api.errors import ApiError
+from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.schemas import (
+    TreasuryBalance,
+    TreasuryEvent,
+    TreasuryEventType,
+    Withdrawal,
+    WithdrawalStatus,
+)
+from orbitpay.cache import TTL_TREASURY_BALANCE
+from orbitpay.db.schema import contracts, treasury_events, withdrawals
+
+router = APIRouter(prefix="/api/treasury", tags=["treasury"])
+
+EVENTS_KEYSET = Keyset(
+    columns=(treasury_events.c.ledger, treasury_events.c.event_id), types=(int, str)
+)
+WITHDRAWALS_KEYSET = Keyset(
+    columns=(withdrawals.c.created_ledger, withdrawals.c.withdrawal_id), types=(int, int)
+)
+
+EVENT_COLUMNS = [
+    treasury_events.c.event_id,
+    treasury_events.c.event_id.label("id"),
+    treasury_events.c.contract_id,
+    treasury_events.c.type,
+    treasury_events.c.address,
+    treasury_events.c.amount,
+    treasury_events.c.token,
+    treasury_events.c.withdrawal_id,
+    treasury_events.c.ledger,
+    treasury_events.c.tx_hash,
+    treasury_events.c.timestamp,
+]
+
+
+async def require_treasury(conn: AsyncConnection, addr: str) -> None:
+    """404 unless ``addr`` is a registered treasury or has indexed treasury rows."""
+    known = (
+        await conn.execute(
+            select(
+                or_(
+                    exists().where(contracts.c.contract_id == addr, contracts.c.kind == "treasury"),
+                    exists().where(treasury_events.c.contract_id == addr),
+                    exists().where(withdrawals.c.contract_id == addr),
+                )
+            )
+        )
+    ).scalar_one()
+    if not known:
+        raise ApiError(404, "not_found", f"no treasury contract {addr} is indexed")
+
+
+@router.get(
+    "/{addr}/events",
+    response_model=Page[TreasuryEvent],
+    responses=CSV_RESPONSE,
+    summary="A treasury's event log",
+    description="Deposits, withdrawal requests, approvals, executions and signer changes, "
+    "newest first by default. `Accept: text/csv` streams every matching row as CSV.",
+)
+async def treasury_event_log(
+    request: Request,
+    conn: Connection,
+    res: Resources,
+    paging: Paging,
+    addr: ContractPath,
+    type: Annotated[TreasuryEventType | None, Query(description="Only this event type.")] = None,
+) -> Response:
+    await require_treasury(conn, addr)
+    pager = make_pager(
+        request, "treasury_events", {"addr": addr, "type": type}, paging, EVENTS_KEYSET
+    )
+    query = select(*EVENT_COLUMNS).where(treasury_events.c.contract_id == addr)
+    if type is not None:
+        query = query.where(treasury_events.c.type == type)
+    if wants_csv(request):
+        return csv_response(res.engine, query, pager, TreasuryEvent, "treasury_events")
+    return json_response(await fetch_page(conn, query, pager, TreasuryEvent))
+
+
+BALANCE_SQL = text(
+    """
+    SELECT COALESCE(te.token, w.token) AS token,
+           COALESCE(sum(te.amount) FILTER (WHERE te.type = 'deposit'), 0) AS deposited,
+           COALESCE(sum(COALESCE(te.amount, w.amount))
+                    FILTER (WHERE te.type = 'withdrawal_executed'), 0) AS withdrawn
+    FROM treasury_events te
+    LEFT JOIN withdrawals w
+           ON te.type = 'withdrawal_executed'
+          AND w.contract_id = te.contract_id AND w.withdrawal_id = te.withdrawal_id
+    WHERE te.contract_id = :addr AND te.type IN ('deposit', 'withdrawal_executed')
+    GROUP BY 1
+    HAVING COALESCE(te.token, w.token) IS NOT NULL
+    ORDER BY 1
+    """
+)
+
+
+AS_OF_SQL = text(
+    """
+    SELECT COALESCE(
+        (SELECT max(last_ledger) FROM indexer_cursors WHERE :addr = ANY(contract_ids)),
+        (SELECT max(ledger) FROM treasury_events WHERE contract_id = :addr)
+    )
+    """
+)
+
+
+async def treasury_balance(conn: AsyncConnection, addr: str) -> dict[str, Any]:
+    rows = (await conn.execute(BALANCE_SQL, {"addr": addr})).mappings().all()
+    as_of = (await conn.execute(AS_OF_SQL, {"addr": addr})).scalar_one()
+    balances = [
+        {
+            "token": r["token"],
+            "deposited": int(r["deposited"]),
+            "withdrawn": int(r["withdrawn"]),
+            "balance": int(r["deposited"]) - int(r["withdrawn"]),
+        }
+        for r in rows
+    ]
+    model = TreasuryBalance.model_validate(
+        {"contract_id": addr, "balances": balances, "as_of_ledger": as_of}
+    )
+    return model.model_dump(mode="json")
+
+
+@router.get(
+    "/{addr}/balance",
+    response_model=TreasuryBalance,
+    summary="A treasury's accounting balance per token",
+    description="Deposits minus executed withdrawals, per token, from the treasury's events "
+    "(the contract does not move tokens on deposit today, so this is an accounting "
+    "balance). Cached for 60 s; new treasury events invalidate it.",
+)
+async def get_balance(conn: Connection, res: Resources, addr: ContractPath) -> Response:
+    async def compute() -> dict[str, Any]:
+        await require_treasury(conn, addr)
+        return await treasury_balance(conn, addr)
+
+    body = await res.cache.get_or_set("treasury", f"balance:{addr}", TTL_TREASURY_BALANCE, compute)
+    return Response(
+        content=TreasuryBalance.model_validate(body).model_dump_json(),
+        media_type="application/json",
+    )
+
+
+APPROVALS = literal_column(
+    "(SELECT COALESCE(array_agg(wa.signer ORDER BY wa.ledger, wa.signer), ARRAY[]::text[]) "
+    "FROM withdrawal_approvals wa WHERE wa.contract_id = withdrawals.contract_id "
+    "AND wa.withdrawal_id = withdrawals.withdrawal_id)"
+).label("approvals")
+
+
+@router.get(
+    "/{addr}/withdrawals",
+    response_model=Page[Withdrawal],
+    summary="A treasury's withdrawal requests with their approvals",
+)
+async def list_withdrawals(
+    request: Request,
+    conn: Connection,
+    paging: Paging,
+    addr: ContractPath,
+    status: Annotated[WithdrawalStatus | None, Query()] = None,
+) -> Response:
+    await require_treasury(conn, addr)
+    pager = make_pager(
+        request, "withdrawals", {"addr": addr, "status": status}, paging, WITHDRAWALS_KEYSET
+    )
+    query = select(
+        withdrawals.c.withdrawal_id,
+        withdrawals.c.contract_id,
+        withdrawals.c.proposer,
+        withdrawals.c.token,
+        withdrawals.c.recipient,
+        withdrawals.c.amount,
+        withdrawals.c.memo,
+        withdrawals.c.status,
+        withdrawals.c.created_at,
+        withdrawals.c.created_ledger,
+        withdrawals.c.executed_at,
+        APPROVALS,
+    ).where(withdrawals.c.contract_id == addr)
+    if status is not None:
+        query = query.where(withdrawals.c.status == status)
+    return json_response(await fetch_page(conn, query, pager, Withdrawal))

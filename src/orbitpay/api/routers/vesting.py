@@ -1,0 +1,214 @@
+"""``/api/vesting``: vesting schedules, their claims and progress (BK-6)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+
+from orbitpay.api.common import (
+    ContractQuery,
+    Now,
+    OnChainId,
+    address_query,
+    fetch_page,
+    json_response,
+    make_pager,
+    resolve_entity,
+    wants_csv,
+)
+from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
+from orbitpay.api.deps import Connection, Resources
+from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.schemas import (
+    Schedule,
+    ScheduleDetail,
+    ScheduleStatus,
+    VestingClaim,
+    VestingProgress,
+    unix_time,
+)
+from orbitpay.db.schema import vesting_claims, vesting_schedules
+from orbitpay.formulas import vesting_next_unlock, vesting_vested
+
+router = APIRouter(prefix="/api/vesting", tags=["vesting"])
+
+# Vesting inputs change only with new events (which invalidate the namespace).
+TTL_SCHEDULE = 30
+
+BeneficiaryQuery = address_query("The beneficiary (G... or C...).")
+GrantorQuery = address_query("The grantor (G... or C...).")
+
+t = vesting_schedules.c
+KEYSET = Keyset(columns=(t.created_ledger, t.schedule_id, t.contract_id), types=(int, int, str))
+COLUMNS = [
+    t.schedule_id,
+    t.contract_id,
+    t.grantor,
+    t.beneficiary,
+    t.token,
+    t.total_amount,
+    t.claimed_amount,
+    t.start_time,
+    t.cliff_time,
+    t.cliff_amount,
+    t.end_time,
+    t.cliff_duration,
+    t.total_duration,
+    t.label,
+    t.revocable,
+    t.status,
+    t.revoked_at,
+    t.created_ledger,
+    t.created_tx_hash,
+]
+
+
+@router.get(
+    "",
+    response_model=Page[Schedule],
+    responses=CSV_RESPONSE,
+    summary="List vesting schedules",
+    description="Schedules by beneficiary, grantor, status and contract, newest first by "
+    "default. `Accept: text/csv` streams every matching row as CSV.",
+)
+async def list_schedules(
+    request: Request,
+    conn: Connection,
+    res: Resources,
+    paging: Paging,
+    beneficiary: BeneficiaryQuery = None,
+    grantor: GrantorQuery = None,
+    status: Annotated[ScheduleStatus | None, Query()] = None,
+    contract: ContractQuery = None,
+) -> Response:
+    filters = {
+        "beneficiary": beneficiary,
+        "grantor": grantor,
+        "status": status,
+        "contract": contract,
+    }
+    pager = make_pager(request, "vesting", filters, paging, KEYSET)
+    query = select(*COLUMNS)
+    if beneficiary is not None:
+        query = query.where(t.beneficiary == beneficiary)
+    if grantor is not None:
+        query = query.where(t.grantor == grantor)
+    if status is not None:
+        query = query.where(t.status == status)
+    if contract is not None:
+        query = query.where(t.contract_id == contract)
+    if wants_csv(request):
+        return csv_response(res.engine, query, pager, Schedule, "vesting_schedules")
+    return json_response(await fetch_page(conn, query, pager, Schedule))
+
+
+async def _schedule_state(conn: Any, schedule_id: int, contract: str | None) -> dict[str, Any]:
+    row = await resolve_entity(
+        conn, vesting_schedules, "schedule_id", schedule_id, contract, "schedule"
+    )
+    claims = (
+        (
+            await conn.execute(
+                select(
+                    vesting_claims.c.amount,
+                    vesting_claims.c.ledger,
+                    vesting_claims.c.tx_hash,
+                    vesting_claims.c.claimed_at,
+                )
+                .where(
+                    vesting_claims.c.contract_id == row["contract_id"],
+                    vesting_claims.c.schedule_id == row["schedule_id"],
+                )
+                .order_by(vesting_claims.c.ledger, vesting_claims.c.event_id)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    schedule = Schedule.model_validate({c.key: row[c.key] for c in COLUMNS})
+    return {
+        "schedule": schedule.model_dump(mode="json"),
+        "claims": [VestingClaim.model_validate(dict(c)).model_dump(mode="json") for c in claims],
+        "terms": [
+            int(row["total_amount"]),
+            int(row["cliff_amount"]),
+            int(row["start_time"]),
+            int(row["cliff_duration"]),
+            int(row["total_duration"]),
+        ],
+        "claimed": int(row["claimed_amount"]),
+    }
+
+
+async def _cached_state(
+    conn: Any, res: Any, schedule_id: int, contract: str | None
+) -> dict[str, Any]:
+    async def compute() -> dict[str, Any]:
+        return await _schedule_state(conn, schedule_id, contract)
+
+    key = f"schedule:{contract or '*'}:{schedule_id}"
+    return await res.cache.get_or_set("vesting", key, TTL_SCHEDULE, compute)  # type: ignore[no-any-return]
+
+
+@router.get("/{id}", response_model=ScheduleDetail, summary="One schedule with its claims")
+async def get_schedule(
+    conn: Connection, res: Resources, id: OnChainId, contract: ContractQuery = None
+) -> Response:
+    state = await _cached_state(conn, res, id, contract)
+    return json_response(
+        ScheduleDetail.model_validate({**state["schedule"], "claims": state["claims"]})
+    )
+
+
+def progress_of(state: dict[str, Any], now: int) -> VestingProgress:
+    """The vesting contract's ``get_progress`` at ``now``, with the API's status rules.
+
+    Active: the contract's formula. Revoked: ``total_amount`` was capped at
+    what had vested at revocation, so all of it counts as vested, and nothing
+    is claimable (the contract's ``claim`` refuses a revoked schedule). Fully
+    claimed: everything vested and claimed.
+    """
+    schedule = state["schedule"]
+    total = state["terms"][0]
+    claimed = state["claimed"]
+    status = schedule["status"]
+    next_unlock = None
+    if status == "active":
+        vested = vesting_vested(*state["terms"], now)
+        claimable = max(0, vested - claimed)
+        next_unlock = vesting_next_unlock(*state["terms"], now)
+    else:
+        vested = total
+        claimable = 0
+    percent = (vested * 1_000_000 // total) / 10_000 if total > 0 else 0.0
+    return VestingProgress.model_validate(
+        {
+            "schedule_id": schedule["schedule_id"],
+            "contract_id": schedule["contract_id"],
+            "total_amount": total,
+            "vested_amount": vested,
+            "claimed_amount": claimed,
+            "claimable_amount": claimable,
+            "percent_vested": min(100.0, max(0.0, percent)),
+            "status": status,
+            "next_unlock_at": unix_time(next_unlock),
+            "as_of": unix_time(now),
+        }
+    )
+
+
+@router.get(
+    "/{id}/progress",
+    response_model=VestingProgress,
+    summary="A schedule's vesting progress now",
+    description="Vested, claimed and claimable amounts at request time with the vesting "
+    "contract's formula (cliff, then linear, integer floor division), and the next second "
+    "the vested amount grows.",
+)
+async def get_progress(
+    conn: Connection, res: Resources, now: Now, id: OnChainId, contract: ContractQuery = None
+) -> Response:
+    state = await _cached_state(conn, res, id, contract)
+    return json_response(progress_of(state, now))

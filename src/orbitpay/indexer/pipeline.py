@@ -1,0 +1,516 @@
+"""The indexing loop: fetch -> decode -> enrich -> project -> commit, one page at a time.
+
+Contracts are polled in groups of at most 25 (5 ``getEvents`` filters of 5
+contract ids each); each group has its own cursor row in ``indexer_cursors``.
+A group is caught up by paging ``getEvents`` from its stored cursor (or from
+``ORBITPAY_START_LEDGER`` / the RPC's ``oldestLedger``) until a page that is
+not full reaches the latest ledger; empty pages are normal (one call scans
+at most 10,000 ledgers) and never end the catch-up.
+
+Pipelining: a producer task fetches page N+1, decodes it and fetches its
+transactions while the consumer projects and commits page N (a queue of two
+pages keeps memory flat). Each page commits its rows and its cursor in one
+transaction; the cursor row is locked and compared first, so two writers can
+never both apply a page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy.exc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orbitpay.config import ConfigError, Settings
+from orbitpay.contracts.registry import decode_event
+from orbitpay.indexer import store
+from orbitpay.indexer.model import ContractInfo, Item
+from orbitpay.indexer.progress import Progress
+from orbitpay.indexer.project import apply_page, needs, needs_transaction, resolve
+from orbitpay.indexer.txfetch import TxFetcher, TxRef
+from orbitpay.observability.logging import get_logger
+from orbitpay.observability.metrics import (
+    BATCH_SECONDS,
+    DISCREPANCIES,
+    EVENTS_INDEXED,
+    EVENTS_UNRECOGNISED,
+    INDEXER_GAPS,
+    INDEXER_LAG_LEDGERS,
+    INDEXER_LAG_SECONDS,
+    INDEXER_LAST_LEDGER,
+    INDEXER_LAST_SUCCESS,
+    INDEXER_LATEST_LEDGER,
+)
+from orbitpay.orgs import all_contracts
+from orbitpay.stellar.rpc import (
+    MAX_CONTRACT_IDS_PER_FILTER,
+    MAX_FILTERS,
+    EventPage,
+    RpcClient,
+    RpcError,
+    filters_for,
+    toid_parts,
+)
+
+log = get_logger(__name__)
+
+GROUP_SIZE = MAX_FILTERS * MAX_CONTRACT_IDS_PER_FILTER
+DEFAULT_PAGE_LIMIT = 2000
+STATUS_EVERY_SECONDS = 2.0
+
+
+class GapError(Exception):
+    """The stored cursor is older than the RPC's retention window and the policy is ``stop``."""
+
+
+def is_db_outage(exc: BaseException) -> bool:
+    """Connection-level database failures (pause and resume), not bugs."""
+    import asyncpg
+
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        return True
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+        return True
+    if isinstance(
+        exc,
+        asyncpg.exceptions.PostgresConnectionError
+        | asyncpg.exceptions.CannotConnectNowError
+        | asyncpg.exceptions.AdminShutdownError
+        | asyncpg.exceptions.InterfaceError,
+    ):
+        return True
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and cause is not None and cause is not exc:
+        return is_db_outage(cause)
+    return False
+
+
+@dataclass
+class Group:
+    """Contracts paged together (one ``getEvents`` request covers them all)."""
+
+    name: str
+    contracts: dict[str, ContractInfo]
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self.contracts)
+
+
+def plan_groups(contracts: list[ContractInfo], cursors: list[dict[str, Any]]) -> list[Group]:
+    """Keep existing cursor groups; put new contracts into new groups of at most 25.
+
+    A group's name is stable (``g-<first contract id>``) so re-planning after
+    a restart finds the same cursor rows.
+    """
+    by_id = {c.contract_id: c for c in contracts}
+    groups: list[Group] = []
+    assigned: set[str] = set()
+    for cur in cursors:
+        members = {cid: by_id[cid] for cid in cur.get("contract_ids") or [] if cid in by_id}
+        members = {cid: c for cid, c in members.items() if cid not in assigned}
+        if members:
+            groups.append(Group(cur["name"], members))
+            assigned.update(members)
+    fresh = sorted(cid for cid in by_id if cid not in assigned)
+    taken = {g.name for g in groups} | {c["name"] for c in cursors}
+    for i in range(0, len(fresh), GROUP_SIZE):
+        chunk = fresh[i : i + GROUP_SIZE]
+        name = f"g-{chunk[0]}"
+        n = 1
+        while name in taken:
+            n += 1
+            name = f"g-{chunk[0]}-{n}"
+        taken.add(name)
+        groups.append(Group(name, {cid: by_id[cid] for cid in chunk}))
+    return groups
+
+
+@dataclass
+class Prepared:
+    page: EventPage
+    items: list[Item]
+    fetch_seconds: float = 0.0
+
+
+@dataclass
+class SyncResult:
+    events: int = 0
+    pages: int = 0
+    last_ledger: int | None = None
+    latest_ledger: int | None = None
+    groups: int = 0
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def _closed_at(page: EventPage, scanned_to: int) -> datetime | None:
+    if scanned_to >= page.latest_ledger and page.latest_ledger_close_time is not None:
+        return page.latest_ledger_close_time
+    if page.events:
+        return max(e.ledger_closed_at for e in page.events)
+    return None
+
+
+class Indexer:
+    """Catches registered contracts up to the RPC's latest ledger, page by page."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        rpc: RpcClient,
+        *,
+        cache: Any = None,
+        page_limit: int = DEFAULT_PAGE_LIMIT,
+        progress: Progress | None = None,
+        on_page: Callable[[Prepared], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.rpc = rpc
+        self.cache = cache
+        self.page_limit = page_limit
+        self.progress = progress
+        self.fetcher = TxFetcher(rpc)
+        self.on_page = on_page
+        self._last_status = 0.0
+        self.stats: dict[str, float] = {"decode": 0.0, "tx": 0.0, "db": 0.0, "events": 0}
+
+    # ── set-up checks ──────────────────────────────────────────────────────────
+
+    async def check_network(self) -> None:
+        expected = self.settings.network_passphrase
+        if not expected:
+            return
+        network = await self.rpc.get_network()
+        if network.passphrase != expected:
+            raise ConfigError(
+                "invalid configuration: ORBITPAY_NETWORK_PASSPHRASE: "
+                f"{expected!r} does not match the RPC's network {network.passphrase!r}"
+            )
+
+    async def groups(self) -> list[Group]:
+        async with self.engine.connect() as conn:
+            refs = await all_contracts(conn)
+            cursors = await store.all_cursors(conn)
+        infos = [ContractInfo(r.contract_id, r.kind, r.organization_id) for r in refs]
+        return plan_groups(infos, cursors)
+
+    # ── status ──────────────────────────────────────────────────────────────────
+
+    async def report(self, *, force: bool = False, **values: Any) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_status < STATUS_EVERY_SECONDS:
+            return
+        self._last_status = now
+        async with self.engine.begin() as conn:
+            await store.write_status(conn, **values)
+
+    # ── catching up ─────────────────────────────────────────────────────────────
+
+    async def sync(self, stop: asyncio.Event | None = None) -> SyncResult:
+        """Catch every group up to the RPC's latest ledger once."""
+        result = SyncResult()
+        for group in await self.groups():
+            if stop is not None and stop.is_set():
+                break
+            r = await self.catch_up(group, stop)
+            result.events += r.events
+            result.pages += r.pages
+            result.groups += 1
+            if r.last_ledger is not None:
+                result.last_ledger = (
+                    r.last_ledger
+                    if result.last_ledger is None
+                    else min(result.last_ledger, r.last_ledger)
+                )
+            result.latest_ledger = r.latest_ledger
+        INDEXER_LAST_SUCCESS.set(time.time())
+        return result
+
+    async def _start_point(self, group: Group) -> tuple[str | None, int, int, Any]:
+        """(cursor, start ledger, previous last_ledger, health) after gap handling."""
+        health = await self.rpc.get_health()
+        oldest = int(health.oldest_ledger or 1)
+        latest = int(health.latest_ledger or oldest)
+        async with self.engine.begin() as conn:
+            cur = await store.read_cursor(conn, group.name)
+            if cur is None:
+                first = self.settings.start_ledger or oldest
+                await store.save_cursor(
+                    conn,
+                    group.name,
+                    contract_ids=group.ids,
+                    cursor=None,
+                    last_ledger=first - 1,
+                    last_ledger_closed_at=None,
+                    latest_ledger=latest,
+                )
+                cur = {"cursor": None, "last_ledger": first - 1}
+            elif sorted(cur.get("contract_ids") or []) != group.ids:
+                await store.save_cursor(
+                    conn,
+                    group.name,
+                    contract_ids=group.ids,
+                    cursor=cur["cursor"],
+                    last_ledger=cur["last_ledger"],
+                    last_ledger_closed_at=None,
+                    latest_ledger=latest,
+                )
+        next_ledger = int(cur["last_ledger"]) + 1
+        if next_ledger < oldest:
+            await self._gap(group, cur, next_ledger, oldest, latest)
+            return None, oldest, oldest - 1, health
+        if cur["cursor"]:
+            return str(cur["cursor"]), next_ledger, int(cur["last_ledger"]), health
+        return None, next_ledger, int(cur["last_ledger"]), health
+
+    async def _gap(
+        self, group: Group, cur: dict[str, Any], gap_from: int, oldest: int, latest: int
+    ) -> None:
+        INDEXER_GAPS.inc()
+        gap_to = oldest - 1
+        log.error(
+            "indexer_gap",
+            group=group.name,
+            gap_from=gap_from,
+            gap_to=gap_to,
+            policy=self.settings.gap_policy,
+            note="the stored cursor is older than the RPC's retention window",
+        )
+        await self.report(
+            force=True,
+            rpc_status="ok",
+            rpc_error=None,
+            rpc_latest_ledger=latest,
+            rpc_oldest_ledger=oldest,
+            gap_from_ledger=gap_from,
+            gap_to_ledger=gap_to,
+        )
+        if self.settings.gap_policy == "stop":
+            raise GapError(
+                f"ledgers {gap_from}-{gap_to} of group {group.name} are no longer served "
+                f"by the RPC "
+                f"(oldest ledger {oldest}); ORBITPAY_GAP_POLICY=stop"
+            )
+        async with self.engine.begin() as conn:
+            await store.add_discrepancies(
+                conn,
+                [
+                    {
+                        "source": "gap",
+                        "contract_id": None,
+                        "entity": "cursor",
+                        "entity_id": group.name,
+                        "field": "last_ledger",
+                        "indexed_value": str(cur["last_ledger"]),
+                        "chain_value": str(oldest),
+                        "ledger": oldest,
+                        "message": f"gap: ledgers {gap_from}-{gap_to} skipped, resumed at the "
+                        f"RPC's oldest ledger {oldest} (ORBITPAY_GAP_POLICY=resume)",
+                        "details": {"contracts": group.ids, "gap_from": gap_from, "gap_to": gap_to},
+                        "corrected": False,
+                    }
+                ],
+            )
+            await store.save_cursor(
+                conn,
+                group.name,
+                contract_ids=group.ids,
+                cursor=None,
+                last_ledger=oldest - 1,
+                last_ledger_closed_at=None,
+                latest_ledger=latest,
+                expect_cursor=cur["cursor"],
+            )
+        DISCREPANCIES.labels("gap", "cursor").inc()
+
+    async def catch_up(self, group: Group, stop: asyncio.Event | None = None) -> SyncResult:
+        cursor, start_ledger, last_ledger, health = await self._start_point(group)
+        result = SyncResult(last_ledger=last_ledger, latest_ledger=health.latest_ledger)
+        await self.report(
+            force=True,
+            rpc_status="ok",
+            rpc_error=None,
+            rpc_latest_ledger=health.latest_ledger,
+            rpc_oldest_ledger=health.oldest_ledger,
+        )
+        if self.progress is not None:
+            self.progress.start(group.name, last_ledger, int(health.latest_ledger or last_ledger))
+        queue: asyncio.Queue[Prepared | BaseException | None] = asyncio.Queue(maxsize=2)
+        producer = asyncio.create_task(self._produce(group, cursor, start_ledger, queue, stop))
+        expect = cursor
+        try:
+            while True:
+                t_wait = time.perf_counter()
+                prepared = await queue.get()
+                self.stats["wait"] = self.stats.get("wait", 0.0) + time.perf_counter() - t_wait
+                if prepared is None:
+                    break
+                if isinstance(prepared, BaseException):
+                    raise prepared
+                await self._commit(group, prepared, expect)
+                expect = prepared.page.cursor
+                result.pages += 1
+                result.events += len(prepared.page.events)
+                result.last_ledger = prepared.page.scanned_to
+                result.latest_ledger = prepared.page.latest_ledger
+        finally:
+            if not producer.done():
+                producer.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await producer
+            if self.progress is not None:
+                self.progress.stop()
+        return result
+
+    async def _produce(
+        self,
+        group: Group,
+        cursor: str | None,
+        start_ledger: int,
+        queue: asyncio.Queue[Prepared | BaseException | None],
+        stop: asyncio.Event | None,
+    ) -> None:
+        filters = filters_for(group.ids)
+        try:
+            while True:
+                t0 = time.perf_counter()
+                page = await self.rpc.get_events(
+                    filters,
+                    cursor=cursor,
+                    start_ledger=None if cursor else start_ledger,
+                    limit=self.page_limit,
+                )
+                prepared = await self._prepare(group, page)
+                prepared.fetch_seconds = time.perf_counter() - t0
+                await queue.put(prepared)
+                caught_up = not page.full and page.scanned_to >= page.latest_ledger
+                if caught_up or (stop is not None and stop.is_set()):
+                    break
+                if not page.cursor or page.cursor == cursor:
+                    break
+                cursor = page.cursor
+            await queue.put(None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the consumer, which re-raises it
+            await queue.put(exc)
+
+    async def _prepare(self, group: Group, page: EventPage) -> Prepared:
+        t0 = time.perf_counter()
+        items: list[Item] = []
+        for raw in page.events:
+            info = group.contracts.get(raw.contract_id)
+            if info is None:  # not ours (a filter the RPC widened?): nothing to project
+                log.warning(
+                    "event_from_unknown_contract", event_id=raw.id, contract=raw.contract_id
+                )
+                continue
+            decoded = decode_event(info.kind, raw.topic_xdr, raw.value_xdr)
+            items.append(Item(raw=raw, contract=info, decoded=decoded))
+        t1 = time.perf_counter()
+        refs: list[TxRef] = []
+        for it in items:
+            if needs_transaction(it) and it.raw.tx_hash:
+                order = it.raw.transaction_index
+                if order is None:
+                    order = toid_parts(int(it.raw.id.split("-")[0]))[1]
+                refs.append(TxRef(it.raw.tx_hash, it.raw.ledger, order))
+        if refs:
+            txs, errors = await self.fetcher.fetch(refs)
+            for it in items:
+                if needs_transaction(it):
+                    it.tx = txs.get(it.raw.tx_hash)
+                    it.tx_error = errors.get(it.raw.tx_hash)
+        t2 = time.perf_counter()
+        for it in items:
+            resolve(it)
+        t3 = time.perf_counter()
+        self.stats["decode"] += (t1 - t0) + (t3 - t2)
+        self.stats["tx"] += t2 - t1
+        return Prepared(page=page, items=items)
+
+    async def _commit(self, group: Group, prepared: Prepared, expect: str | None) -> None:
+        page = prepared.page
+        t0 = time.perf_counter()
+        scanned_to = page.scanned_to
+        closed_at = _closed_at(page, scanned_to)
+        async with self.engine.begin() as conn:
+            done = await store.existing_event_ids(conn, [it.raw.id for it in prepared.items])
+            items = [it for it in prepared.items if it.raw.id not in done]
+            snap = await store.load_snapshot(conn, group.ids, needs(items))
+            changes = apply_page(items, snap)
+            await store.write_changes(conn, snap, changes)
+            await store.save_cursor(
+                conn,
+                group.name,
+                contract_ids=group.ids,
+                cursor=page.cursor,
+                last_ledger=scanned_to,
+                last_ledger_closed_at=closed_at,
+                latest_ledger=page.latest_ledger,
+                expect_cursor=expect,
+            )
+            now = time.monotonic()
+            if now - self._last_status >= STATUS_EVERY_SECONDS:
+                self._last_status = now
+                await store.write_status(
+                    conn,
+                    rpc_status="ok",
+                    rpc_error=None,
+                    rpc_latest_ledger=page.latest_ledger,
+                    rpc_latest_ledger_closed_at=page.latest_ledger_close_time,
+                    rpc_oldest_ledger=page.oldest_ledger,
+                )
+        elapsed = time.perf_counter() - t0
+        self.stats["db"] += elapsed
+        self.stats["events"] += len(items)
+        BATCH_SECONDS.observe(elapsed)
+        for (kind, type_), n in changes.indexed.items():
+            EVENTS_INDEXED.labels(kind, type_).inc(n)
+        for (kind, reason), n in changes.unrecognised.items():
+            EVENTS_UNRECOGNISED.labels(kind, reason).inc(n)
+        for d in changes.discrepancies:
+            DISCREPANCIES.labels(d["source"], d["entity"]).inc()
+            if d["source"] == "decode":
+                log.warning("event_stored_raw", event_id=d["entity_id"], reason=d["message"])
+            else:
+                log.warning(
+                    "discrepancy",
+                    entity=d["entity"],
+                    entity_id=d["entity_id"],
+                    message=d["message"],
+                )
+        INDEXER_LAST_LEDGER.set(scanned_to)
+        INDEXER_LATEST_LEDGER.set(page.latest_ledger)
+        INDEXER_LAG_LEDGERS.set(max(0, page.latest_ledger - scanned_to))
+        if closed_at is not None:
+            INDEXER_LAG_SECONDS.set(max(0.0, (datetime.now(UTC) - closed_at).total_seconds()))
+        if self.cache is not None and changes.namespaces:
+            await self.cache.invalidate(*sorted(changes.namespaces))
+        if self.progress is not None:
+            self.progress.update(scanned_to, page.latest_ledger, len(page.events))
+        if self.on_page is not None:
+            self.on_page(prepared)
+
+
+__all__ = [
+    "GapError",
+    "Group",
+    "Indexer",
+    "RpcError",
+    "SyncResult",
+    "is_db_outage",
+    "plan_groups",
+]

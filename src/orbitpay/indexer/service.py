@@ -1,0 +1,285 @@
+"""Entry points: the long-running indexer, a one-shot catch-up, a reconciliation pass.
+
+- :func:`run_indexer` is what ``orbitpay up`` / ``orbitpay index`` run: take
+  the advisory lock (or wait as a standby), check the network passphrase, then
+  poll forever, reconciling every ``ORBITPAY_RECONCILE_INTERVAL`` seconds.
+  RPC outages and database outages pause it and it resumes by itself.
+- :func:`index_until_latest` catches every registered contract up to the
+  RPC's latest ledger once (``orbitpay index --once``); tests and benchmarks
+  use it to fill a database from a devnet.
+- :func:`reconcile_once` is ``orbitpay reconcile``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from contextlib import suppress
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orbitpay.config import ConfigError, Settings
+from orbitpay.indexer import store
+from orbitpay.indexer.lock import AdvisoryLock
+from orbitpay.indexer.pipeline import GapError, Indexer, SyncResult, is_db_outage
+from orbitpay.indexer.progress import Progress
+from orbitpay.indexer.reconcile import ReconcileReport, reconcile
+from orbitpay.observability.logging import get_logger
+from orbitpay.observability.metrics import INDEXER_UP
+from orbitpay.stellar.rpc import RpcClient, RpcError, RpcUnavailable
+
+log = get_logger(__name__)
+
+DB_RETRY_MAX_SECONDS = 30.0
+
+
+def make_rpc(settings: Settings, rpc_url: str) -> RpcClient:
+    return RpcClient(rpc_url, timeout=settings.rpc_timeout, max_retries=settings.rpc_max_retries)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max(0.0, seconds))
+
+
+async def _report_rpc_down(indexer: Indexer, error: str) -> None:
+    with suppress(Exception):
+        await indexer.report(force=True, rpc_status="down", rpc_error=error[:500])
+
+
+async def index_until_latest(
+    settings: Settings,
+    engine: AsyncEngine,
+    rpc_url: str,
+    *,
+    cache: Any = None,
+    reconcile_after: bool = True,
+    progress: bool | None = None,
+    page_limit: int | None = None,
+    rpc: RpcClient | None = None,
+) -> SyncResult:
+    """Catch every registered contract up to the RPC's latest ledger, then return.
+
+    Exactly once and restartable: kill it at any moment and run it again; it
+    resumes from the committed cursors. With ``reconcile_after`` it finishes
+    with one reconciliation pass (silent state changes). Raises
+    :class:`~orbitpay.config.ConfigError` on a passphrase mismatch,
+    :class:`GapError` on a retention gap with ``gap_policy=stop`` and
+    :class:`~orbitpay.stellar.rpc.RpcUnavailable` when the RPC stays down.
+    Does not take the advisory lock (the caller decides; the CLI does).
+    """
+    own = rpc is None
+    client = rpc or make_rpc(settings, rpc_url)
+    prog = Progress(tty=progress) if progress is not False else None
+    indexer = Indexer(
+        settings,
+        engine,
+        client,
+        cache=cache,
+        progress=prog,
+        **({"page_limit": page_limit} if page_limit else {}),
+    )
+    try:
+        await indexer.check_network()
+        result = await indexer.sync()
+        if reconcile_after:
+            await reconcile(engine, client)
+        await indexer.report(force=True, rpc_status="ok", rpc_error=None)
+        return result
+    finally:
+        if own:
+            await client.close()
+
+
+async def reconcile_once(settings: Settings, engine: AsyncEngine, rpc_url: str) -> ReconcileReport:
+    """One reconciliation pass (``orbitpay reconcile``)."""
+    async with make_rpc(settings, rpc_url) as client:
+        return await reconcile(engine, client)
+
+
+async def run_indexer(
+    settings: Settings,
+    engine: AsyncEngine,
+    rpc_url: str,
+    stop: asyncio.Event,
+    cache: Any = None,
+    *,
+    once: bool = False,
+) -> None:
+    """Run the indexer until ``stop`` is set (or, with ``once``, until caught up).
+
+    A passphrase mismatch is fatal: one line on stderr, ``stop`` is set, and
+    :class:`ConfigError` is raised. Everything else (RPC down, database down, a
+    retention gap with ``gap_policy=stop``) is reported in ``indexer_status``
+    and the logs, and retried.
+    """
+    lock = AdvisoryLock(engine)
+    client = make_rpc(settings, rpc_url)
+    indexer = Indexer(settings, engine, client, cache=cache, progress=Progress())
+    last_reconcile = 0.0
+    db_backoff = 1.0
+    checked_network = False
+    INDEXER_UP.set(0)
+    try:
+        while not stop.is_set():
+            try:
+                if not lock.held or not await lock.alive():
+                    if not await lock.acquire(stop):
+                        return
+                    log.info("indexer_started", rpc_url=rpc_url)
+                if not checked_network:
+                    await indexer.check_network()
+                    checked_network = True
+                result = await indexer.sync(stop)
+                INDEXER_UP.set(1)
+                db_backoff = 1.0
+                if time.monotonic() - last_reconcile >= settings.reconcile_interval:
+                    await reconcile(engine, client)
+                    last_reconcile = time.monotonic()
+                await indexer.report(
+                    force=True,
+                    rpc_status="ok",
+                    rpc_error=None,
+                    rpc_latest_ledger=result.latest_ledger,
+                )
+                if once:
+                    return
+            except ConfigError as exc:
+                print(str(exc), file=sys.stderr, flush=True)
+                log.error("indexer_config_error", error=str(exc))
+                stop.set()
+                raise
+            except GapError as exc:
+                INDEXER_UP.set(0)
+                log.error("indexer_stopped_at_gap", error=str(exc))
+                if once:
+                    raise
+            except RpcUnavailable as exc:
+                INDEXER_UP.set(0)
+                log.warning("rpc_unavailable", error=str(exc))
+                await _report_rpc_down(indexer, str(exc))
+            except RpcError as exc:
+                INDEXER_UP.set(0)
+                log.error("rpc_error", error=str(exc))
+                await _report_rpc_down(indexer, str(exc))
+            except Exception as exc:
+                if not is_db_outage(exc) and not isinstance(exc, store.CursorMoved):
+                    raise
+                INDEXER_UP.set(0)
+                log.warning(
+                    "database_unavailable" if is_db_outage(exc) else "cursor_moved",
+                    error=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
+                    retry_in=db_backoff,
+                )
+                await _wait(stop, db_backoff)
+                db_backoff = min(DB_RETRY_MAX_SECONDS, db_backoff * 2)
+                continue
+            await _wait(stop, settings.poll_interval)
+    finally:
+        INDEXER_UP.set(0)
+        await lock.release()
+        await client.close()
+
+
+# ── CLI glue (``orbitpay index`` and ``orbitpay reconcile``) ─────────────────────
+
+
+async def _register_configured(settings: Settings, engine: AsyncEngine) -> None:
+    if settings.contract_ids:
+        from orbitpay.orgs import register_organization
+
+        async with engine.begin() as conn:
+            await register_organization(conn, settings.org_name, settings.contract_ids)
+
+
+async def _index_command(settings: Settings, url: str, once: bool) -> int:
+    import signal
+
+    from orbitpay.db.engine import create_engine
+
+    assert settings.rpc_url is not None
+    engine = create_engine(url, pool_size=4)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await _register_configured(settings, engine)
+        if not once:
+            await run_indexer(settings, engine, settings.rpc_url, stop)
+            return 0
+        lock = AdvisoryLock(engine)
+        if not await lock.acquire(stop):
+            return 130
+        try:
+            attempts = 0
+            while True:
+                try:
+                    result = await index_until_latest(settings, engine, settings.rpc_url)
+                    log.info(
+                        "caught_up",
+                        events=result.events,
+                        pages=result.pages,
+                        last_ledger=result.last_ledger,
+                        latest_ledger=result.latest_ledger,
+                    )
+                    return 0
+                except (RpcUnavailable, store.CursorMoved) as exc:
+                    error = str(exc)
+                except Exception as exc:
+                    if not is_db_outage(exc):
+                        raise
+                    error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                attempts += 1
+                if attempts > max(3, settings.rpc_max_retries):
+                    print(f"orbitpay index --once: giving up: {error}", file=sys.stderr)
+                    return 1
+                log.warning("index_once_retry", error=error, attempt=attempts)
+                await _wait(stop, min(DB_RETRY_MAX_SECONDS, 2.0**attempts))
+                if stop.is_set():
+                    return 130
+        finally:
+            await lock.release()
+    except GapError as exc:
+        print(f"orbitpay index: {exc}", file=sys.stderr)
+        return 1
+    except RpcError as exc:
+        print(f"orbitpay index: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+
+
+def run_index_command(settings: Settings, url: str, *, once: bool) -> int:
+    """``orbitpay index [--once]``: exit code 0 when caught up (or stopped cleanly)."""
+    return asyncio.run(_index_command(settings, url, once))
+
+
+def run_reconcile_command(settings: Settings, url: str, console: Any) -> int:
+    """``orbitpay reconcile``: print each difference found (and corrected)."""
+    from orbitpay.db.engine import create_engine
+
+    async def _run() -> ReconcileReport:
+        engine = create_engine(url, pool_size=2)
+        try:
+            assert settings.rpc_url is not None
+            return await reconcile_once(settings, engine, settings.rpc_url)
+        finally:
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(_run())
+    except (RpcUnavailable, RpcError) as exc:
+        print(f"orbitpay reconcile: {exc}", file=sys.stderr)
+        return 1
+    for f in report.findings:
+        console.print(f"{f.entity} {f.entity_id} ({f.contract_id}): {f.message}", highlight=False)
+    console.print(
+        f"checked {report.checked} entities: {len(report.findings)} differences, "
+        f"{report.corrected} corrected, {report.skipped_newer} newer than the indexed ledger",
+        highlight=False,
+    )
+    return 0

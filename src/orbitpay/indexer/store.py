@@ -1,0 +1,356 @@
+"""Reading the rows a page needs and writing what it produced, in one transaction.
+
+Exactly once: :func:`write_page` inserts a page's events, the rows they
+produce and the cursor that passes them in the caller's transaction, after
+checking (``SELECT ... FOR UPDATE``) that the cursor is still where this
+page started. Events already stored are filtered out before applying (an
+event is stored iff its effects are), so replaying any range changes nothing.
+Entity upserts only overwrite a row whose ``last_ledger`` is not newer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orbitpay.db.schema import (
+    discrepancies,
+    events,
+    governance_members,
+    indexer_cursors,
+    indexer_status,
+    proposals,
+    stream_claims,
+    streams,
+    treasury_events,
+    vesting_claims,
+    vesting_schedules,
+    votes,
+    withdrawal_approvals,
+    withdrawals,
+)
+from orbitpay.indexer.model import Changes, Needs, Snapshot
+
+_CHUNK = 2000
+
+
+class CursorMoved(Exception):
+    """Another writer advanced this cursor since the page was read: the page is dropped."""
+
+
+def _plain(row: Any) -> dict[str, Any]:
+    out = dict(row._mapping)
+    for k, v in out.items():
+        if isinstance(v, Decimal):
+            out[k] = int(v)
+    return out
+
+
+def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+async def driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (same transaction): bulk statements go here."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def existing_event_ids(conn: AsyncConnection, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    pg = await driver(conn)
+    rows = await pg.fetch("SELECT id FROM events WHERE id = ANY($1::text[])", ids)
+    return {r[0] for r in rows}
+
+
+def _record(r: Any) -> dict[str, Any]:
+    out = dict(r)
+    for k, v in out.items():
+        if isinstance(v, Decimal):
+            out[k] = int(v)
+    return out
+
+
+async def _load_keys(
+    pg: Any, table: Table, cols: tuple[str, ...], types: tuple[str, ...], keys: set[Any]
+) -> list[dict[str, Any]]:
+    """Rows of ``table`` whose (cols) are in ``keys``: one query, keys passed as arrays."""
+    if not keys:
+        return []
+    ordered = sorted(keys)
+    arrays = [[k[i] for k in ordered] for i in range(len(cols))]
+    unnest = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
+    names = ", ".join(f"k{i}" for i in range(len(cols)))
+    on = " AND ".join(f't."{c}" = k.k{i}' for i, c in enumerate(cols))
+    sql = f'SELECT t.* FROM "{table.name}" t JOIN unnest({unnest}) AS k({names}) ON {on}'
+    return [_record(r) for r in await pg.fetch(sql, *arrays)]
+
+
+async def load_snapshot(conn: AsyncConnection, contract_ids: list[str], need: Needs) -> Snapshot:
+    snap = Snapshot()
+    pg = await driver(conn)
+    for r in await pg.fetch(
+        "SELECT * FROM contracts WHERE contract_id = ANY($1::text[])", contract_ids
+    ):
+        d = _record(r)
+        params = d.get("params")
+        d["params"] = dict(json.loads(params) if isinstance(params, str) else params or {})
+        snap.contracts[d["contract_id"]] = d
+    org_ids = sorted({c["organization_id"] for c in snap.contracts.values()})
+    if org_ids:
+        for r in await pg.fetch(
+            "SELECT id, admin FROM organizations WHERE id = ANY($1::bigint[])", org_ids
+        ):
+            snap.organizations[r["id"]] = {"id": r["id"], "admin": r["admin"]}
+    ID = ("text", "bigint")
+    for d in await _load_keys(
+        pg, withdrawals, ("contract_id", "withdrawal_id"), ID, need.withdrawals
+    ):
+        snap.withdrawals[(d["contract_id"], d["withdrawal_id"])] = d
+    for d in await _load_keys(
+        pg, withdrawal_approvals, ("contract_id", "withdrawal_id"), ID, need.withdrawals
+    ):
+        snap.approvals.setdefault((d["contract_id"], d["withdrawal_id"]), set()).add(d["signer"])
+    for d in await _load_keys(pg, streams, ("contract_id", "stream_id"), ID, need.streams):
+        snap.streams[(d["contract_id"], d["stream_id"])] = d
+    for d in await _load_keys(
+        pg, vesting_schedules, ("contract_id", "schedule_id"), ID, need.schedules
+    ):
+        snap.schedules[(d["contract_id"], d["schedule_id"])] = d
+    for d in await _load_keys(pg, proposals, ("contract_id", "proposal_id"), ID, need.proposals):
+        snap.proposals[(d["contract_id"], d["proposal_id"])] = d
+    for d in await _load_keys(
+        pg, governance_members, ("contract_id", "member"), ("text", "text"), need.members
+    ):
+        snap.members[(d["contract_id"], d["member"])] = d
+    for d in await _load_keys(
+        pg, votes, ("contract_id", "proposal_id", "voter"), ("text", "bigint", "text"), need.votes
+    ):
+        snap.voted.add((d["contract_id"], d["proposal_id"], d["voter"]))
+    return snap
+
+
+_JSON_COLUMNS = {"topics", "value", "params", "details"}
+
+
+def _pg_type(column: Any) -> str:
+    from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, Integer, Numeric
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    t = column.type
+    if isinstance(t, JSONB):
+        return "jsonb"
+    if isinstance(t, ARRAY):
+        return "text[]"
+    if isinstance(t, BigInteger):
+        return "int8"
+    if isinstance(t, Integer):
+        return "int4"
+    if isinstance(t, Numeric):
+        return "numeric"
+    if isinstance(t, DateTime):
+        return "timestamptz"
+    if isinstance(t, Boolean):
+        return "bool"
+    return "text"
+
+
+def _array_literal(items: list[str] | None) -> str | None:
+    if items is None:
+        return None
+    quoted = ('"' + str(x).replace("\\", "\\\\").replace('"', '\\"') + '"' for x in items)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _sql_bulk(table: Table, cols: list[str], conflict: str) -> str:
+    """One INSERT for many rows: each column is passed as one array and unnested."""
+    types = [_pg_type(table.c[c]) for c in cols]
+    # jsonb and text[] travel as text (arrays of arrays cannot be unnested) and are cast back.
+    wire = ["text" if t in ("jsonb", "text[]") else t for t in types]
+    params = ", ".join(f"${i + 1}::{w}[]" for i, w in enumerate(wire))
+    names = ", ".join(f'"{c}"' for c in cols)
+    select = ", ".join(
+        f"v{i}::{t}" if t in ("jsonb", "text[]") else f"v{i}" for i, t in enumerate(types)
+    )
+    aliases = ", ".join(f"v{i}" for i in range(len(cols)))
+    return (
+        f'INSERT INTO "{table.name}" ({names}) SELECT {select} '
+        f"FROM unnest({params}) AS u({aliases}) {conflict}"
+    )
+
+
+def _columns(table: Table, cols: list[str], rows: list[dict[str, Any]]) -> list[list[Any]]:
+    out = []
+    for c in cols:
+        t = _pg_type(table.c[c])
+        values = [row.get(c) for row in rows]
+        if t == "jsonb":
+            values = [_dumps(v) for v in values]
+        elif t == "text[]":
+            values = [_array_literal(v) for v in values]
+        out.append(values)
+    return out
+
+
+async def _insert_ignore(pg: Any, table: Table, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    cols = [c.name for c in table.columns if c.name in rows[0]]
+    await pg.execute(_sql_bulk(table, cols, "ON CONFLICT DO NOTHING"), *_columns(table, cols, rows))
+
+
+async def _upsert(pg: Any, table: Table, pk: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """Insert or update; never overwrite a row whose ``last_ledger`` is newer."""
+    if not rows:
+        return
+    cols = [c.name for c in table.columns if c.name in rows[0] and c.name != "updated_at"]
+    sets = [f'"{c}" = EXCLUDED."{c}"' for c in cols if c not in pk]
+    if "updated_at" in table.c:
+        sets.append("updated_at = now()")
+    conflict = (
+        f"ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {', '.join(sets)} "
+        f'WHERE "{table.name}".last_ledger <= EXCLUDED.last_ledger'
+    )
+    await pg.execute(_sql_bulk(table, cols, conflict), *_columns(table, cols, rows))
+
+
+def _entity_rows(
+    snapshot_rows: dict[Any, dict[str, Any]], dirty: set[Any], table: Table
+) -> list[dict[str, Any]]:
+    names = [c.name for c in table.columns if c.name != "updated_at"]
+    return [{k: snapshot_rows[key].get(k) for k in names} for key in sorted(dirty)]
+
+
+async def write_changes(conn: AsyncConnection, snap: Snapshot, ch: Changes) -> None:
+    """Write a page's rows (events first, then entities, then rows that reference them)."""
+    pg = await driver(conn)
+    await _insert_ignore(pg, events, ch.events)
+    for cid in sorted(ch.dirty_contracts):
+        c = snap.contracts[cid]
+        await pg.execute(
+            "UPDATE contracts SET admin = $2, params = $3::jsonb, initialized_ledger = $4, "
+            "last_ledger = $5 WHERE contract_id = $1",
+            cid,
+            c.get("admin"),
+            _dumps(c.get("params") or {}),
+            c.get("initialized_ledger"),
+            c.get("last_ledger"),
+        )
+    for org_id in sorted(ch.dirty_organizations):
+        await pg.execute(
+            "UPDATE organizations SET admin = $2, updated_at = now() "
+            "WHERE id = $1 AND admin IS NULL",
+            org_id,
+            snap.organizations[org_id]["admin"],
+        )
+    for table, pk, rows, dirty in (
+        (withdrawals, ("contract_id", "withdrawal_id"), snap.withdrawals, ch.dirty_withdrawals),
+        (streams, ("contract_id", "stream_id"), snap.streams, ch.dirty_streams),
+        (vesting_schedules, ("contract_id", "schedule_id"), snap.schedules, ch.dirty_schedules),
+        (proposals, ("contract_id", "proposal_id"), snap.proposals, ch.dirty_proposals),
+        (governance_members, ("contract_id", "member"), snap.members, ch.dirty_members),
+    ):
+        await _upsert(pg, table, pk, _entity_rows(rows, dirty, table))
+    await _insert_ignore(pg, treasury_events, ch.treasury_events)
+    await _insert_ignore(pg, withdrawal_approvals, ch.approvals)
+    await _insert_ignore(pg, stream_claims, ch.stream_claims)
+    await _insert_ignore(pg, vesting_claims, ch.vesting_claims)
+    await _insert_ignore(pg, votes, ch.votes)
+    if ch.discrepancies:
+        cols = [c.name for c in discrepancies.columns if c.name in ch.discrepancies[0]]
+        await pg.execute(
+            _sql_bulk(discrepancies, cols, ""), *_columns(discrepancies, cols, ch.discrepancies)
+        )
+
+
+# ── cursors and status ───────────────────────────────────────────────────────
+
+
+async def read_cursor(
+    conn: AsyncConnection, name: str, *, lock: bool = False
+) -> dict[str, Any] | None:
+    stmt = select(indexer_cursors).where(indexer_cursors.c.name == name)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).first()
+    return _plain(row) if row else None
+
+
+async def all_cursors(conn: AsyncConnection) -> list[dict[str, Any]]:
+    return [
+        _plain(r)
+        for r in await conn.execute(select(indexer_cursors).order_by(indexer_cursors.c.name))
+    ]
+
+
+async def save_cursor(
+    conn: AsyncConnection,
+    name: str,
+    *,
+    contract_ids: list[str],
+    cursor: str | None,
+    last_ledger: int,
+    last_ledger_closed_at: datetime | None,
+    latest_ledger: int | None,
+    expect_cursor: str | object | None = ...,
+) -> None:
+    """Move a group's cursor; with ``expect_cursor``, refuse if another writer moved it."""
+    if expect_cursor is not ...:
+        current = await read_cursor(conn, name, lock=True)
+        seen = current["cursor"] if current else None
+        if current is not None and seen != expect_cursor:
+            raise CursorMoved(f"cursor {name} moved from {expect_cursor!r} to {seen!r}")
+    stmt = insert(indexer_cursors).values(
+        name=name,
+        contract_ids=contract_ids,
+        cursor=cursor,
+        last_ledger=last_ledger,
+        last_ledger_closed_at=last_ledger_closed_at,
+        latest_ledger=latest_ledger,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[indexer_cursors.c.name],
+        set_={
+            "contract_ids": stmt.excluded.contract_ids,
+            "cursor": stmt.excluded.cursor,
+            "last_ledger": stmt.excluded.last_ledger,
+            "last_ledger_closed_at": func.coalesce(
+                stmt.excluded.last_ledger_closed_at, indexer_cursors.c.last_ledger_closed_at
+            ),
+            "latest_ledger": stmt.excluded.latest_ledger,
+            "updated_at": func.now(),
+        },
+    )
+    await conn.execute(stmt)
+
+
+STATUS_NAME = "indexer"
+
+
+async def write_status(conn: AsyncConnection, **values: Any) -> None:
+    """Upsert the ``indexer_status`` row that /health reads (only the given columns change)."""
+    values = {**values, "heartbeat_at": func.now()}
+    stmt = insert(indexer_status).values(name=STATUS_NAME, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[indexer_status.c.name],
+        set_={k: stmt.excluded[k] for k in values},
+    )
+    await conn.execute(stmt)
+
+
+async def add_discrepancies(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(discrepancies), rows)
