@@ -628,13 +628,13 @@ def build_chain(scenario: str = "demo", seed: int = 1, **params: Any) -> Chain:
     """Pre-generate a chain for ``scenario`` (deterministic for a given seed and params).
 
     Chain options accepted in ``params``: ``retention_ledgers`` (default: keep all
-    history), ``meta_version`` (4 or 3), ``network_passphrase``. Scenario options:
+    history), ``meta_version`` (4 or 3), ``network_passphrase``, ``genesis_time``. Scenario options:
     ``demo``: ``employees``; ``load``: ``organizations``, ``events``, ``employees``,
     ``txs_per_ledger``; ``empty``: ``ledgers`` (how many empty ledgers to close).
     """
     chain_opts = {
         k: params.pop(k)
-        for k in ("retention_ledgers", "meta_version", "network_passphrase")
+        for k in ("retention_ledgers", "meta_version", "network_passphrase", "genesis_time")
         if k in params
     }
     chain = Chain(seed=seed, **chain_opts)

@@ -160,10 +160,26 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _make(scenario: str, seed: int, params: dict[str, Any]) -> tuple[Chain, Any]:
+def _make(
+    scenario: str, seed: int, params: dict[str, Any], live: bool = False
+) -> tuple[Chain, Any]:
+    """Build the scenario; a live chain is aligned with the wall clock.
+
+    Live mode is what ``make run`` shows people, so its history must end *now*:
+    streams mid-way, cliffs ahead, and ``lag_seconds`` in /health meaning what
+    it says. The demo is cheap, so it is rebuilt with its genesis moved so that
+    its history ends at the current time; other scenarios jump ahead with
+    empty ledgers instead.
+    """
     from orbitpay.devnet.scenarios import build_chain, live_stepper
 
-    chain = build_chain(scenario, seed, **params)
+    chain = build_chain(scenario, seed, **dict(params))
+    if live:
+        wall = int(time.time())
+        if scenario == "demo" and "genesis_time" not in params:
+            span = chain.now - chain.genesis_time
+            chain = build_chain(scenario, seed, genesis_time=wall - span, **dict(params))
+        chain.advance_to(wall)
     return chain, live_stepper(chain, scenario, seed)
 
 
@@ -216,7 +232,7 @@ def start_background_devnet(
     With ``live`` a ledger closes every ``ledger_interval`` seconds (with new demo
     activity); without it the chain stays as pre-generated.
     """
-    chain, step = _make(scenario, seed, params)
+    chain, step = _make(scenario, seed, params, live=live)
     return serve_chain(chain, host, port, faults, ledger_interval if live else 0.0, step)
 
 
@@ -230,7 +246,7 @@ def run_devnet(
     **params: Any,
 ) -> None:
     """Serve the devnet in the foreground (used by ``orbitpay devnet``); ledgers close live."""
-    chain, step = _make(scenario, seed, params)
+    chain, step = _make(scenario, seed, params, live=ledger_interval > 0)
     faults = FaultConfig.uniform(fault_rate, seed=seed) if fault_rate > 0 else None
     producer = None
     if ledger_interval > 0:
