@@ -7,22 +7,34 @@ so a malformed address is a 422 naming the parameter; ``{id}`` paths accept
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel
-from sqlalchemy import Select, Table, text
+from sqlalchemy import ColumnElement, Integer, Select, Table, bindparam, select, text
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 from stellar_sdk import StrKey
 
-from orbitpay.api.errors import ApiError
-from orbitpay.api.pagination import Keyset, Page, PageParams, Pager
-
-M = TypeVar("M", bound=BaseModel)
+from orbitpay.api.deps import AppResources
+from orbitpay.api.errors import ApiError, ErrorResponse
+from orbitpay.api.pagination import Keyset, PageParams, Pager
+from orbitpay.api.readpool import read_connection
+from orbitpay.api.schemas import row_encoder
 
 MAX_ID = 2**63 - 1
+
+# Reads answer 401/403 for a bad key (always) or a missing one (ORBITPAY_REQUIRE_API_KEY).
+READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "missing or invalid API key"},
+    403: {"model": ErrorResponse, "description": "the API key lacks the scope"},
+}
 STRKEY_PATTERN = r"^[GC][A-Z2-7]{55}$"
 CONTRACT_PATTERN = r"^C[A-Z2-7]{55}$"
 
@@ -83,12 +95,20 @@ OnChainId = Annotated[
 ]
 
 
-def request_time() -> int:
+async def request_time() -> int:
     """The clock of time-dependent figures (unix seconds); tests override this dependency."""
     return int(time.time())
 
 
 Now = Annotated[int, Depends(request_time)]
+
+
+async def app_resources(request: Request) -> AppResources:
+    """The app's shared resources (an async dependency: no threadpool hop per request)."""
+    return request.app.state.resources  # type: ignore[no-any-return]
+
+
+Resources = Annotated[AppResources, Depends(app_resources)]
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -100,28 +120,94 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
     )
 
 
+def raw_json(body: Any) -> Response:
+    """A body that is already JSON-ready (e.g. a cached ``model_dump(mode="json")``)."""
+    return Response(content=json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+
 def wants_csv(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return "text/csv" in accept.lower()
 
 
-async def fetch_page(
-    conn: AsyncConnection,
-    query: Select[Any],
-    pager: Pager,
-    model: type[M],
-    convert: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
-) -> Page[M]:
-    """Run a keyset page of ``query`` and wrap it as ``{"items", "next_cursor"}``."""
-    where = pager.where()
-    if where is not None:
-        query = query.where(where)
-    query = query.order_by(*pager.order_by()).limit(pager.params.limit + 1)
-    rows = (await conn.execute(query)).mappings().all()
-    next_cursor = pager.next_cursor(rows)
-    shown = rows[: pager.params.limit]
-    items = [model.model_validate(convert(r) if convert else dict(r)) for r in shown]
-    return Page[model](items=items, next_cursor=next_cursor)  # type: ignore[valid-type]
+@dataclass
+class ListSpec:
+    """One list endpoint: its columns, unique sort key, equality filters and row model.
+
+    Its statements are compiled once per shape (which filters are present, the
+    order, first page or not) and run straight on the asyncpg connection with
+    positional parameters: no per-request statement building, no compilation,
+    no transaction round trips (a page is a single statement).
+    """
+
+    endpoint: str
+    columns: tuple[Any, ...]
+    keyset: Keyset
+    filters: Mapping[str, ColumnElement[Any]]
+    model: type[BaseModel]
+
+    @cached_property
+    def encoder(self) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        return row_encoder(self.model)
+
+    def statement(self, present: tuple[str, ...], order: str, after: bool) -> Select[Any]:
+        query = select(*self.columns)
+        for name in present:
+            column = self.filters[name]
+            query = query.where(column == bindparam(name, type_=column.type))
+        if after:
+            query = query.where(self.keyset.after_params(order))
+        return query.order_by(*self.keyset.order_by(order)).limit(bindparam("limit", type_=Integer))
+
+
+_COMPILED: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
+_DIALECT = PGDialect_asyncpg()
+
+
+async def fetch_rows(
+    conn: asyncpg.Connection,
+    spec: ListSpec,
+    values: Mapping[str, Any],
+    order: str,
+    after: Sequence[Any] | None,
+    limit: int,
+) -> list[Any]:
+    """Up to ``limit`` rows of ``spec`` matching ``values``, after the sort key ``after``."""
+    present = tuple(name for name in spec.filters if values.get(name) is not None)
+    shape = (spec.endpoint, present, order, after is not None)
+    compiled = _COMPILED.get(shape)
+    if compiled is None:
+        done = spec.statement(present, order, after is not None).compile(dialect=_DIALECT)
+        compiled = (done.string, tuple(done.positiontup or ()))
+        _COMPILED[shape] = compiled
+    sql, names = compiled
+    params: dict[str, Any] = {**values, "limit": limit}
+    if after is not None:
+        params.update({f"k{i}": value for i, value in enumerate(after)})
+    return list(await conn.fetch(sql, *(params[n] for n in names)))
+
+
+async def list_response(
+    request: Request,
+    spec: ListSpec,
+    values: Mapping[str, Any],
+    paging: PageParams,
+    conn: asyncpg.Connection | None = None,
+) -> Response:
+    """The JSON page ``{"items", "next_cursor"}`` of ``spec`` for ``values`` and ``paging``."""
+    pager = Pager(request, spec.endpoint, values, paging, spec.keyset)
+    start = pager.start_key()
+    if conn is None:
+        async with read_connection(request.app) as own:
+            rows = await fetch_rows(own, spec, values, paging.order, start, paging.limit + 1)
+    else:
+        rows = await fetch_rows(conn, spec, values, paging.order, start, paging.limit + 1)
+    encode = spec.encoder
+    body = {
+        "items": [encode(r) for r in rows[: paging.limit]],
+        "next_cursor": pager.next_cursor(rows),
+    }
+    return Response(content=json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
 def make_pager(

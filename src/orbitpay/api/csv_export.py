@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
-from sqlalchemy import Select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orbitpay.api.pagination import Pager
+from orbitpay.api.common import ListSpec, fetch_rows
+from orbitpay.api.pagination import PageParams, Pager
+from orbitpay.api.readpool import read_connection
 
 BATCH = 1000
 
@@ -42,53 +42,47 @@ def _cell(value: Any) -> str:
 
 
 async def _rows(
-    engine: AsyncEngine,
-    query: Select[Any],
-    pager: Pager,
-    model: type[BaseModel],
-    convert: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None,
-    exclude: frozenset[str],
+    app: FastAPI,
+    spec: ListSpec,
+    values: Mapping[str, Any],
+    order: str,
+    start: tuple[Any, ...] | None,
 ) -> AsyncIterator[str]:
-    fields = [name for name in model.model_fields if name not in exclude]
+    fields = list(spec.model.model_fields)
+    encode = spec.encoder
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(fields)
     yield buffer.getvalue()
-    key = pager.start_key()
-    order = pager.params.order
-    keyset = pager.keyset
-    async with engine.connect() as conn:
+    key = start
+    async with read_connection(app) as conn:
         while True:
-            batch_query = query if key is None else query.where(keyset.after(key, order))
-            batch_query = batch_query.order_by(*keyset.order_by(order)).limit(BATCH)
-            rows = (await conn.execute(batch_query)).mappings().all()
+            rows = await fetch_rows(conn, spec, values, order, key, BATCH)
             if not rows:
                 return
             buffer.seek(0)
             buffer.truncate()
             for row in rows:
-                item = model.model_validate(convert(row) if convert else dict(row))
-                data = item.model_dump(mode="json", by_alias=True)
+                data = encode(row)
                 writer.writerow([_cell(data.get(name)) for name in fields])
             yield buffer.getvalue()
             if len(rows) < BATCH:
                 return
-            key = tuple(keyset.key_of(rows[-1]))
+            key = tuple(spec.keyset.key_of(rows[-1]))
 
 
 def csv_response(
-    engine: AsyncEngine,
-    query: Select[Any],
-    pager: Pager,
-    model: type[BaseModel],
+    request: Request,
+    spec: ListSpec,
+    values: Mapping[str, Any],
+    paging: PageParams,
     filename: str,
-    convert: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
-    exclude: frozenset[str] = frozenset(),
 ) -> StreamingResponse:
-    """A streamed CSV of ``query`` (validated against the cursor before the first byte)."""
-    pager.start_key()  # a bad cursor is a 400 now, not a broken stream later
+    """A streamed CSV of every row of ``spec`` matching ``values`` (from ``cursor`` if given)."""
+    pager = Pager(request, spec.endpoint, values, paging, spec.keyset)
+    start = pager.start_key()  # a bad cursor is a 400 now, not a broken stream later
     return StreamingResponse(
-        _rows(engine, query, pager, model, convert, exclude),
+        _rows(request.app, spec, values, paging.order, start),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
     )

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, and_, or_, tuple_
+from sqlalchemy import ColumnElement, bindparam, tuple_
 from sqlalchemy.sql.expression import UnaryExpression
 
 from orbitpay.api.errors import ApiError
@@ -61,7 +61,7 @@ class PageParams:
     order: Literal["asc", "desc"]
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"Rows per page (1..{MAX_LIMIT}).")
     ] = DEFAULT_LIMIT,
@@ -177,15 +177,12 @@ class Keyset:
         right = tuple_(*values)
         return left < right if order == "desc" else left > right
 
-    def after_expanded(self, key: Sequence[Any], order: str) -> ColumnElement[bool]:
-        """Same as ``after`` spelt with AND/OR (for expressions a row comparison cannot hold)."""
-        clauses = []
-        for i, col in enumerate(self.columns):
-            equal = [c == _bind(c, v) for c, v in zip(self.columns[:i], key[:i], strict=True)]
-            value = _bind(col, key[i])
-            step = col < value if order == "desc" else col > value
-            clauses.append(and_(*equal, step))
-        return or_(*clauses)
+    def after_params(self, order: str) -> ColumnElement[bool]:
+        """``after`` with bind parameters ``k0, k1, ...`` (for statements compiled once)."""
+        values = [bindparam(f"k{i}", type_=col.type) for i, col in enumerate(self.columns)]
+        left = tuple_(*self.columns)
+        right = tuple_(*values)
+        return left < right if order == "desc" else left > right
 
     def key_of(self, row: Mapping[str, Any]) -> list[Any]:
         return [_plain(row[c.key]) for c in self.columns]  # type: ignore[attr-defined]

@@ -447,6 +447,7 @@ class Indexer:
         scanned_to = page.scanned_to
         closed_at = _closed_at(page, scanned_to)
         async with self.engine.begin() as conn:
+            await store.lock_cursor(conn, group.name, expect)
             done = await store.existing_event_ids(conn, [it.raw.id for it in prepared.items])
             items = [it for it in prepared.items if it.raw.id not in done]
             snap = await store.load_snapshot(conn, group.ids, needs(items))
@@ -460,7 +461,6 @@ class Indexer:
                 last_ledger=scanned_to,
                 last_ledger_closed_at=closed_at,
                 latest_ledger=page.latest_ledger,
-                expect_cursor=expect,
             )
             now = time.monotonic()
             if now - self._last_status >= STATUS_EVERY_SECONDS:

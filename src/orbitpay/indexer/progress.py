@@ -14,7 +14,11 @@ log = get_logger(__name__)
 class Progress:
     """Tracks ledgers and events per second and the ETA to the RPC's latest ledger."""
 
-    def __init__(self, *, tty: bool | None = None, log_every: float = 5.0) -> None:
+    def __init__(
+        self, *, tty: bool | None = None, log_every: float = 5.0, min_ledgers: int = 0
+    ) -> None:
+        self.min_ledgers = min_ledgers
+        self.active = True
         self.tty = sys.stderr.isatty() if tty is None else tty
         self.log_every = log_every
         self._bar: Any = None
@@ -32,7 +36,9 @@ class Progress:
         self.events = 0
         self.ledger = from_ledger
         self.latest = latest
-        if self.tty and latest - from_ledger > 1:
+        # At the chain head there is nothing to show; report only real catch-ups.
+        self.active = latest - from_ledger > self.min_ledgers
+        if self.tty and self.active and latest - from_ledger > 1:
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -80,7 +86,7 @@ class Progress:
             )
             return
         now = time.monotonic()
-        if now - self._last_log >= self.log_every:
+        if self.active and now - self._last_log >= self.log_every:
             self._last_log = now
             log.info(
                 "indexer_progress",

@@ -17,7 +17,6 @@ is never overwritten) and recorded as a ``discrepancies`` row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, func, select, update
@@ -213,9 +212,9 @@ async def reconcile(
             if spec.entity == "withdrawal" and isinstance(value.get("approvals"), list):
                 await _approvals(engine, report, row, value["approvals"], modified, correct)
             if changes and correct:
+                # finalized_at stays unknown for a silent finalize: no event carries its time,
+                # and the entry's last-modified ledger is kept in last_ledger instead.
                 extra: dict[str, Any] = {}
-                if spec.entity == "proposal" and changes.get("status") in ("approved", "rejected"):
-                    extra["finalized_at"] = row.get("finalized_at") or datetime.now(UTC)
                 ok = await _correct(
                     engine,
                     spec,

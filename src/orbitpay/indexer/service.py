@@ -117,7 +117,7 @@ async def run_indexer(
     """
     lock = AdvisoryLock(engine)
     client = make_rpc(settings, rpc_url)
-    indexer = Indexer(settings, engine, client, cache=cache, progress=Progress())
+    indexer = Indexer(settings, engine, client, cache=cache, progress=Progress(min_ledgers=100))
     last_reconcile = 0.0
     db_backoff = 1.0
     checked_network = False

@@ -61,7 +61,11 @@ def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
 async def driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under ``conn`` (same transaction): bulk statements go here."""
     raw = await conn.get_raw_connection()
-    return raw.driver_connection
+    pg = raw.driver_connection
+    if not pg.is_in_transaction():
+        # Statements sent before SQLAlchemy's BEGIN would autocommit one by one.
+        raise RuntimeError("bulk statements need the page's transaction to be started first")
+    return pg
 
 
 async def existing_event_ids(conn: AsyncConnection, ids: list[str]) -> set[str]:
@@ -287,6 +291,17 @@ async def read_cursor(
         stmt = stmt.with_for_update()
     row = (await conn.execute(stmt)).first()
     return _plain(row) if row else None
+
+
+async def lock_cursor(conn: AsyncConnection, name: str, expect_cursor: str | None) -> None:
+    """Start the page's transaction by locking its cursor row; refuse if another writer moved it.
+
+    Taken first, the row lock also serialises two writers on the same group.
+    """
+    current = await read_cursor(conn, name, lock=True)
+    seen = current["cursor"] if current else None
+    if current is not None and seen != expect_cursor:
+        raise CursorMoved(f"cursor {name} moved from {expect_cursor!r} to {seen!r}")
 
 
 async def all_cursors(conn: AsyncConnection) -> list[dict[str, Any]]:

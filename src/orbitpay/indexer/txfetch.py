@@ -127,7 +127,7 @@ class TxFetcher:
         budget = 4 * len(run) + TX_PAGE_LIMIT
         while need and fetched < budget:
             limit = min(TX_PAGE_LIMIT, max(10, len(need)))
-            page = await self.rpc.get_transactions(cursor=cursor, limit=limit)
+            page = await self.rpc.get_transactions(cursor=cursor, limit=limit, only=need)
             if not page.transactions:
                 break
             for info in page.transactions:

@@ -63,8 +63,24 @@ class _Transient(Exception):
 # ── typed responses ──────────────────────────────────────────────────────────
 
 
+_TIMES: dict[str, datetime] = {}
+
+
 def parse_time(value: Any) -> datetime | None:
     """RFC 3339 string or unix seconds (int or numeric string) -> aware UTC datetime."""
+    if isinstance(value, str):
+        hit = _TIMES.get(value)
+        if hit is None:
+            hit = _parse_time(value)
+            if hit is not None:
+                if len(_TIMES) > 10_000:
+                    _TIMES.clear()
+                _TIMES[value] = hit
+        return hit
+    return _parse_time(value)
+
+
+def _parse_time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, int | float):
@@ -452,13 +468,13 @@ class RpcClient:
         next_cursor = r.get("cursor")
         if not next_cursor and events:  # protocol <= 21: only pagingToken per event
             next_cursor = events[-1].id
-        oldest_close = r.get("latestLedgerCloseTime")
+        latest_close = r.get("latestLedgerCloseTime")
         return EventPage(
             events=events,
             cursor=str(next_cursor or cursor or ""),
             latest_ledger=latest,
             oldest_ledger=r.get("oldestLedger"),
-            latest_ledger_close_time=parse_time(oldest_close),
+            latest_ledger_close_time=parse_time(latest_close),
             limit=limit,
         )
 
@@ -467,16 +483,32 @@ class RpcClient:
         return TxInfo.from_json(r, tx_hash)
 
     async def get_transactions(
-        self, *, start_ledger: int | None = None, cursor: str | None = None, limit: int = 200
+        self,
+        *,
+        start_ledger: int | None = None,
+        cursor: str | None = None,
+        limit: int = 200,
+        only: set[str] | None = None,
     ) -> TxPage:
+        """A page of transactions; with ``only``, other hashes are not parsed (``hash`` only)."""
         params: dict[str, Any] = {"pagination": {"limit": limit}}
         if cursor:
             params["pagination"]["cursor"] = cursor
         else:
             params["startLedger"] = start_ledger
         r = await self.call("getTransactions", params)
+        txs = []
+        for t in r.get("transactions") or []:
+            if only is not None and t.get("txHash") not in only:
+                t = {
+                    "txHash": t.get("txHash"),
+                    "ledger": t.get("ledger"),
+                    "applicationOrder": t.get("applicationOrder"),
+                    "status": t.get("status"),
+                }
+            txs.append(TxInfo.from_json(t))
         return TxPage(
-            transactions=[TxInfo.from_json(t) for t in r.get("transactions") or []],
+            transactions=txs,
             cursor=str(r.get("cursor") or ""),
             latest_ledger=int(r.get("latestLedger") or 0),
             oldest_ledger=r.get("oldestLedger"),

@@ -89,7 +89,9 @@ class Factory:
     async def organization(self, name: str, admin: str | None, contracts: dict[str, str]) -> int:
         org_id = (
             await self.conn.execute(
-                insert(s.organizations).values(name=name, admin=admin).returning(s.organizations.c.id)
+                insert(s.organizations)
+                .values(name=name, admin=admin)
+                .returning(s.organizations.c.id)
             )
         ).scalar_one()
         for kind, cid in contracts.items():

@@ -71,8 +71,13 @@ async def api(clean_engine: AsyncEngine) -> AsyncIterator[Api]:
 @pytest.fixture
 async def world(clean_engine: AsyncEngine) -> dict[str, Any]:
     """One organization with a treasury, two payroll contracts, vesting and governance."""
+    return await seed_world(clean_engine)
+
+
+async def seed_world(engine: AsyncEngine) -> dict[str, Any]:
+    """Insert the world into empty tables; return what was inserted."""
     out: dict[str, Any] = {}
-    async with clean_engine.begin() as conn:
+    async with engine.begin() as conn:
         f = Factory(conn)
         out["org"] = await f.organization(
             "acme",
@@ -83,44 +88,86 @@ async def world(clean_engine: AsyncEngine) -> dict[str, Any]:
         b = BASE_UNIX
         # ---- payroll
         s0 = await f.stream(
-            PAYROLL, 0, sender=ADMIN, recipient=ALICE, token=USDC, total=3_000_000,
-            start=b, end=b + 3000, claimed=500_000,
+            PAYROLL,
+            0,
+            sender=ADMIN,
+            recipient=ALICE,
+            token=USDC,
+            total=3_000_000,
+            start=b,
+            end=b + 3000,
+            claimed=500_000,
         )
         c0 = await f.stream_claim(PAYROLL, 0, recipient=ALICE, token=USDC, amount=500_000)
         s1 = await f.stream(
-            PAYROLL, 1, sender=ADMIN, recipient=BOB, token=USDC, total=1_000_003,
-            start=b + 100, end=b + 1100,
+            PAYROLL,
+            1,
+            sender=ADMIN,
+            recipient=BOB,
+            token=USDC,
+            total=1_000_003,
+            start=b + 100,
+            end=b + 1100,
         )
         s2 = await f.stream(
-            PAYROLL, 2, sender=ADMIN, recipient=ALICE, token=XLM, total=7_000,
-            start=b, end=b + 7, claimed=7_000, status="completed",
+            PAYROLL,
+            2,
+            sender=ADMIN,
+            recipient=ALICE,
+            token=XLM,
+            total=7_000,
+            start=b,
+            end=b + 7,
+            claimed=7_000,
+            status="completed",
         )
         c2 = await f.stream_claim(PAYROLL, 2, recipient=ALICE, token=XLM, amount=7_000)
         s3 = await f.stream(
-            PAYROLL, 3, sender=ADMIN, recipient=CAROL, token=USDC, total=10_000,
-            start=b, end=b + 10_000, claimed=2_500, status="cancelled",
+            PAYROLL,
+            3,
+            sender=ADMIN,
+            recipient=CAROL,
+            token=USDC,
+            total=10_000,
+            start=b,
+            end=b + 10_000,
+            claimed=2_500,
+            status="cancelled",
         )
         c3 = await f.stream_claim(
             PAYROLL, 3, recipient=CAROL, token=USDC, amount=2_500, kind="cancel"
         )
         p2s0 = await f.stream(
-            PAYROLL2, 0, sender=BOB, recipient=DAVE, token=USDC, total=999,
-            start=b, end=b + 999,
+            PAYROLL2,
+            0,
+            sender=BOB,
+            recipient=DAVE,
+            token=USDC,
+            total=999,
+            start=b,
+            end=b + 999,
         )
         out["streams"] = [s0, s1, s2, s3, p2s0]
         out["stream_claims"] = [c0, c2, c3]
         # ---- treasury
         t = [await f.treasury_event(TREASURY, "initialized", address=ADMIN)]
-        t.append(await f.treasury_event(
-            TREASURY, "deposit", address=ALICE, amount=5_000_000, token=USDC
-        ))
+        t.append(
+            await f.treasury_event(TREASURY, "deposit", address=ALICE, amount=5_000_000, token=USDC)
+        )
         t.append(await f.treasury_event(TREASURY, "deposit", address=BOB, amount=1_000, token=XLM))
-        t.append(await f.treasury_event(
-            TREASURY, "deposit", address=ALICE, amount=2_000_000, token=USDC
-        ))
+        t.append(
+            await f.treasury_event(TREASURY, "deposit", address=ALICE, amount=2_000_000, token=USDC)
+        )
         w0 = await f.withdrawal(
-            TREASURY, 0, proposer=ADMIN, token=USDC, recipient=CAROL, amount=1_500_000,
-            status="executed", approvals=[ADMIN, BOB], executed=True,
+            TREASURY,
+            0,
+            proposer=ADMIN,
+            token=USDC,
+            recipient=CAROL,
+            amount=1_500_000,
+            status="executed",
+            approvals=[ADMIN, BOB],
+            executed=True,
         )
         w1 = await f.withdrawal(
             TREASURY, 1, proposer=BOB, token=XLM, recipient=DAVE, amount=100, approvals=[BOB]
@@ -129,19 +176,48 @@ async def world(clean_engine: AsyncEngine) -> dict[str, Any]:
         out["withdrawals"] = [w0, w1]
         # ---- vesting
         v0 = await f.schedule(
-            VESTING, 0, grantor=ADMIN, beneficiary=ALICE, token=USDC, total=1_200_000,
-            start=b, cliff_duration=1000, cliff_amount=300_000, total_duration=4000,
+            VESTING,
+            0,
+            grantor=ADMIN,
+            beneficiary=ALICE,
+            token=USDC,
+            total=1_200_000,
+            start=b,
+            cliff_duration=1000,
+            cliff_amount=300_000,
+            total_duration=4000,
         )
         v1 = await f.schedule(
-            VESTING, 1, grantor=ADMIN, beneficiary=BOB, token=USDC, total=400_000,
-            original_total=1_000_000, start=b, cliff_duration=0, cliff_amount=0,
-            total_duration=1000, claimed=100_000, status="revoked",
+            VESTING,
+            1,
+            grantor=ADMIN,
+            beneficiary=BOB,
+            token=USDC,
+            total=400_000,
+            original_total=1_000_000,
+            start=b,
+            cliff_duration=0,
+            cliff_amount=0,
+            total_duration=1000,
+            claimed=100_000,
+            status="revoked",
         )
         vc1 = await f.vesting_claim(VESTING, 1, beneficiary=BOB, token=USDC, amount=100_000)
         v2 = await f.schedule(
-            VESTING, 2, grantor=ADMIN, beneficiary=CAROL, token=XLM, total=500,
-            start=b, cliff_duration=10, cliff_amount=0, total_duration=20, claimed=500,
-            status="fully_claimed", label="advisor", revocable=False,
+            VESTING,
+            2,
+            grantor=ADMIN,
+            beneficiary=CAROL,
+            token=XLM,
+            total=500,
+            start=b,
+            cliff_duration=10,
+            cliff_amount=0,
+            total_duration=20,
+            claimed=500,
+            status="fully_claimed",
+            label="advisor",
+            revocable=False,
         )
         vc2 = await f.vesting_claim(VESTING, 2, beneficiary=CAROL, token=XLM, amount=500)
         out["schedules"] = [v0, v1, v2]

@@ -210,7 +210,10 @@ async def test_cursor_pages_tamper_and_binding(api: Api, world: dict[str, Any]) 
         response = await api.get(f"/api/streams?limit=2&cursor={bad}")
         assert response.status_code == 400 and response.json()["error"]["code"] == "bad_cursor"
     # A cursor is bound to its filters and order.
-    for other in (f"/api/streams?status=active&cursor={cursor}", f"/api/streams?order=asc&cursor={cursor}"):
+    for other in (
+        f"/api/streams?status=active&cursor={cursor}",
+        f"/api/streams?order=asc&cursor={cursor}",
+    ):
         response = await api.get(other)
         assert response.status_code == 400 and response.json()["error"]["code"] == "bad_cursor"
     # ...but not to the page size.
@@ -255,7 +258,12 @@ async def test_treasury_events_balance_withdrawals(api: Api, world: dict[str, An
         "contract_id": TREASURY,
         "balances": sorted(
             [
-                {"token": USDC, "deposited": "7000000", "withdrawn": "1500000", "balance": "5500000"},
+                {
+                    "token": USDC,
+                    "deposited": "7000000",
+                    "withdrawn": "1500000",
+                    "balance": "5500000",
+                },
                 {"token": XLM, "deposited": "1000", "withdrawn": "0", "balance": "1000"},
             ],
             key=lambda b: b["token"],
@@ -324,9 +332,13 @@ async def test_vesting_list_and_detail(api: Api, world: dict[str, Any]) -> None:
         "created_ledger": world["schedules"][0]["created_ledger"],
         "created_tx_hash": world["schedules"][0]["created_tx_hash"],
     }
-    assert [s["schedule_id"] for s in (await api.json(f"/api/vesting?beneficiary={BOB}"))["items"]] == [1]
+    assert [
+        s["schedule_id"] for s in (await api.json(f"/api/vesting?beneficiary={BOB}"))["items"]
+    ] == [1]
     assert len((await api.json(f"/api/vesting?grantor={ADMIN}"))["items"]) == 3
-    assert [s["schedule_id"] for s in (await api.json("/api/vesting?status=fully_claimed"))["items"]] == [2]
+    assert [
+        s["schedule_id"] for s in (await api.json("/api/vesting?status=fully_claimed"))["items"]
+    ] == [2]
     detail = await api.json("/api/vesting/1")
     assert detail["status"] == "revoked" and detail["total_amount"] == "400000"
     assert [c["amount"] for c in detail["claims"]] == ["100000"]
@@ -357,7 +369,9 @@ async def test_vesting_progress_matches_contract_formula(api: Api, world: dict[s
     assert body["vested_amount"] == "450000" and body["percent_vested"] == 37.5
     assert body["next_unlock_at"] == unix_iso(BASE_UNIX + 1501)
     api.clock.now = BASE_UNIX + 500
-    assert (await api.json("/api/vesting/0/progress"))["next_unlock_at"] == unix_iso(BASE_UNIX + 1000)
+    assert (await api.json("/api/vesting/0/progress"))["next_unlock_at"] == unix_iso(
+        BASE_UNIX + 1000
+    )
     revoked = await api.json("/api/vesting/1/progress")
     assert revoked["vested_amount"] == "400000" and revoked["claimable_amount"] == "0"
     assert revoked["percent_vested"] == 100.0 and revoked["next_unlock_at"] is None
@@ -375,8 +389,12 @@ async def test_proposals_detail_and_votes(api: Api, world: dict[str, Any]) -> No
     assert p0["yes_votes"] == "2" and p0["no_votes"] == "1" and p0["abstain_votes"] == "1"
     assert p0["title"] == "q1_budget" and p0["amount"] == "100000" and p0["recipient"] == BOB
     assert p0["start_time"] == unix_iso(BASE_UNIX)
-    assert [p["proposal_id"] for p in (await api.json("/api/proposals?status=executed"))["items"]] == [1]
-    assert [p["proposal_id"] for p in (await api.json(f"/api/proposals?proposer={ALICE}"))["items"]] == [0]
+    assert [
+        p["proposal_id"] for p in (await api.json("/api/proposals?status=executed"))["items"]
+    ] == [1]
+    assert [
+        p["proposal_id"] for p in (await api.json(f"/api/proposals?proposer={ALICE}"))["items"]
+    ] == [0]
 
     detail = await api.json("/api/proposals/0")
     assert detail["tallies"] == {"yes": "2", "no": "1", "abstain": "1", "total": "4", "voters": 3}
@@ -394,7 +412,9 @@ async def test_proposals_detail_and_votes(api: Api, world: dict[str, Any]) -> No
     assert [x["voter"] for x in page["items"]] == [BOB, CAROL]
     rest = await api.json(f"/api/proposals/0/votes?limit=2&order=asc&cursor={page['next_cursor']}")
     assert [x["voter"] for x in rest["items"]] == [DAVE] and rest["next_cursor"] is None
-    assert [x["voter"] for x in (await api.json("/api/proposals/0/votes?choice=no"))["items"]] == [CAROL]
+    assert [x["voter"] for x in (await api.json("/api/proposals/0/votes?choice=no"))["items"]] == [
+        CAROL
+    ]
     assert (await api.json("/api/proposals/1"))["votes"] == []
     assert (await api.json("/api/proposals/5/votes", 404))["error"]["code"] == "not_found"
 
@@ -432,7 +452,9 @@ async def test_csv_exports(api: Api, world: dict[str, Any]) -> None:
         rows = list(csv.reader(io.StringIO(response.text)))
         assert rows[0][0] == first_col
         assert len(rows) == count + 1, (url, rows)
-    stream_csv = await api.get(f"/api/streams?recipient={ALICE}&order=asc", headers={"Accept": "text/csv"})
+    stream_csv = await api.get(
+        f"/api/streams?recipient={ALICE}&order=asc", headers={"Accept": "text/csv"}
+    )
     rows = list(csv.DictReader(io.StringIO(stream_csv.text)))
     assert rows[0]["total_amount"] == "3000000" and rows[0]["recipient"] == ALICE
     assert rows[0]["start_time"] == unix_iso(BASE_UNIX)
@@ -448,8 +470,14 @@ async def test_csv_export_walks_batches(api: Api, world: dict[str, Any], monkeyp
         f = Factory(conn, ledger=world["last_ledger"] + 1)
         for i in range(10, 21):
             await f.stream(
-                PAYROLL, i, sender=ADMIN, recipient=account(i), token=USDC, total=100,
-                start=BASE_UNIX, end=BASE_UNIX + 100,
+                PAYROLL,
+                i,
+                sender=ADMIN,
+                recipient=account(i),
+                token=USDC,
+                total=100,
+                start=BASE_UNIX,
+                end=BASE_UNIX + 100,
             )
     response = await api.get("/api/streams?order=asc", headers={"Accept": "text/csv"})
     rows = list(csv.DictReader(io.StringIO(response.text)))
@@ -543,7 +571,10 @@ async def test_vesting_analytics(api: Api, world: dict[str, Any]) -> None:
     assert early["upcoming_cliffs"][0]["cliff_time"] == unix_iso(BASE_UNIX + 1000)
     series = {(s["name"], s["token"]): [p["v"] for p in s["points"]] for s in early["series"]}
     # Vested at each bucket's end (01:00 = t+3600, 02:00 = t+7200), with the formula.
-    v0_at = [vesting_vested(1_200_000, 300_000, BASE_UNIX, 1000, 4000, BASE_UNIX + h * 3600) for h in (1, 2)]
+    v0_at = [
+        vesting_vested(1_200_000, 300_000, BASE_UNIX, 1000, 4000, BASE_UNIX + h * 3600)
+        for h in (1, 2)
+    ]
     assert series[("vested", USDC)] == [str(v + 400_000) for v in v0_at]
     assert series[("cliffs", USDC)] == ["300000", "0"]
     assert series[("cliffs", XLM)] == ["0", "0"]  # a zero cliff amount still counts as 0
@@ -570,6 +601,15 @@ async def test_analytics_ranges(api: Api, world: dict[str, Any]) -> None:
     # 2026-01-01 is a Thursday: weeks start on the Monday before.
     assert week["series"][0]["points"][0]["t"] == "2025-12-29T00:00:00Z"
     assert len(week["series"][0]["points"]) == 4  # Dec 29, Jan 5, 12, 19
-    assert (await api.get("/api/analytics/payroll?from=0001-01-01T00:00:00Z&interval=week")).status_code == 422
+    assert (
+        await api.get("/api/analytics/payroll?from=0001-01-01T00:00:00Z&interval=week")
+    ).status_code == 422
     assert (await api.get("/api/analytics/payroll?to=0001-01-01T00:00:00Z")).status_code == 422
     assert (await api.get("/api/analytics/vesting?to=9999-12-31T23:00:00Z")).status_code == 200
+
+
+async def test_events_decoded_json(api: Api, world: dict[str, Any]) -> None:
+    body = await api.json(f"/api/events?contract={GOV}&type=vote&limit=1")
+    event = body["items"][0]
+    assert event["topics"] == ["vote"] and event["topic_symbols"] == ["vote"]
+    assert event["value"] is None and event["topics_xdr"] == ["AAAADwAAAAdkZXBvc2l0AA=="]

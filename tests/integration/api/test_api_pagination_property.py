@@ -94,12 +94,17 @@ KINDS = {
     "proposals": Kind(
         "/api/proposals", lambda i: (i["contract_id"], i["proposal_id"]), _proposal, _gov_setup
     ),
-    "votes": Kind(f"/api/proposals/0/votes?contract={GOV}", lambda i: i["voter"], _vote, _gov_setup),
+    "votes": Kind(
+        f"/api/proposals/0/votes?contract={GOV}", lambda i: i["voter"], _vote, _gov_setup
+    ),
     "treasury_events": Kind(
         f"/api/treasury/{TREASURY}/events", lambda i: i["id"], _treasury_event, _treasury_setup
     ),
     "withdrawals": Kind(
-        f"/api/treasury/{TREASURY}/withdrawals", lambda i: i["withdrawal_id"], _withdrawal
+        f"/api/treasury/{TREASURY}/withdrawals",
+        lambda i: i["withdrawal_id"],
+        _withdrawal,
+        _treasury_setup,
     ),
     "events": Kind("/api/events", lambda i: i["id"], _event),
     "organizations": Kind("/api/organizations", lambda i: i["id"], _org),

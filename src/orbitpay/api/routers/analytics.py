@@ -25,8 +25,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orbitpay.api.common import ContractQuery, Now, json_response
-from orbitpay.api.deps import AppResources, Connection, Resources
+from orbitpay.api.common import READ_RESPONSES, ContractQuery, Now, Resources, raw_json
+from orbitpay.api.deps import AppResources
 from orbitpay.api.errors import ApiError
 from orbitpay.api.schemas import (
     Interval,
@@ -36,7 +36,7 @@ from orbitpay.api.schemas import (
     unix_time,
 )
 
-router = APIRouter(prefix="/api/analytics", tags=["analytics"])
+router = APIRouter(prefix="/api/analytics", tags=["analytics"], responses=READ_RESPONSES)
 
 MAX_BUCKETS = 2000
 TTL_ANALYTICS = 30
@@ -94,7 +94,7 @@ def _floor(value: datetime, interval: str) -> datetime:
     return day - timedelta(days=day.weekday())
 
 
-def analytics_range(
+async def analytics_range(
     now: Now,
     from_: Annotated[
         datetime | None,
@@ -281,14 +281,13 @@ async def payroll_analytics(
     response_model=PayrollAnalytics,
     summary="Payroll: disbursed, active streams, burn rate, disbursements over time",
 )
-async def payroll(
-    conn: Connection, res: Resources, rng: RangeDep, contract: ContractQuery = None
-) -> Response:
+async def payroll(res: Resources, rng: RangeDep, contract: ContractQuery = None) -> Response:
     async def compute() -> dict[str, Any]:
-        return await payroll_analytics(conn, rng, contract)
+        async with res.engine.connect() as conn:
+            return await payroll_analytics(conn, rng, contract)
 
     body = await cached(res, f"payroll:{contract or '*'}", rng, compute)
-    return json_response(PayrollAnalytics.model_validate(body))
+    return raw_json(body)
 
 
 # ------------------------------------------------------------------ treasury
@@ -382,14 +381,13 @@ async def treasury_analytics(
     description="All treasuries, or one with `contract`. The balance is deposits minus "
     "executed withdrawals (an accounting balance, as `/api/treasury/{addr}/balance`).",
 )
-async def treasury(
-    conn: Connection, res: Resources, rng: RangeDep, contract: ContractQuery = None
-) -> Response:
+async def treasury(res: Resources, rng: RangeDep, contract: ContractQuery = None) -> Response:
     async def compute() -> dict[str, Any]:
-        return await treasury_analytics(conn, rng, contract)
+        async with res.engine.connect() as conn:
+            return await treasury_analytics(conn, rng, contract)
 
     body = await cached(res, f"treasury:{contract or '*'}", rng, compute)
-    return json_response(TreasuryAnalytics.model_validate(body))
+    return raw_json(body)
 
 
 # ------------------------------------------------------------------ vesting
@@ -524,11 +522,10 @@ async def vesting_analytics(
     response_model=VestingAnalytics,
     summary="Vesting: total value, vested vs unvested, upcoming cliffs, vesting over time",
 )
-async def vesting(
-    conn: Connection, res: Resources, rng: RangeDep, contract: ContractQuery = None
-) -> Response:
+async def vesting(res: Resources, rng: RangeDep, contract: ContractQuery = None) -> Response:
     async def compute() -> dict[str, Any]:
-        return await vesting_analytics(conn, rng, contract)
+        async with res.engine.connect() as conn:
+            return await vesting_analytics(conn, rng, contract)
 
     body = await cached(res, f"vesting:{contract or '*'}", rng, compute)
-    return json_response(VestingAnalytics.model_validate(body))
+    return raw_json(body)

@@ -22,14 +22,20 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
-from orbitpay.api.common import ContractQuery, fetch_page, json_response, make_pager
-from orbitpay.api.deps import Connection, Resources
+from orbitpay.api.common import (
+    READ_RESPONSES,
+    ContractQuery,
+    ListSpec,
+    Resources,
+    list_response,
+)
+from orbitpay.api.deps import Connection
 from orbitpay.api.errors import ApiError
 from orbitpay.api.pagination import Keyset, Page, Paging
 from orbitpay.api.schemas import Event
 from orbitpay.db.schema import events
 
-router = APIRouter(prefix="/api/events", tags=["events"])
+router = APIRouter(prefix="/api/events", tags=["events"], responses=READ_RESPONSES)
 
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
@@ -58,6 +64,14 @@ COLUMNS = [
     e.decode_error,
 ]
 
+SPEC = ListSpec(
+    endpoint="events",
+    columns=tuple(COLUMNS),
+    keyset=KEYSET,
+    filters={"contract": e.contract_id, "type": e.type},
+    model=Event,
+)
+
 TypeQuery = Annotated[
     str | None,
     Query(
@@ -84,14 +98,12 @@ def _filtered(query: Any, contract: str | None, type: str | None) -> Any:
 )
 async def list_events(
     request: Request,
-    conn: Connection,
     paging: Paging,
     contract: ContractQuery = None,
     type: TypeQuery = None,
 ) -> Response:
-    pager = make_pager(request, "events", {"contract": contract, "type": type}, paging, KEYSET)
-    query = _filtered(select(*COLUMNS), contract, type)
-    return json_response(await fetch_page(conn, query, pager, Event))
+    values = {"contract": contract, "type": type}
+    return await list_response(request, SPEC, values, paging)
 
 
 def _sse(row: Any) -> str:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orbitpay.api.common import MAX_ID, json_response, make_pager
+from orbitpay.api.common import MAX_ID, READ_RESPONSES, json_response, make_pager
 from orbitpay.api.deps import Connection
 from orbitpay.api.errors import ApiError
 from orbitpay.api.pagination import Keyset, Page, Paging
@@ -17,7 +17,7 @@ from orbitpay.api.schemas import Organization
 from orbitpay.config import CONTRACT_KINDS
 from orbitpay.db.schema import contracts, organizations
 
-router = APIRouter(prefix="/api/organizations", tags=["organizations"])
+router = APIRouter(prefix="/api/organizations", tags=["organizations"], responses=READ_RESPONSES)
 
 KEYSET = Keyset(columns=(organizations.c.id,), types=(int,))
 COLUMNS = [

@@ -8,23 +8,25 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, select
 
 from orbitpay.api.common import (
+    READ_RESPONSES,
     ContractQuery,
+    ListSpec,
     OnChainId,
+    Resources,
     address_query,
-    fetch_page,
-    json_response,
-    make_pager,
+    list_response,
+    raw_json,
     resolve_entity,
     wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
-from orbitpay.api.deps import Connection, Resources
+from orbitpay.api.deps import Connection
 from orbitpay.api.pagination import Keyset, Page, Paging
 from orbitpay.api.schemas import Proposal, ProposalDetail, ProposalStatus, Vote, VoteChoice
 from orbitpay.cache import TTL_PROPOSAL_VOTES
 from orbitpay.db.schema import proposals, votes
 
-router = APIRouter(prefix="/api/proposals", tags=["governance"])
+router = APIRouter(prefix="/api/proposals", tags=["governance"], responses=READ_RESPONSES)
 
 # A detail shows at most this many votes (oldest first); the rest page at /votes.
 DETAIL_VOTES = 500
@@ -61,6 +63,26 @@ VOTE_COLUMNS = [
 ]
 
 
+SPEC = ListSpec(
+    endpoint="proposals",
+    columns=tuple(COLUMNS),
+    keyset=KEYSET,
+    filters={"status": p.status, "proposer": p.proposer, "contract": p.contract_id},
+    model=Proposal,
+)
+VOTES_SPEC = ListSpec(
+    endpoint="votes",
+    columns=(*VOTE_COLUMNS, votes.c.event_id),
+    keyset=VOTES_KEYSET,
+    filters={
+        "contract": votes.c.contract_id,
+        "proposal": votes.c.proposal_id,
+        "choice": votes.c.choice,
+    },
+    model=Vote,
+)
+
+
 @router.get(
     "",
     response_model=Page[Proposal],
@@ -71,25 +93,15 @@ VOTE_COLUMNS = [
 )
 async def list_proposals(
     request: Request,
-    conn: Connection,
-    res: Resources,
     paging: Paging,
     status: Annotated[ProposalStatus | None, Query()] = None,
     proposer: ProposerQuery = None,
     contract: ContractQuery = None,
 ) -> Response:
-    filters = {"status": status, "proposer": proposer, "contract": contract}
-    pager = make_pager(request, "proposals", filters, paging, KEYSET)
-    query = select(*COLUMNS)
-    if status is not None:
-        query = query.where(p.status == status)
-    if proposer is not None:
-        query = query.where(p.proposer == proposer)
-    if contract is not None:
-        query = query.where(p.contract_id == contract)
+    values = {"status": status, "proposer": proposer, "contract": contract}
     if wants_csv(request):
-        return csv_response(res.engine, query, pager, Proposal, "proposals")
-    return json_response(await fetch_page(conn, query, pager, Proposal))
+        return csv_response(request, SPEC, values, paging, "proposals")
+    return await list_response(request, SPEC, values, paging)
 
 
 async def _proposal_state(conn: Any, proposal_id: int, contract: str | None) -> dict[str, Any]:
@@ -135,18 +147,15 @@ async def _proposal_state(conn: Any, proposal_id: int, contract: str | None) -> 
     description="Tallies are vote weights; the proposal and its votes are cached for 30 s "
     "(new governance events invalidate them).",
 )
-async def get_proposal(
-    conn: Connection, res: Resources, id: OnChainId, contract: ContractQuery = None
-) -> Response:
+async def get_proposal(res: Resources, id: OnChainId, contract: ContractQuery = None) -> Response:
     async def compute() -> dict[str, Any]:
-        return await _proposal_state(conn, id, contract)
+        async with res.engine.connect() as conn:
+            return await _proposal_state(conn, id, contract)
 
     body = await res.cache.get_or_set(
         "proposals", f"detail:{contract or '*'}:{id}", TTL_PROPOSAL_VOTES, compute
     )
-    return Response(
-        content=ProposalDetail.model_validate(body).model_dump_json(), media_type="application/json"
-    )
+    return raw_json(body)
 
 
 @router.get("/{id}/votes", response_model=Page[Vote], summary="A proposal's votes, paginated")
@@ -159,11 +168,5 @@ async def list_votes(
     choice: Annotated[VoteChoice | None, Query()] = None,
 ) -> Response:
     row = await resolve_entity(conn, proposals, "proposal_id", id, contract, "proposal")
-    filters = {"contract": row["contract_id"], "id": id, "choice": choice}
-    pager = make_pager(request, "votes", filters, paging, VOTES_KEYSET)
-    query = select(*VOTE_COLUMNS, votes.c.event_id).where(
-        votes.c.contract_id == row["contract_id"], votes.c.proposal_id == id
-    )
-    if choice is not None:
-        query = query.where(votes.c.choice == choice)
-    return json_response(await fetch_page(conn, query, pager, Vote))
+    values = {"contract": row["contract_id"], "proposal": id, "choice": choice}
+    return await list_response(request, VOTES_SPEC, values, paging)

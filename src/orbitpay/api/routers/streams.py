@@ -8,25 +8,26 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from orbitpay.api.common import (
+    READ_RESPONSES,
     ContractQuery,
+    ListSpec,
     Now,
     OnChainId,
+    Resources,
     address_query,
-    fetch_page,
     json_response,
-    make_pager,
+    list_response,
     resolve_entity,
     wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
-from orbitpay.api.deps import Connection, Resources
 from orbitpay.api.pagination import Keyset, Page, Paging
 from orbitpay.api.schemas import Stream, StreamClaim, StreamDetail, StreamStatus, unix_time
 from orbitpay.cache import TTL_STREAM_CLAIMABLE
 from orbitpay.db.schema import stream_claims, streams
 from orbitpay.formulas import stream_claimable
 
-router = APIRouter(prefix="/api/streams", tags=["streams"])
+router = APIRouter(prefix="/api/streams", tags=["streams"], responses=READ_RESPONSES)
 
 SenderQuery = address_query("The sender (G... or C...).")
 RecipientQuery = address_query("The recipient (G... or C...).")
@@ -52,19 +53,18 @@ COLUMNS = [
 ]
 
 
-def _query(
-    sender: str | None, recipient: str | None, status: str | None, contract: str | None
-) -> Any:
-    query = select(*COLUMNS)
-    if sender is not None:
-        query = query.where(streams.c.sender == sender)
-    if recipient is not None:
-        query = query.where(streams.c.recipient == recipient)
-    if status is not None:
-        query = query.where(streams.c.status == status)
-    if contract is not None:
-        query = query.where(streams.c.contract_id == contract)
-    return query
+SPEC = ListSpec(
+    endpoint="streams",
+    columns=tuple(COLUMNS),
+    keyset=KEYSET,
+    filters={
+        "sender": streams.c.sender,
+        "recipient": streams.c.recipient,
+        "status": streams.c.status,
+        "contract": streams.c.contract_id,
+    },
+    model=Stream,
+)
 
 
 @router.get(
@@ -77,20 +77,16 @@ def _query(
 )
 async def list_streams(
     request: Request,
-    conn: Connection,
-    res: Resources,
     paging: Paging,
     sender: SenderQuery = None,
     recipient: RecipientQuery = None,
     status: Annotated[StreamStatus | None, Query()] = None,
     contract: ContractQuery = None,
 ) -> Response:
-    filters = {"sender": sender, "recipient": recipient, "status": status, "contract": contract}
-    pager = make_pager(request, "streams", filters, paging, KEYSET)
-    query = _query(sender, recipient, status, contract)
+    values = {"sender": sender, "recipient": recipient, "status": status, "contract": contract}
     if wants_csv(request):
-        return csv_response(res.engine, query, pager, Stream, "streams")
-    return json_response(await fetch_page(conn, query, pager, Stream))
+        return csv_response(request, SPEC, values, paging, "streams")
+    return await list_response(request, SPEC, values, paging)
 
 
 async def _stream_state(conn: Any, stream_id: int, contract: str | None) -> dict[str, Any]:
@@ -137,14 +133,14 @@ async def _stream_state(conn: Any, stream_id: int, contract: str | None) -> dict
     "The stream's stored state is cached for 30 s.",
 )
 async def get_stream(
-    conn: Connection,
     res: Resources,
     now: Now,
     id: OnChainId,
     contract: ContractQuery = None,
 ) -> Response:
     async def compute() -> dict[str, Any]:
-        return await _stream_state(conn, id, contract)
+        async with res.engine.connect() as conn:
+            return await _stream_state(conn, id, contract)
 
     state = await res.cache.get_or_set(
         "streams", f"detail:{contract or '*'}:{id}", TTL_STREAM_CLAIMABLE, compute

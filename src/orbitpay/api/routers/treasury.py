@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import exists, literal_column, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import literal_column
 
-from orbitpay.api.common import ContractPath, fetch_page, json_response, make_pager, wants_csv
+from orbitpay.api.common import (
+    READ_RESPONSES,
+    ContractPath,
+    ListSpec,
+    Resources,
+    list_response,
+    raw_json,
+    wants_csv,
+)
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
-from orbitpay.api.deps import Connection, Resources
 from orbitpay.api.errors import ApiError
 from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.readpool import read_connection
 from orbitpay.api.schemas import (
     TreasuryBalance,
     TreasuryEvent,
@@ -21,9 +29,9 @@ from orbitpay.api.schemas import (
     WithdrawalStatus,
 )
 from orbitpay.cache import TTL_TREASURY_BALANCE
-from orbitpay.db.schema import contracts, treasury_events, withdrawals
+from orbitpay.db.schema import treasury_events, withdrawals
 
-router = APIRouter(prefix="/api/treasury", tags=["treasury"])
+router = APIRouter(prefix="/api/treasury", tags=["treasury"], responses=READ_RESPONSES)
 
 EVENTS_KEYSET = Keyset(
     columns=(treasury_events.c.ledger, treasury_events.c.event_id), types=(int, str)
@@ -46,21 +54,25 @@ EVENT_COLUMNS = [
     treasury_events.c.timestamp,
 ]
 
+EVENTS_SPEC = ListSpec(
+    endpoint="treasury_events",
+    columns=tuple(EVENT_COLUMNS),
+    keyset=EVENTS_KEYSET,
+    filters={"addr": treasury_events.c.contract_id, "type": treasury_events.c.type},
+    model=TreasuryEvent,
+)
 
-async def require_treasury(conn: AsyncConnection, addr: str) -> None:
+
+KNOWN_SQL = """
+    SELECT EXISTS (SELECT 1 FROM contracts WHERE contract_id = $1 AND kind = 'treasury')
+        OR EXISTS (SELECT 1 FROM treasury_events WHERE contract_id = $1)
+        OR EXISTS (SELECT 1 FROM withdrawals WHERE contract_id = $1)
+"""
+
+
+async def require_treasury(conn: asyncpg.Connection, addr: str) -> None:
     """404 unless ``addr`` is a registered treasury or has indexed treasury rows."""
-    known = (
-        await conn.execute(
-            select(
-                or_(
-                    exists().where(contracts.c.contract_id == addr, contracts.c.kind == "treasury"),
-                    exists().where(treasury_events.c.contract_id == addr),
-                    exists().where(withdrawals.c.contract_id == addr),
-                )
-            )
-        )
-    ).scalar_one()
-    if not known:
+    if not await conn.fetchval(KNOWN_SQL, addr):
         raise ApiError(404, "not_found", f"no treasury contract {addr} is indexed")
 
 
@@ -74,26 +86,19 @@ async def require_treasury(conn: AsyncConnection, addr: str) -> None:
 )
 async def treasury_event_log(
     request: Request,
-    conn: Connection,
-    res: Resources,
     paging: Paging,
     addr: ContractPath,
     type: Annotated[TreasuryEventType | None, Query(description="Only this event type.")] = None,
 ) -> Response:
-    await require_treasury(conn, addr)
-    pager = make_pager(
-        request, "treasury_events", {"addr": addr, "type": type}, paging, EVENTS_KEYSET
-    )
-    query = select(*EVENT_COLUMNS).where(treasury_events.c.contract_id == addr)
-    if type is not None:
-        query = query.where(treasury_events.c.type == type)
-    if wants_csv(request):
-        return csv_response(res.engine, query, pager, TreasuryEvent, "treasury_events")
-    return json_response(await fetch_page(conn, query, pager, TreasuryEvent))
+    values = {"addr": addr, "type": type}
+    async with read_connection(request.app) as conn:
+        await require_treasury(conn, addr)
+        if wants_csv(request):
+            return csv_response(request, EVENTS_SPEC, values, paging, "treasury_events")
+        return await list_response(request, EVENTS_SPEC, values, paging, conn)
 
 
-BALANCE_SQL = text(
-    """
+BALANCE_SQL = """
     SELECT COALESCE(te.token, w.token) AS token,
            COALESCE(sum(te.amount) FILTER (WHERE te.type = 'deposit'), 0) AS deposited,
            COALESCE(sum(COALESCE(te.amount, w.amount))
@@ -102,27 +107,24 @@ BALANCE_SQL = text(
     LEFT JOIN withdrawals w
            ON te.type = 'withdrawal_executed'
           AND w.contract_id = te.contract_id AND w.withdrawal_id = te.withdrawal_id
-    WHERE te.contract_id = :addr AND te.type IN ('deposit', 'withdrawal_executed')
+    WHERE te.contract_id = $1 AND te.type IN ('deposit', 'withdrawal_executed')
     GROUP BY 1
     HAVING COALESCE(te.token, w.token) IS NOT NULL
     ORDER BY 1
-    """
-)
+"""
 
 
-AS_OF_SQL = text(
-    """
+AS_OF_SQL = """
     SELECT COALESCE(
-        (SELECT max(last_ledger) FROM indexer_cursors WHERE :addr = ANY(contract_ids)),
-        (SELECT max(ledger) FROM treasury_events WHERE contract_id = :addr)
+        (SELECT max(last_ledger) FROM indexer_cursors WHERE $1 = ANY(contract_ids)),
+        (SELECT max(ledger) FROM treasury_events WHERE contract_id = $1)
     )
-    """
-)
+"""
 
 
-async def treasury_balance(conn: AsyncConnection, addr: str) -> dict[str, Any]:
-    rows = (await conn.execute(BALANCE_SQL, {"addr": addr})).mappings().all()
-    as_of = (await conn.execute(AS_OF_SQL, {"addr": addr})).scalar_one()
+async def treasury_balance(conn: asyncpg.Connection, addr: str) -> dict[str, Any]:
+    rows = await conn.fetch(BALANCE_SQL, addr)
+    as_of = await conn.fetchval(AS_OF_SQL, addr)
     balances = [
         {
             "token": r["token"],
@@ -146,16 +148,14 @@ async def treasury_balance(conn: AsyncConnection, addr: str) -> dict[str, Any]:
     "(the contract does not move tokens on deposit today, so this is an accounting "
     "balance). Cached for 60 s; new treasury events invalidate it.",
 )
-async def get_balance(conn: Connection, res: Resources, addr: ContractPath) -> Response:
+async def get_balance(request: Request, res: Resources, addr: ContractPath) -> Response:
     async def compute() -> dict[str, Any]:
-        await require_treasury(conn, addr)
-        return await treasury_balance(conn, addr)
+        async with read_connection(request.app) as conn:
+            await require_treasury(conn, addr)
+            return await treasury_balance(conn, addr)
 
     body = await res.cache.get_or_set("treasury", f"balance:{addr}", TTL_TREASURY_BALANCE, compute)
-    return Response(
-        content=TreasuryBalance.model_validate(body).model_dump_json(),
-        media_type="application/json",
-    )
+    return raw_json(body)
 
 
 APPROVALS = literal_column(
@@ -164,24 +164,9 @@ APPROVALS = literal_column(
     "AND wa.withdrawal_id = withdrawals.withdrawal_id)"
 ).label("approvals")
 
-
-@router.get(
-    "/{addr}/withdrawals",
-    response_model=Page[Withdrawal],
-    summary="A treasury's withdrawal requests with their approvals",
-)
-async def list_withdrawals(
-    request: Request,
-    conn: Connection,
-    paging: Paging,
-    addr: ContractPath,
-    status: Annotated[WithdrawalStatus | None, Query()] = None,
-) -> Response:
-    await require_treasury(conn, addr)
-    pager = make_pager(
-        request, "withdrawals", {"addr": addr, "status": status}, paging, WITHDRAWALS_KEYSET
-    )
-    query = select(
+WITHDRAWALS_SPEC = ListSpec(
+    endpoint="withdrawals",
+    columns=(
         withdrawals.c.withdrawal_id,
         withdrawals.c.contract_id,
         withdrawals.c.proposer,
@@ -194,7 +179,25 @@ async def list_withdrawals(
         withdrawals.c.created_ledger,
         withdrawals.c.executed_at,
         APPROVALS,
-    ).where(withdrawals.c.contract_id == addr)
-    if status is not None:
-        query = query.where(withdrawals.c.status == status)
-    return json_response(await fetch_page(conn, query, pager, Withdrawal))
+    ),
+    keyset=WITHDRAWALS_KEYSET,
+    filters={"addr": withdrawals.c.contract_id, "status": withdrawals.c.status},
+    model=Withdrawal,
+)
+
+
+@router.get(
+    "/{addr}/withdrawals",
+    response_model=Page[Withdrawal],
+    summary="A treasury's withdrawal requests with their approvals",
+)
+async def list_withdrawals(
+    request: Request,
+    paging: Paging,
+    addr: ContractPath,
+    status: Annotated[WithdrawalStatus | None, Query()] = None,
+) -> Response:
+    values = {"addr": addr, "status": status}
+    async with read_connection(request.app) as conn:
+        await require_treasury(conn, addr)
+        return await list_response(request, WITHDRAWALS_SPEC, values, paging, conn)

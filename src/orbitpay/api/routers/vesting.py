@@ -8,18 +8,19 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from orbitpay.api.common import (
+    READ_RESPONSES,
     ContractQuery,
+    ListSpec,
     Now,
     OnChainId,
+    Resources,
     address_query,
-    fetch_page,
     json_response,
-    make_pager,
+    list_response,
     resolve_entity,
     wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
-from orbitpay.api.deps import Connection, Resources
 from orbitpay.api.pagination import Keyset, Page, Paging
 from orbitpay.api.schemas import (
     Schedule,
@@ -32,7 +33,7 @@ from orbitpay.api.schemas import (
 from orbitpay.db.schema import vesting_claims, vesting_schedules
 from orbitpay.formulas import vesting_next_unlock, vesting_vested
 
-router = APIRouter(prefix="/api/vesting", tags=["vesting"])
+router = APIRouter(prefix="/api/vesting", tags=["vesting"], responses=READ_RESPONSES)
 
 # Vesting inputs change only with new events (which invalidate the namespace).
 TTL_SCHEDULE = 30
@@ -65,6 +66,20 @@ COLUMNS = [
 ]
 
 
+SPEC = ListSpec(
+    endpoint="vesting",
+    columns=tuple(COLUMNS),
+    keyset=KEYSET,
+    filters={
+        "beneficiary": t.beneficiary,
+        "grantor": t.grantor,
+        "status": t.status,
+        "contract": t.contract_id,
+    },
+    model=Schedule,
+)
+
+
 @router.get(
     "",
     response_model=Page[Schedule],
@@ -75,33 +90,21 @@ COLUMNS = [
 )
 async def list_schedules(
     request: Request,
-    conn: Connection,
-    res: Resources,
     paging: Paging,
     beneficiary: BeneficiaryQuery = None,
     grantor: GrantorQuery = None,
     status: Annotated[ScheduleStatus | None, Query()] = None,
     contract: ContractQuery = None,
 ) -> Response:
-    filters = {
+    values = {
         "beneficiary": beneficiary,
         "grantor": grantor,
         "status": status,
         "contract": contract,
     }
-    pager = make_pager(request, "vesting", filters, paging, KEYSET)
-    query = select(*COLUMNS)
-    if beneficiary is not None:
-        query = query.where(t.beneficiary == beneficiary)
-    if grantor is not None:
-        query = query.where(t.grantor == grantor)
-    if status is not None:
-        query = query.where(t.status == status)
-    if contract is not None:
-        query = query.where(t.contract_id == contract)
     if wants_csv(request):
-        return csv_response(res.engine, query, pager, Schedule, "vesting_schedules")
-    return json_response(await fetch_page(conn, query, pager, Schedule))
+        return csv_response(request, SPEC, values, paging, "vesting_schedules")
+    return await list_response(request, SPEC, values, paging)
 
 
 async def _schedule_state(conn: Any, schedule_id: int, contract: str | None) -> dict[str, Any]:
@@ -142,21 +145,18 @@ async def _schedule_state(conn: Any, schedule_id: int, contract: str | None) -> 
     }
 
 
-async def _cached_state(
-    conn: Any, res: Any, schedule_id: int, contract: str | None
-) -> dict[str, Any]:
+async def _cached_state(res: Any, schedule_id: int, contract: str | None) -> dict[str, Any]:
     async def compute() -> dict[str, Any]:
-        return await _schedule_state(conn, schedule_id, contract)
+        async with res.engine.connect() as conn:
+            return await _schedule_state(conn, schedule_id, contract)
 
     key = f"schedule:{contract or '*'}:{schedule_id}"
     return await res.cache.get_or_set("vesting", key, TTL_SCHEDULE, compute)  # type: ignore[no-any-return]
 
 
 @router.get("/{id}", response_model=ScheduleDetail, summary="One schedule with its claims")
-async def get_schedule(
-    conn: Connection, res: Resources, id: OnChainId, contract: ContractQuery = None
-) -> Response:
-    state = await _cached_state(conn, res, id, contract)
+async def get_schedule(res: Resources, id: OnChainId, contract: ContractQuery = None) -> Response:
+    state = await _cached_state(res, id, contract)
     return json_response(
         ScheduleDetail.model_validate({**state["schedule"], "claims": state["claims"]})
     )
@@ -208,7 +208,7 @@ def progress_of(state: dict[str, Any], now: int) -> VestingProgress:
     "the vested amount grows.",
 )
 async def get_progress(
-    conn: Connection, res: Resources, now: Now, id: OnChainId, contract: ContractQuery = None
+    res: Resources, now: Now, id: OnChainId, contract: ContractQuery = None
 ) -> Response:
-    state = await _cached_state(conn, res, id, contract)
+    state = await _cached_state(res, id, contract)
     return json_response(progress_of(state, now))
