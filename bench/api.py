@@ -328,7 +328,7 @@ async def explain(url: str, recipient: str) -> None:
 
     engine = create_engine(url, pool_size=1)
     rng = await analytics.analytics_range(int(NOW.timestamp()), None, None, "day")
-    params = rng.params()
+    params = {**rng.params(), "whole_end": rng.to.replace(minute=0, second=0, microsecond=0)}
     fmt = {**analytics._FMT, "claims_contract": "", "streams_contract": ""}
     totals_sql = analytics.PAYROLL_TOTALS.format(**fmt)
     series_sql = analytics.PAYROLL_SERIES.format(**fmt)

@@ -113,6 +113,19 @@ def drop_database(url: str) -> None:
 # ── end to end (child process) ───────────────────────────────────────────────────
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: after fork+exec that still counts
+    the parent's memory at fork time."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 class DelayTransport(httpx.AsyncHTTPTransport):
     """Adds a fixed latency to every request (a far-away RPC)."""
 
@@ -162,7 +175,7 @@ def worker(db_url: str, rpc_url: str, latency_ms: float, page_limit: int) -> Non
         }
 
     out = asyncio.run(run())
-    out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["max_rss_mb"] = peak_rss_mb()
     print(json.dumps(out), flush=True)
 
 
@@ -270,6 +283,7 @@ def decode_only(rpc_url: str, orgs: list[dict[str, Any]]) -> dict[str, Any]:
             resolve(item)
             n += 1
     seconds = time.perf_counter() - t0
+    del pages, txs
     return {"events": n, "seconds": seconds}
 
 
@@ -312,7 +326,8 @@ def main() -> None:
             rate = r["events"] / r["seconds"]
             rows.append((ms, r, rate))
             print(
-                f"end-to-end @ {ms:.0f} ms RPC latency: {r['events']} events in {r['seconds']:.2f}s "
+                f"end-to-end @ {ms:.0f} ms RPC latency: {r['events']} events "
+                f"in {r['seconds']:.2f}s "
                 f"= {rate:,.0f} events/s ({rate / decode_rate:.0%} of decode-only), "
                 f"peak RSS {r['max_rss_mb']:.0f} MB, requests {r['requests']}"
             )
@@ -320,7 +335,8 @@ def main() -> None:
         print("| RPC latency | events | seconds | events/s | vs decode-only | peak RSS |")
         print("|---|---|---|---|---|---|")
         print(
-            f"| decode only | {dec['events']} | {dec['seconds']:.2f} | {decode_rate:,.0f} | 100% | - |"
+            f"| decode only | {dec['events']} | {dec['seconds']:.2f} | "
+            f"{decode_rate:,.0f} | 100% | - |"
         )
         for ms, r, rate in rows:
             print(

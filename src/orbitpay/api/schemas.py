@@ -8,6 +8,7 @@ are lowercase snake case, as stored.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -57,7 +58,19 @@ def iso_z(value: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+_MAX_FAST = 253402300799  # 9999-12-31T23:59:59Z
+
+
 def _time_text(value: Any) -> str | None:
+    if type(value) is int and 0 <= value <= _MAX_FAST:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
+    if (
+        isinstance(value, datetime)
+        and value.tzinfo is UTC
+        and not value.microsecond
+        and value.year >= 1000
+    ):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
     moment = as_utc(value)
     return None if moment is None else iso_z(moment)
 

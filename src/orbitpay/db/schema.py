@@ -241,6 +241,14 @@ streams = Table(
     Index(None, "contract_id", "created_ledger", "stream_id"),
     Index(None, "created_ledger", "contract_id", "stream_id"),
     Index(None, "token", "status"),
+    # Payroll analytics: active streams and burn rate by an index-only scan.
+    Index(
+        "ix_streams_active_token",
+        "token",
+        "contract_id",
+        postgresql_where=text("status = 'active'"),
+        postgresql_include=["total_amount", "start_time", "end_time"],
+    ),
 )
 
 stream_claims = Table(
@@ -265,6 +273,33 @@ stream_claims = Table(
     ),
     Index(None, "contract_id", "stream_id", "ledger", "event_id"),
     Index(None, "token", "claimed_at"),
+)
+
+# Rollups of ``stream_claims`` for the payroll analytics, kept by statement-level
+# triggers on ``stream_claims`` (insert, update, delete; see the initial migration):
+# all-time totals and hourly sums per contract and token, so dashboards never scan
+# every claim. Truncating ``stream_claims`` must truncate these too.
+payroll_totals = Table(
+    "payroll_totals",
+    metadata,
+    Column("contract_id", Text, nullable=False),
+    Column("token", Text, nullable=False),
+    Column("disbursed", MONEY, nullable=False),
+    Column("claims", BigInteger, nullable=False),
+    PrimaryKeyConstraint("contract_id", "token"),
+)
+
+payroll_hourly = Table(
+    "payroll_hourly",
+    metadata,
+    Column("contract_id", Text, nullable=False),
+    Column("token", Text, nullable=False),
+    # The UTC hour the claims fall in.
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("disbursed", MONEY, nullable=False),
+    Column("claims", BigInteger, nullable=False),
+    PrimaryKeyConstraint("contract_id", "token", "hour"),
+    Index(None, "token", "hour"),
 )
 
 vesting_schedules = Table(

@@ -107,6 +107,7 @@ async def run_indexer(
     cache: Any = None,
     *,
     once: bool = False,
+    page_limit: int | None = None,
 ) -> None:
     """Run the indexer until ``stop`` is set (or, with ``once``, until caught up).
 
@@ -117,7 +118,14 @@ async def run_indexer(
     """
     lock = AdvisoryLock(engine)
     client = make_rpc(settings, rpc_url)
-    indexer = Indexer(settings, engine, client, cache=cache, progress=Progress(min_ledgers=100))
+    indexer = Indexer(
+        settings,
+        engine,
+        client,
+        cache=cache,
+        progress=Progress(min_ledgers=100),
+        **({"page_limit": page_limit} if page_limit else {}),
+    )
     last_reconcile = 0.0
     db_backoff = 1.0
     checked_network = False

@@ -16,8 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, Integer, Numeric, Table, func, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orbitpay.db.schema import (
@@ -147,9 +147,6 @@ _JSON_COLUMNS = {"topics", "value", "params", "details"}
 
 
 def _pg_type(column: Any) -> str:
-    from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, Integer, Numeric
-    from sqlalchemy.dialects.postgresql import JSONB
-
     t = column.type
     if isinstance(t, JSONB):
         return "jsonb"

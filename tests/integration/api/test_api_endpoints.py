@@ -613,3 +613,42 @@ async def test_events_decoded_json(api: Api, world: dict[str, Any]) -> None:
     event = body["items"][0]
     assert event["topics"] == ["vote"] and event["topic_symbols"] == ["vote"]
     assert event["value"] is None and event["topics_xdr"] == ["AAAADwAAAAdkZXBvc2l0AA=="]
+
+
+async def test_payroll_rollups_follow_claims_exactly(api: Api, world: dict[str, Any]) -> None:
+    """Whole hours come from the trigger-kept rollup, the partial last hour from the claims;
+    inserts and deletes (cascading from events) keep the rollup equal to the claims."""
+    from sqlalchemy import text
+
+    claims = world["stream_claims"]
+    cut = claims[1]["claimed_at"]  # exclusive `to` in the middle of the first hour
+    url = f"/api/analytics/payroll?from=2026-01-01T00:00:00Z&to={iso(cut)}&interval=hour"
+    body = await api.json(url)
+    series = {(s["name"], s["token"]): [p["v"] for p in s["points"]] for s in body["series"]}
+    before_cut = [c for c in claims if c["claimed_at"] < cut]
+    assert series[("disbursed", USDC)] == [
+        str(sum(c["amount"] for c in before_cut if c["token"] == USDC))
+    ]
+    assert series[("disbursed", XLM)] == [
+        str(sum(c["amount"] for c in before_cut if c["token"] == XLM))
+    ]
+
+    async with api.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM events WHERE id = :id"), {"id": claims[0]["event_id"]})
+        rollup = (
+            await conn.execute(text("SELECT token, disbursed FROM payroll_totals ORDER BY token"))
+        ).all()
+        hourly = (
+            await conn.execute(
+                text("SELECT token, sum(disbursed) FROM payroll_hourly GROUP BY 1 ORDER BY 1")
+            )
+        ).all()
+        truth = (
+            await conn.execute(
+                text("SELECT token, sum(amount) FROM stream_claims GROUP BY 1 ORDER BY 1")
+            )
+        ).all()
+    assert [tuple(r) for r in rollup] == [tuple(r) for r in truth] == [tuple(r) for r in hourly]
+    await api.app.state.resources.cache.invalidate("analytics")
+    after = await api.json("/api/analytics/payroll")
+    assert {t["token"]: t["amount"] for t in after["total_disbursed"]}[USDC] == "2500"

@@ -10,7 +10,13 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import truncate_all
-from tests.e2e.test_indexer_helpers import register_devnet_orgs
+from tests.e2e.test_indexer_helpers import (
+    comparable,
+    diff,
+    expected_state,
+    indexed_state,
+    register_devnet_orgs,
+)
 
 from orbitpay.config import ConfigError, load_settings
 from orbitpay.db.schema import discrepancies, events, indexer_cursors, indexer_status, streams
@@ -206,3 +212,46 @@ def test_database_outages_are_told_apart_from_bugs() -> None:
     assert is_db_outage(sqlalchemy.exc.OperationalError("x", {}, OSError("down")))
     assert not is_db_outage(sqlalchemy.exc.IntegrityError("x", {}, Exception("dup")))
     assert not is_db_outage(ValueError("bug"))
+
+
+async def test_database_outage_pauses_and_resumes(eng: AsyncEngine, database_url: str) -> None:
+    from orbitpay.devnet.server import start_background_devnet
+
+    handle = start_background_devnet(scenario="load", seed=11, live=False, events=5000)
+    try:
+        await register_devnet_orgs(eng, handle.chain)
+        settings = load_settings(database_url=database_url, rpc_url=handle.url, poll_interval=0.2)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_indexer(settings, eng, handle.url, stop, page_limit=150))
+        db_name = database_url.rsplit("/", 1)[1]
+        kills = 0
+        for _ in range(600):
+            if task.done():
+                break
+            n = await _count(eng, events)
+            if n > 0 and kills < 3:
+                # the database "restarts": every connection of the indexer is cut
+                async with eng.connect() as conn:
+                    await conn.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = :d AND pid <> pg_backend_pid()"
+                        ),
+                        {"d": db_name},
+                    )
+                kills += 1
+                await asyncio.sleep(0.5)
+            async with eng.connect() as conn:
+                last = await conn.scalar(select(func.min(indexer_cursors.c.last_ledger)))
+            if kills == 3 and last == handle.chain.latest_ledger:
+                break
+            await asyncio.sleep(0.1)
+        assert not task.done(), task.exception() if task.done() else None  # it kept running
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        assert kills == 3
+        assert last == handle.chain.latest_ledger
+        expected = expected_state(handle.chain.state_dump())
+        assert diff(expected, comparable(await indexed_state(eng))) == []
+    finally:
+        handle.stop()

@@ -134,25 +134,27 @@ RangeDep = Annotated[Range, Depends(analytics_range)]
 _inflight: dict[str, asyncio.Future[Any]] = {}
 
 
-async def cached(
-    res: AppResources, key: str, rng: Range, compute: Callable[[], Awaitable[Any]]
-) -> Any:
+def range_key(rng: Range) -> str:
+    """The cache key part of a range: buckets, end, interval and the clock's window."""
+    end = int((rng.to - _EPOCH).total_seconds())
+    return f"{rng.start_epoch}:{end}:{rng.interval}:{rng.now // TTL_ANALYTICS}"
+
+
+async def cached(res: AppResources, key: str, compute: Callable[[], Awaitable[Any]]) -> Any:
     """``Cache.get_or_set`` in ``analytics`` with single-flight per process."""
-    full = f"{key}:{rng.start_epoch}:{int((rng.to - _EPOCH).total_seconds())}:{rng.interval}"
-    full += f":{rng.now // TTL_ANALYTICS}"
-    running = _inflight.get(full)
+    running = _inflight.get(key)
     if running is not None:
         return await asyncio.shield(running)
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    _inflight[full] = future
+    _inflight[key] = future
     try:
-        value = await res.cache.get_or_set("analytics", full, TTL_ANALYTICS, compute)
+        value = await res.cache.get_or_set("analytics", key, TTL_ANALYTICS, compute)
     except BaseException as exc:
         future.set_exception(exc)
         future.exception()  # mark retrieved: waiters re-raise it, nobody else must
         raise
     finally:
-        _inflight.pop(full, None)
+        _inflight.pop(key, None)
     future.set_result(value)
     return value
 
@@ -195,14 +197,18 @@ def _bucket(column: str) -> str:
 
 
 _BUCKET_END = "(CAST(:start_epoch AS bigint) + (b.i + 1) * CAST(:step AS bigint))"
-_FMT = {"bucket_claimed_at": _bucket("claimed_at"), "bucket_ts": _bucket("ts")}
+_FMT = {
+    "bucket_claimed_at": _bucket("claimed_at"),
+    "bucket_ts": _bucket("ts"),
+    "bucket_hour": _bucket("hour"),
+}
 
 
 # ------------------------------------------------------------------ payroll
 
 PAYROLL_TOTALS = """
     WITH paid AS (
-        SELECT token, sum(amount) AS disbursed FROM stream_claims
+        SELECT token, sum(disbursed) AS disbursed FROM payroll_totals
         WHERE true {claims_contract} GROUP BY token
     ),
     live AS (
@@ -222,54 +228,73 @@ PAYROLL_TOTALS = """
     ORDER BY 1
 """
 
+# Whole hours come from the hourly rollup; the last, partial hour before `to` from the
+# claims themselves (an index range), so a bucket never counts a claim at or after `to`.
 PAYROLL_SERIES = """
     WITH b AS (SELECT generate_series(0, CAST(:n AS integer) - 1) AS i),
     tok AS (SELECT unnest(CAST(:tokens AS text[])) AS token),
-    agg AS (
-        SELECT token,
-               {bucket_claimed_at} AS i,
-               sum(amount) AS v
+    parts AS (
+        SELECT token, {bucket_hour} AS i, disbursed AS v
+        FROM payroll_hourly
+        WHERE token = ANY(CAST(:tokens AS text[]))
+          AND hour >= CAST(:start AS timestamptz) AND hour < CAST(:whole_end AS timestamptz)
+          {claims_contract}
+        UNION ALL
+        SELECT token, {bucket_claimed_at} AS i, amount AS v
         FROM stream_claims
         WHERE token = ANY(CAST(:tokens AS text[]))
-          AND claimed_at >= CAST(:start AS timestamptz) AND claimed_at < CAST(:end AS timestamptz)
+          AND claimed_at >= CAST(:whole_end AS timestamptz)
+          AND claimed_at < CAST(:end AS timestamptz)
           {claims_contract}
-        GROUP BY 1, 2
-    )
+    ),
+    agg AS (SELECT token, i, sum(v) AS v FROM parts GROUP BY 1, 2)
     SELECT tok.token, b.i, COALESCE(agg.v, 0) AS v
     FROM tok CROSS JOIN b LEFT JOIN agg ON agg.token = tok.token AND agg.i = b.i
     ORDER BY 1, 2
 """
 
 
-async def payroll_analytics(
-    conn: AsyncConnection, rng: Range, contract: str | None
-) -> dict[str, Any]:
-    params = {**rng.params(), "contract": contract}
+async def payroll_analytics(res: AppResources, rng: Range, contract: str | None) -> dict[str, Any]:
+    """The figures (cached per clock window, whatever the range) and the range's series."""
+    whole_end = max(rng.start, rng.to.replace(minute=0, second=0, microsecond=0))
+    params = {**rng.params(), "contract": contract, "whole_end": whole_end}
     fmt = {
         **_FMT,
         "claims_contract": _contract_filter("contract_id", contract),
         "streams_contract": _contract_filter("contract_id", contract),
     }
-    totals = (await conn.execute(text(PAYROLL_TOTALS.format(**fmt)), params)).all()
-    tokens = [r.token for r in totals]
-    rows = (
-        await conn.execute(text(PAYROLL_SERIES.format(**fmt)), {**params, "tokens": tokens})
-    ).all()
+
+    async def figures() -> list[dict[str, Any]]:
+        async with res.engine.connect() as conn:
+            rows = (await conn.execute(text(PAYROLL_TOTALS.format(**fmt)), params)).all()
+        return [
+            {
+                "token": r.token,
+                "total_disbursed": str(int(r.disbursed)),
+                "active_streams": int(r.active_streams),
+                "burn_rate_per_day": str(int(r.burn)),
+            }
+            for r in rows
+        ]
+
+    key = f"payroll-figures:{contract or '*'}:{rng.now // TTL_ANALYTICS}"
+    totals = await cached(res, key, figures)
+    tokens = [t["token"] for t in totals]
+    async with res.engine.connect() as conn:
+        rows = (
+            await conn.execute(text(PAYROLL_SERIES.format(**fmt)), {**params, "tokens": tokens})
+        ).all()
     body = PayrollAnalytics.model_validate(
         {
             "range": rng.describe(),
-            "total_disbursed": [{"token": r.token, "amount": r.disbursed} for r in totals],
-            "active_streams": sum(int(r.active_streams) for r in totals),
-            "burn_rate_per_day": [{"token": r.token, "amount": r.burn} for r in totals],
-            "by_token": [
-                {
-                    "token": r.token,
-                    "total_disbursed": r.disbursed,
-                    "active_streams": int(r.active_streams),
-                    "burn_rate_per_day": r.burn,
-                }
-                for r in totals
+            "total_disbursed": [
+                {"token": t["token"], "amount": t["total_disbursed"]} for t in totals
             ],
+            "active_streams": sum(t["active_streams"] for t in totals),
+            "burn_rate_per_day": [
+                {"token": t["token"], "amount": t["burn_rate_per_day"]} for t in totals
+            ],
+            "by_token": totals,
             "series": _series(rng, list(rows), ("disbursed",), tokens),
         }
     )
@@ -280,13 +305,14 @@ async def payroll_analytics(
     "/payroll",
     response_model=PayrollAnalytics,
     summary="Payroll: disbursed, active streams, burn rate, disbursements over time",
+    description="Totals are all-time (disbursed) or at `as_of` (active streams, burn rate); "
+    "the series covers the range. Cached 30 s (new payroll events invalidate it).",
 )
 async def payroll(res: Resources, rng: RangeDep, contract: ContractQuery = None) -> Response:
     async def compute() -> dict[str, Any]:
-        async with res.engine.connect() as conn:
-            return await payroll_analytics(conn, rng, contract)
+        return await payroll_analytics(res, rng, contract)
 
-    body = await cached(res, f"payroll:{contract or '*'}", rng, compute)
+    body = await cached(res, f"payroll:{contract or '*'}:{range_key(rng)}", compute)
     return raw_json(body)
 
 
@@ -386,7 +412,7 @@ async def treasury(res: Resources, rng: RangeDep, contract: ContractQuery = None
         async with res.engine.connect() as conn:
             return await treasury_analytics(conn, rng, contract)
 
-    body = await cached(res, f"treasury:{contract or '*'}", rng, compute)
+    body = await cached(res, f"treasury:{contract or '*'}:{range_key(rng)}", compute)
     return raw_json(body)
 
 
@@ -527,5 +553,5 @@ async def vesting(res: Resources, rng: RangeDep, contract: ContractQuery = None)
         async with res.engine.connect() as conn:
             return await vesting_analytics(conn, rng, contract)
 
-    body = await cached(res, f"vesting:{contract or '*'}", rng, compute)
+    body = await cached(res, f"vesting:{contract or '*'}:{range_key(rng)}", compute)
     return raw_json(body)

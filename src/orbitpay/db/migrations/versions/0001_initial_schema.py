@@ -17,6 +17,57 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Payroll rollups (payroll_totals, payroll_hourly) kept by statement-level triggers
+# on stream_claims: one grouped upsert per statement, however many rows it wrote.
+_ROLLUP_ADD = """
+    INSERT INTO payroll_totals AS t (contract_id, token, disbursed, claims)
+    SELECT contract_id, token, sum(amount), count(*) FROM new_rows GROUP BY 1, 2
+    ON CONFLICT (contract_id, token) DO UPDATE
+        SET disbursed = t.disbursed + EXCLUDED.disbursed, claims = t.claims + EXCLUDED.claims;
+    INSERT INTO payroll_hourly AS h (contract_id, token, hour, disbursed, claims)
+    SELECT contract_id, token, date_trunc('hour', claimed_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+           sum(amount), count(*)
+    FROM new_rows GROUP BY 1, 2, 3
+    ON CONFLICT (contract_id, token, hour) DO UPDATE
+        SET disbursed = h.disbursed + EXCLUDED.disbursed, claims = h.claims + EXCLUDED.claims;
+"""
+_ROLLUP_SUBTRACT = """
+    UPDATE payroll_totals t SET disbursed = t.disbursed - o.amount, claims = t.claims - o.n
+    FROM (SELECT contract_id, token, sum(amount) AS amount, count(*) AS n
+          FROM old_rows GROUP BY 1, 2) o
+    WHERE t.contract_id = o.contract_id AND t.token = o.token;
+    UPDATE payroll_hourly h SET disbursed = h.disbursed - o.amount, claims = h.claims - o.n
+    FROM (SELECT contract_id, token,
+                 date_trunc('hour', claimed_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
+                 sum(amount) AS amount, count(*) AS n
+          FROM old_rows GROUP BY 1, 2, 3) o
+    WHERE h.contract_id = o.contract_id AND h.token = o.token AND h.hour = o.hour;
+"""
+PAYROLL_ROLLUP_DDL = [
+    f"""
+    CREATE FUNCTION orbitpay_payroll_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN {_ROLLUP_SUBTRACT} END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN {_ROLLUP_ADD} END IF;
+        RETURN NULL;
+    END $$
+    """,
+    "CREATE TRIGGER payroll_rollup_insert AFTER INSERT ON stream_claims "
+    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orbitpay_payroll_rollup()",
+    "CREATE TRIGGER payroll_rollup_update AFTER UPDATE ON stream_claims "
+    "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION orbitpay_payroll_rollup()",
+    "CREATE TRIGGER payroll_rollup_delete AFTER DELETE ON stream_claims "
+    "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION orbitpay_payroll_rollup()",
+]
+PAYROLL_ROLLUP_DROP = [
+    "DROP TRIGGER IF EXISTS payroll_rollup_insert ON stream_claims",
+    "DROP TRIGGER IF EXISTS payroll_rollup_update ON stream_claims",
+    "DROP TRIGGER IF EXISTS payroll_rollup_delete ON stream_claims",
+    "DROP FUNCTION IF EXISTS orbitpay_payroll_rollup()",
+]
+
+
 def upgrade() -> None:
     op.create_table(
         "api_keys",
@@ -325,6 +376,14 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(op.f("ix_streams_token_status"), "streams", ["token", "status"], unique=False)
+    op.create_index(
+        "ix_streams_active_token",
+        "streams",
+        ["token", "contract_id"],
+        unique=False,
+        postgresql_where=sa.text("status = 'active'"),
+        postgresql_include=["total_amount", "start_time", "end_time"],
+    )
     op.create_table(
         "vesting_schedules",
         sa.Column("contract_id", sa.Text(), nullable=False),
@@ -518,6 +577,28 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_table(
+        "payroll_totals",
+        sa.Column("contract_id", sa.Text(), nullable=False),
+        sa.Column("token", sa.Text(), nullable=False),
+        sa.Column("disbursed", sa.Numeric(precision=39, scale=0), nullable=False),
+        sa.Column("claims", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("contract_id", "token", name=op.f("pk_payroll_totals")),
+    )
+    op.create_table(
+        "payroll_hourly",
+        sa.Column("contract_id", sa.Text(), nullable=False),
+        sa.Column("token", sa.Text(), nullable=False),
+        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("disbursed", sa.Numeric(precision=39, scale=0), nullable=False),
+        sa.Column("claims", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("contract_id", "token", "hour", name=op.f("pk_payroll_hourly")),
+    )
+    op.create_index(
+        op.f("ix_payroll_hourly_token_hour"), "payroll_hourly", ["token", "hour"], unique=False
+    )
+    for statement in PAYROLL_ROLLUP_DDL:
+        op.execute(statement)
+    op.create_table(
         "treasury_events",
         sa.Column("event_id", sa.Text(), nullable=False),
         sa.Column("contract_id", sa.Text(), nullable=False),
@@ -668,6 +749,11 @@ def downgrade() -> None:
         op.f("ix_treasury_events_contract_id_ledger_event_id"), table_name="treasury_events"
     )
     op.drop_table("treasury_events")
+    for statement in PAYROLL_ROLLUP_DROP:
+        op.execute(statement)
+    op.drop_index(op.f("ix_payroll_hourly_token_hour"), table_name="payroll_hourly")
+    op.drop_table("payroll_hourly")
+    op.drop_table("payroll_totals")
     op.drop_index(op.f("ix_stream_claims_token_claimed_at"), table_name="stream_claims")
     op.drop_index(
         op.f("ix_stream_claims_contract_id_stream_id_ledger_event_id"), table_name="stream_claims"
@@ -705,6 +791,7 @@ def downgrade() -> None:
         table_name="vesting_schedules",
     )
     op.drop_table("vesting_schedules")
+    op.drop_index("ix_streams_active_token", table_name="streams")
     op.drop_index(op.f("ix_streams_token_status"), table_name="streams")
     op.drop_index(op.f("ix_streams_status_created_ledger_stream_id"), table_name="streams")
     op.drop_index(op.f("ix_streams_sender_created_ledger_stream_id"), table_name="streams")
