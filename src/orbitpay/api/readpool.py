@@ -45,7 +45,10 @@ async def _pool(app: FastAPI) -> asyncpg.Pool:
     pool = getattr(app.state, _STATE_KEY, None)
     if pool is not None:
         return pool
-    lock = app.state.__dict__.setdefault("_read_pool_lock", asyncio.Lock())
+    lock = getattr(app.state, "read_pool_lock", None)
+    if lock is None:  # no await since the check: only one task creates it
+        lock = asyncio.Lock()
+        app.state.read_pool_lock = lock
     async with lock:
         pool = getattr(app.state, _STATE_KEY, None)
         if pool is None:

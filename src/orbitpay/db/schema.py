@@ -299,7 +299,7 @@ payroll_hourly = Table(
     Column("disbursed", MONEY, nullable=False),
     Column("claims", BigInteger, nullable=False),
     PrimaryKeyConstraint("contract_id", "token", "hour"),
-    Index(None, "token", "hour"),
+    Index(None, "token", "hour", postgresql_include=["disbursed"]),
 )
 
 vesting_schedules = Table(

@@ -221,7 +221,13 @@ class Indexer:
     async def sync(self, stop: asyncio.Event | None = None) -> SyncResult:
         """Catch every group up to the RPC's latest ledger once."""
         result = SyncResult()
-        for group in await self.groups():
+        groups = await self.groups()
+        if not groups:
+            log.warning(
+                "no_contracts_registered",
+                note="register an organization (orbitpay org add, or ORBITPAY_*_CONTRACT_ID)",
+            )
+        for group in groups:
             if stop is not None and stop.is_set():
                 break
             r = await self.catch_up(group, stop)

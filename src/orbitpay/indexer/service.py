@@ -217,7 +217,10 @@ async def _index_command(settings: Settings, url: str, once: bool) -> int:
     try:
         await _register_configured(settings, engine)
         if not once:
-            await run_indexer(settings, engine, settings.rpc_url, stop)
+            try:
+                await run_indexer(settings, engine, settings.rpc_url, stop)
+            except ConfigError:
+                return 2  # run_indexer already printed the one line
             return 0
         lock = AdvisoryLock(engine)
         if not await lock.acquire(stop):

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Clock, make_app
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conftest import Clock, make_app
 from orbitpay.api.common import request_time
 from orbitpay.config import load_settings
 from orbitpay.devnet.scenarios import live_stepper

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 from api_factories import BASE_UNIX, Factory, account, contract
-from conftest import Api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from conftest import Api
 from orbitpay.db.schema import metadata
 
 P1, P2 = contract("walk-payroll-1"), contract("walk-payroll-2")

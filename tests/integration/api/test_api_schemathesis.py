@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from conftest import make_app, seed_world
 from hypothesis import HealthCheck, Phase, given, settings
 from live_server import serve
 from schemathesis import GenerationMode
@@ -23,6 +22,7 @@ from schemathesis.checks import (
 )
 from sqlalchemy import text
 
+from conftest import make_app, seed_world
 from orbitpay.api.app import create_app
 from orbitpay.cache import Cache, MemoryBackend
 from orbitpay.config import load_settings

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 from api_factories import Factory, contract
-from conftest import make_app
 from live_server import serve
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conftest import make_app
 from orbitpay.api.routers import events as events_router
 from orbitpay.db.engine import create_engine
 
@@ -45,7 +45,7 @@ async def _messages(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
             message[field] = value
 
 
-async def _take(response: httpx.Response, n: int, timeout: float = 10) -> list[dict[str, Any]]:
+async def _take(response: httpx.Response, n: int, within: float = 10) -> list[dict[str, Any]]:
     got: list[dict[str, Any]] = []
 
     async def read() -> None:
@@ -55,7 +55,7 @@ async def _take(response: httpx.Response, n: int, timeout: float = 10) -> list[d
                 if len(got) == n:
                     return
 
-    await asyncio.wait_for(read(), timeout)
+    await asyncio.wait_for(read(), within)
     return got
 
 

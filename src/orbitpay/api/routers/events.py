@@ -20,18 +20,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
 
 from orbitpay.api.common import (
     READ_RESPONSES,
     ContractQuery,
     ListSpec,
-    Resources,
     list_response,
 )
-from orbitpay.api.deps import Connection
 from orbitpay.api.errors import ApiError
 from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.readpool import read_connection
 from orbitpay.api.schemas import Event
 from orbitpay.db.schema import events
 
@@ -111,22 +109,33 @@ def _sse(row: Any) -> str:
     return f"id: {row['id']}\ndata: {data}\n\n"
 
 
+def _follow_sql(contract: str | None, type: str | None) -> tuple[str, list[str]]:
+    """``SELECT`` of the events after ``$1`` (plus the filters present), in chain order."""
+    where, names = ["id > $1"], []
+    for column, value in (("contract_id", contract), ("type", type)):
+        if value is not None:
+            names.append(value)
+            where.append(f"{column} = ${len(names) + 1}")
+    columns = ", ".join(c.name for c in COLUMNS)
+    sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT {BATCH}"
+    return sql, names
+
+
 async def _follow(
     request: Request,
-    res: Any,
     after: str,
     contract: str | None,
     type: str | None,
 ) -> AsyncIterator[str]:
     yield f"retry: {int(POLL_SECONDS * 2000)}\n: streaming events after {after}\n\n"
+    sql, args = _follow_sql(contract, type)
     last = after
     last_sent = time.monotonic()
     while True:
         if await request.is_disconnected():
             return
-        query = _filtered(select(*COLUMNS), contract, type).where(e.id > last)
-        async with res.engine.connect() as conn:
-            rows = (await conn.execute(query.order_by(e.id).limit(BATCH))).mappings().all()
+        async with read_connection(request.app) as conn:
+            rows = await conn.fetch(sql, last, *args)
         for row in rows:
             yield _sse(row)
             last = row["id"]
@@ -152,8 +161,6 @@ async def _follow(
 )
 async def stream_events(
     request: Request,
-    conn: Connection,
-    res: Resources,
     contract: ContractQuery = None,
     type: TypeQuery = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
@@ -161,7 +168,8 @@ async def stream_events(
 ) -> StreamingResponse:
     start = last_event_id or cursor or "now"
     if start == "now":
-        after = (await conn.execute(select(func.max(e.id)))).scalar_one() or "0"
+        async with read_connection(request.app) as conn:
+            after = await conn.fetchval("SELECT max(id) FROM events") or "0"
     elif start == "0":
         after = "0"
     elif EVENT_ID.match(start):
@@ -172,9 +180,8 @@ async def stream_events(
             "bad_cursor",
             "cursor must be an event id (e.g. 0000005300584427520-0000000001), 'now' or '0'",
         )
-    await conn.close()  # the stream polls on short-lived connections of its own
     return StreamingResponse(
-        _follow(request, res, after, contract, type),
+        _follow(request, after, contract, type),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

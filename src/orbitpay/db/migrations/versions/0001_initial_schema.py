@@ -594,7 +594,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("contract_id", "token", "hour", name=op.f("pk_payroll_hourly")),
     )
     op.create_index(
-        op.f("ix_payroll_hourly_token_hour"), "payroll_hourly", ["token", "hour"], unique=False
+        op.f("ix_payroll_hourly_token_hour"),
+        "payroll_hourly",
+        ["token", "hour"],
+        unique=False,
+        postgresql_include=["disbursed"],
     )
     for statement in PAYROLL_ROLLUP_DDL:
         op.execute(statement)
