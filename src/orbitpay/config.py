@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65535)
     rate_limit: str = "100/minute"
     require_api_key: bool = False
+    # Signs list cursors; set the same value on every API worker. Unset: derived
+    # from the database URL (stable per deployment, but not secret without a password).
+    cursor_secret: str | None = Field(default=None, min_length=16)
     log_format: Literal["json", "console"] | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # What to do when the stored cursor fell out of the RPC's retention window:

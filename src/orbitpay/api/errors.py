@@ -126,5 +126,5 @@ def install_error_handlers(app: FastAPI) -> None:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": code.replace("_", " ")}
     for status, code in _STATUS_CODES.items()
-    if status in (400, 404, 409, 422, 429, 503)
+    if status in (400, 401, 403, 404, 409, 422, 429, 503)
 }
