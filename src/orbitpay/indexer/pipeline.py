@@ -227,6 +227,13 @@ class Indexer:
                 "no_contracts_registered",
                 note="register an organization (orbitpay org add, or ORBITPAY_*_CONTRACT_ID)",
             )
+        if groups:
+            # Every group gets its cursor row first, so /health's lag (the minimum over
+            # cursors) covers contracts whose turn has not come yet.
+            health = await self.rpc.get_health()
+            oldest = int(health.oldest_ledger or 1)
+            for group in groups:
+                await self._ensure_cursor(group, oldest, int(health.latest_ledger or oldest))
         for group in groups:
             if stop is not None and stop.is_set():
                 break
@@ -244,11 +251,8 @@ class Indexer:
         INDEXER_LAST_SUCCESS.set(time.time())
         return result
 
-    async def _start_point(self, group: Group) -> tuple[str | None, int, int, Any]:
-        """(cursor, start ledger, previous last_ledger, health) after gap handling."""
-        health = await self.rpc.get_health()
-        oldest = int(health.oldest_ledger or 1)
-        latest = int(health.latest_ledger or oldest)
+    async def _ensure_cursor(self, group: Group, oldest: int, latest: int) -> dict[str, Any]:
+        """The group's cursor row, created (before its first page) when missing."""
         async with self.engine.begin() as conn:
             cur = await store.read_cursor(conn, group.name)
             if cur is None:
@@ -273,6 +277,14 @@ class Indexer:
                     last_ledger_closed_at=None,
                     latest_ledger=latest,
                 )
+        return cur
+
+    async def _start_point(self, group: Group) -> tuple[str | None, int, int, Any]:
+        """(cursor, start ledger, previous last_ledger, health) after gap handling."""
+        health = await self.rpc.get_health()
+        oldest = int(health.oldest_ledger or 1)
+        latest = int(health.latest_ledger or oldest)
+        cur = await self._ensure_cursor(group, oldest, latest)
         next_ledger = int(cur["last_ledger"]) + 1
         if next_ledger < oldest:
             await self._gap(group, cur, next_ledger, oldest, latest)
