@@ -16,7 +16,7 @@ import uvicorn
 
 from orbitpay.api.app import create_app
 from orbitpay.cache import create_cache
-from orbitpay.config import Settings
+from orbitpay.config import ConfigError, Settings
 from orbitpay.db.engine import create_engine
 from orbitpay.observability.logging import get_logger
 from orbitpay.orgs import register_organization
@@ -71,6 +71,14 @@ async def _serve(
             loop.add_signal_handler(sig, stop.set)
     devnet = None
     tasks: list[asyncio.Task[None]] = []
+
+    def stop_on_failure(task: asyncio.Task[None]) -> None:
+        # A crashed part takes the whole process down (exit code != 0), so a
+        # supervisor restarts it instead of an API serving an index that no
+        # longer moves.
+        if not task.cancelled() and task.exception() is not None:
+            stop.set()
+
     try:
         if settings.contract_ids:
             async with engine.begin() as conn:
@@ -82,9 +90,9 @@ async def _serve(
             from orbitpay.indexer.service import run_indexer
 
             assert rpc_url is not None
-            tasks.append(
-                asyncio.create_task(run_indexer(settings, engine, rpc_url, stop, cache=cache))
-            )
+            indexer = asyncio.create_task(run_indexer(settings, engine, rpc_url, stop, cache=cache))
+            indexer.add_done_callback(stop_on_failure)
+            tasks.append(indexer)
         if with_api:
             app = create_app(settings, engine=engine, cache=cache)
             config = uvicorn.Config(
@@ -92,18 +100,37 @@ async def _serve(
             )
             server = uvicorn.Server(config)
             server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-            tasks.append(asyncio.create_task(_run_server(server, stop)))
+            serving = asyncio.create_task(_run_server(server, stop))
+            serving.add_done_callback(stop_on_failure)
+            tasks.append(serving)
             tasks.append(asyncio.create_task(_announce(server, host, port)))
         await stop.wait()
     finally:
         stop.set()
-        for task in tasks:
-            with suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=15)
+        failure = await _finish(tasks)
         if devnet is not None:
             devnet.stop()
         await cache.close()
         await engine.dispose()
+    if failure is not None:
+        # A configuration error was already printed as one line by its owner.
+        raise SystemExit(2 if isinstance(failure, ConfigError) else 1)
+
+
+async def _finish(tasks: list[asyncio.Task[None]]) -> BaseException | None:
+    """Wait for every part to stop; return the first failure (already logged)."""
+    failure: BaseException | None = None
+    for task in tasks:
+        try:
+            await asyncio.wait_for(task, timeout=15)
+        except (asyncio.CancelledError, TimeoutError):
+            continue
+        except ConfigError as exc:
+            failure = failure or exc
+        except Exception as exc:
+            log.error("component_failed", error=str(exc) or type(exc).__name__, exc_info=exc)
+            failure = failure or exc
+    return failure
 
 
 async def _run_server(server: uvicorn.Server, stop: asyncio.Event) -> None:

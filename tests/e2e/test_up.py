@@ -85,3 +85,12 @@ def test_up_on_embedded_defaults_indexes_the_live_demo_and_survives_restart(
         )
     finally:
         stop(proc)
+
+
+def test_up_exits_2_with_one_line_on_a_passphrase_mismatch(tmp_path: Path) -> None:
+    env = clean_env(ORBITPAY_NETWORK_PASSPHRASE="Public Global Stellar Network ; September 2015")
+    proc = start(["up", "--port", str(free_port())], env, tmp_path)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out
+    lines = [line for line in out.splitlines() if "ORBITPAY_NETWORK_PASSPHRASE" in line]
+    assert len(lines) == 1 and lines[0].startswith("invalid configuration:"), out

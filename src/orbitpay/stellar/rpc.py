@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import importlib.util
 import itertools
 import json
 import random
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,11 +30,6 @@ from typing import Any
 import httpx
 
 from orbitpay.observability.metrics import RPC_LATENCY, RPC_REQUESTS, RPC_UP
-
-# httpcore tries ``import sniffio`` on every request; when it is not installed each
-# attempt walks sys.path (~0.3 ms per request). Remember the absence once.
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 # JSON-RPC error codes that mean "try again later" rather than "your request is wrong".
 _TRANSIENT_RPC_CODES = frozenset({-32603})
