@@ -115,6 +115,13 @@ def index(
     settings = _settings()
     if not settings.rpc_url:
         fail("invalid configuration: ORBITPAY_RPC_URL: required by 'orbitpay index'")
+    if settings.metrics_port:
+        # A standalone indexer has no API: serve its metrics for Prometheus.
+        from prometheus_client import start_http_server
+
+        from orbitpay.observability.metrics import REGISTRY
+
+        start_http_server(settings.metrics_port, addr=settings.api_host, registry=REGISTRY)
     with database(settings) as url:
         raise typer.Exit(run_index_command(settings, url, once=once))
 
