@@ -205,10 +205,14 @@ async def _register_configured(settings: Settings, engine: AsyncEngine) -> None:
 async def _index_command(settings: Settings, url: str, once: bool) -> int:
     import signal
 
+    from orbitpay.cache import create_cache
     from orbitpay.db.engine import create_engine
 
     assert settings.rpc_url is not None
     engine = create_engine(url, pool_size=4)
+    # A standalone indexer shares only Redis with the API workers: bump their
+    # cache versions after each commit (an in-process cache would help nobody).
+    cache = create_cache(settings.redis_url) if settings.redis_url else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -218,7 +222,7 @@ async def _index_command(settings: Settings, url: str, once: bool) -> int:
         await _register_configured(settings, engine)
         if not once:
             try:
-                await run_indexer(settings, engine, settings.rpc_url, stop)
+                await run_indexer(settings, engine, settings.rpc_url, stop, cache=cache)
             except ConfigError:
                 return 2  # run_indexer already printed the one line
             return 0
@@ -229,7 +233,9 @@ async def _index_command(settings: Settings, url: str, once: bool) -> int:
             attempts = 0
             while True:
                 try:
-                    result = await index_until_latest(settings, engine, settings.rpc_url)
+                    result = await index_until_latest(
+                        settings, engine, settings.rpc_url, cache=cache
+                    )
                     log.info(
                         "caught_up",
                         events=result.events,
@@ -261,6 +267,8 @@ async def _index_command(settings: Settings, url: str, once: bool) -> int:
         print(f"orbitpay index: {exc}", file=sys.stderr)
         return 1
     finally:
+        if cache is not None:
+            await cache.close()
         await engine.dispose()
 
 
