@@ -7,6 +7,7 @@ variable (exit code 2), never a traceback.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -185,13 +186,50 @@ def org_add(
     console.print(f"organization {name!r} registered with id {org_id}")
 
 
+@org_app.command("import-devnet")
+@handles_config_errors
+def org_import_devnet(
+    url: str = typer.Argument(..., help="The devnet's URL, e.g. http://127.0.0.1:8100"),
+) -> None:
+    """Register the organizations a devnet serves (its GET /devnet/organizations)."""
+    import httpx
+
+    from orbitpay.orgs import OrganizationError, register_organization
+
+    settings = _settings()
+    try:
+        response = httpx.get(url.rstrip("/") + "/devnet/organizations", timeout=30)
+        response.raise_for_status()
+        orgs = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        fail(f"could not read organizations from the devnet at {url}: {exc}", code=1)
+
+    async def _register(conn: Any) -> list[int]:
+        return [
+            await register_organization(conn, o["name"], o["contracts"], admin=o.get("admin"))
+            for o in orgs
+        ]
+
+    try:
+        ids = _with_connection(settings, _register, write=True)
+    except OrganizationError as exc:
+        fail(f"refused: {exc}")
+    for org, org_id in zip(orgs, ids, strict=True):
+        console.print(f"organization {org['name']!r} registered with id {org_id}")
+
+
 @org_app.command("list")
 @handles_config_errors
-def org_list() -> None:
+def org_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
     """List organizations and their contracts."""
     from orbitpay.orgs import list_organizations
 
     orgs = _with_connection(_settings(), list_organizations, write=False)
+    if as_json:
+        print(json.dumps(orgs, default=str, indent=2))
+        return
     table = Table("id", "name", "admin", "treasury", "payroll", "vesting", "governance")
     for org in orgs:
         c = org["contracts"]
@@ -248,11 +286,16 @@ def keys_create(
 
 @keys_app.command("list")
 @handles_config_errors
-def keys_list() -> None:
+def keys_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
     """List API keys (never their secrets)."""
     from orbitpay.security.apikeys import list_keys
 
     rows = _with_connection(_settings(), list_keys, write=False)
+    if as_json:
+        print(json.dumps(rows, default=str, indent=2))
+        return
     table = Table("id", "name", "scope", "prefix", "created", "rotated", "revoked", "last used")
     for r in rows:
         table.add_row(

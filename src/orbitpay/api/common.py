@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Annotated, Any
 
 import asyncpg
@@ -39,6 +39,9 @@ STRKEY_PATTERN = r"^[GC][A-Z2-7]{55}$"
 CONTRACT_PATTERN = r"^C[A-Z2-7]{55}$"
 
 
+# Checksums are pure functions of the string and cost 20-40 us each in stellar_sdk: list
+# requests repeat a small set of addresses, so remember the answers (bounded).
+@lru_cache(maxsize=16384)
 def _valid_account(value: str) -> bool:
     try:
         return bool(StrKey.is_valid_ed25519_public_key(value))
@@ -46,6 +49,7 @@ def _valid_account(value: str) -> bool:
         return False
 
 
+@lru_cache(maxsize=16384)
 def _valid_contract(value: str) -> bool:
     try:
         return bool(StrKey.is_valid_contract(value))

@@ -61,17 +61,22 @@ class PageParams:
     order: Literal["asc", "desc"]
 
 
+LimitQuery = Annotated[
+    int, Query(ge=1, le=MAX_LIMIT, description=f"Rows per page (1..{MAX_LIMIT}).")
+]
+CursorQuery = Annotated[
+    str | None,
+    Query(max_length=2048, description="`next_cursor` of the previous page."),
+]
+OrderQuery = Annotated[
+    Literal["asc", "desc"], Query(description="By ledger: `desc` = newest first.")
+]
+
+
 async def page_params(
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_LIMIT, description=f"Rows per page (1..{MAX_LIMIT}).")
-    ] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=2048, description="`next_cursor` of the previous page."),
-    ] = None,
-    order: Annotated[
-        Literal["asc", "desc"], Query(description="By ledger: `desc` = newest first.")
-    ] = "desc",
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+    order: OrderQuery = "desc",
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor or None, order=order)
 

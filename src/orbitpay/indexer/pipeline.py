@@ -54,6 +54,7 @@ from orbitpay.stellar.rpc import (
     EventPage,
     RpcClient,
     RpcError,
+    cursor_ledger,
     filters_for,
     toid_parts,
 )
@@ -290,7 +291,11 @@ class Indexer:
             await self._gap(group, cur, next_ledger, oldest, latest)
             return None, oldest, oldest - 1, health
         if cur["cursor"]:
-            return str(cur["cursor"]), next_ledger, int(cur["last_ledger"]), health
+            at = cursor_ledger(str(cur["cursor"]))
+            if at is None or at >= oldest:
+                return str(cur["cursor"]), next_ledger, int(cur["last_ledger"]), health
+            # The cursor's ledger (fully scanned) just left the retention window: a real
+            # RPC rejects it (-32600), so resume from the next ledger, which is retained.
         return None, next_ledger, int(cur["last_ledger"]), health
 
     async def _gap(
@@ -429,6 +434,8 @@ class Indexer:
         t0 = time.perf_counter()
         items: list[Item] = []
         for raw in page.events:
+            if raw.type != "contract":  # system/diagnostic (a protocol-22 RPC may add them)
+                continue
             info = group.contracts.get(raw.contract_id)
             if info is None:  # not ours (a filter the RPC widened?): nothing to project
                 log.warning(

@@ -169,8 +169,9 @@ def _by_order(item: Item, symbol: str, candidates: list[Any]) -> Any:
         return None
     idx = _event_index(item.raw.id)
     op = item.raw.operation_index or 0
+    legacy = getattr(item.raw, "legacy_ids", False)
     for n, ref in enumerate(refs):
-        if (ref.op_index, ref.index) == (op, idx):
+        if ref.matches_id(op, idx, legacy):
             return candidates[n]
     return None
 

@@ -82,14 +82,21 @@ class TxFetcher:
                     self.use_ranges = False
                 infos = {}
         missing = [h for h in wanted if h not in infos]
+        refused: dict[str, str] = {}
         if missing:
-            results = await asyncio.gather(*(self.rpc.get_transaction(h) for h in missing))
-            for info in results:
-                infos[info.hash] = info
+            results = await asyncio.gather(*(self._get_one(h) for h in missing))
+            for h, got in zip(missing, results, strict=True):
+                if isinstance(got, str):
+                    refused[h] = got
+                else:
+                    infos[got.hash or h] = got
         for h in wanted:
             info = infos.get(h)
             if info is None or info.status == "NOT_FOUND":
-                errors[h] = f"transaction {h} not found by the RPC"
+                errors[h] = refused.get(h) or (
+                    f"transaction {h} not found by the RPC (NOT_FOUND: outside its "
+                    "retention window?)"
+                )
                 continue
             try:
                 ctx = parse_tx(
@@ -106,6 +113,13 @@ class TxFetcher:
             found[h] = ctx
             self._remember(ctx)
         return found, errors
+
+    async def _get_one(self, tx_hash: str) -> TxInfo | str:
+        """``getTransaction``; a JSON-RPC error about this hash is a reason, not a crash."""
+        try:
+            return await self.rpc.get_transaction(tx_hash)
+        except RpcError as exc:
+            return f"transaction {tx_hash}: {exc}"
 
     async def _by_ranges(self, refs: list[TxRef]) -> dict[str, TxInfo]:
         n_runs = max(1, min(self.parallel, len(refs) // 50 or 1))

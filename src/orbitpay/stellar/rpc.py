@@ -124,6 +124,15 @@ class RawEvent:
     tx_hash: str
     transaction_index: int | None
     operation_index: int | None
+    # True for the protocol-22 shape (no ``operationIndex``): the RPC then numbered
+    # a transaction's events by their place in its diagnostic events (when core
+    # emitted any), not by their place among the operation's contract events.
+    legacy_ids: bool = False
+
+    @property
+    def is_contract_event(self) -> bool:
+        """A ``contract`` event (not ``system`` / ``diagnostic``) naming a contract."""
+        return self.type == "contract" and bool(self.contract_id)
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> RawEvent:
@@ -133,6 +142,7 @@ class RawEvent:
         ev_id = str(item["id"])
         tx_index = item.get("transactionIndex")
         op_index = item.get("operationIndex")
+        legacy = op_index is None
         if tx_index is None or op_index is None:
             head = ev_id.split("-", 1)[0]
             if head.isdigit():
@@ -154,6 +164,7 @@ class RawEvent:
             tx_hash=str(item.get("txHash") or ""),
             transaction_index=None if tx_index is None else int(tx_index),
             operation_index=None if op_index is None else int(op_index),
+            legacy_ids=legacy,
         )
 
 

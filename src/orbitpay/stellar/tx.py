@@ -53,6 +53,15 @@ class ContractEventRef:
     topic0: Any
     op_index: int
     index: int
+    # Its place in the meta-v3 diagnostic events, when core emitted them: the event
+    # index a protocol-22 RPC put in the event id (see ``RawEvent.legacy_ids``).
+    diag_index: int | None = None
+
+    def matches_id(self, op_index: int, event_index: int | None, legacy: bool) -> bool:
+        """Is this the event whose ``getEvents`` id ends in ``event_index``?"""
+        if legacy and self.diag_index is not None:
+            return (0, self.diag_index) == (op_index, event_index)
+        return (self.op_index, self.index) == (op_index, event_index)
 
 
 @dataclass
@@ -122,6 +131,7 @@ class TxContext:
                     ref = _event_ref(ev, op_index, i)
                     if ref is not None:
                         out.append(ref)
+            _attach_diagnostic_indices(meta, out)
             self._events = out
 
 
@@ -139,6 +149,30 @@ def meta_return_and_events(
             return None, []
         return sm.return_value, [list(sm.events)]
     return None, []
+
+
+def _attach_diagnostic_indices(meta: xdr.TransactionMeta, refs: list[ContractEventRef]) -> None:
+    """Give each contract event of a v3 meta its place in the diagnostic events.
+
+    A protocol-22 RPC numbered a transaction's events by their position in
+    ``sorobanMeta.diagnosticEvents`` when that list was not empty (it then holds
+    every contract event, in order, between ``fn_call``/``fn_return`` and other
+    diagnostics), and by their position in ``sorobanMeta.events`` otherwise.
+    """
+    if meta.v != 3 or meta.v3 is None or meta.v3.soroban_meta is None:
+        return
+    diagnostics = meta.v3.soroban_meta.diagnostic_events or []
+    if not diagnostics:
+        return
+    positions: list[int] = []
+    for pos, d in enumerate(diagnostics):
+        ev = d.event
+        if ev.type == xdr.ContractEventType.CONTRACT and d.in_successful_contract_call:
+            positions.append(pos)
+    if len(positions) != len(refs):
+        return  # not the list we expected: keep the plain indices
+    for ref, pos in zip(refs, positions, strict=True):
+        ref.diag_index = pos
 
 
 def _event_ref(ev: xdr.ContractEvent, op_index: int, index: int) -> ContractEventRef | None:

@@ -21,7 +21,8 @@ from orbitpay.api.common import (
     wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
-from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.pagination import Keyset, Page
+from orbitpay.api.queryparams import QueryParam, QuerySpec
 from orbitpay.api.schemas import Stream, StreamClaim, StreamDetail, StreamStatus, unix_time
 from orbitpay.cache import TTL_STREAM_CLAIMABLE
 from orbitpay.db.schema import stream_claims, streams
@@ -67,23 +68,27 @@ SPEC = ListSpec(
 )
 
 
+LIST_QUERY = QuerySpec(
+    [
+        QueryParam("sender", SenderQuery),
+        QueryParam("recipient", RecipientQuery),
+        QueryParam("status", Annotated[StreamStatus | None, Query()]),
+        QueryParam("contract", ContractQuery),
+    ]
+)
+
+
 @router.get(
     "",
     response_model=Page[Stream],
     responses=CSV_RESPONSE,
+    openapi_extra=LIST_QUERY.openapi(),
     summary="List streams",
     description="Streams by sender, recipient, status and contract, newest first by default. "
     "`Accept: text/csv` streams every matching row as CSV.",
 )
-async def list_streams(
-    request: Request,
-    paging: Paging,
-    sender: SenderQuery = None,
-    recipient: RecipientQuery = None,
-    status: Annotated[StreamStatus | None, Query()] = None,
-    contract: ContractQuery = None,
-) -> Response:
-    values = {"sender": sender, "recipient": recipient, "status": status, "contract": contract}
+async def list_streams(request: Request) -> Response:
+    values, paging = LIST_QUERY.parse(request)
     if wants_csv(request):
         return csv_response(request, SPEC, values, paging, "streams")
     return await list_response(request, SPEC, values, paging)
