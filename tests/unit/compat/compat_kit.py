@@ -46,7 +46,7 @@ def toid(ledger: int, tx: int, op: int) -> int:
 
 
 def event_id(ledger: int, tx: int, op: int, index: int) -> str:
-    return "%019d-%010d" % (toid(ledger, tx, op), index)
+    return f"{toid(ledger, tx, op):019d}-{index:010d}"
 
 
 def rfc3339(ledger: int) -> str:
@@ -89,14 +89,22 @@ def source_auth(root: xdr.SorobanAuthorizedInvocation) -> xdr.SorobanAuthorizati
     )
 
 
-def address_auth(signer: str, root: xdr.SorobanAuthorizedInvocation) -> xdr.SorobanAuthorizationEntry:
+def address_auth(
+    signer: str, root: xdr.SorobanAuthorizedInvocation
+) -> xdr.SorobanAuthorizationEntry:
     """``ADDRESS`` credentials with a signature-shaped value (a vec of one map)."""
     signature = sv.vec(
         [
             sv.map_(
                 [
-                    (sv.symbol("public_key"), xdr.SCVal(xdr.SCValType.SCV_BYTES, bytes=xdr.SCBytes(b"\x01" * 32))),
-                    (sv.symbol("signature"), xdr.SCVal(xdr.SCValType.SCV_BYTES, bytes=xdr.SCBytes(b"\x02" * 64))),
+                    (
+                        sv.symbol("public_key"),
+                        xdr.SCVal(xdr.SCValType.SCV_BYTES, bytes=xdr.SCBytes(b"\x01" * 32)),
+                    ),
+                    (
+                        sv.symbol("signature"),
+                        xdr.SCVal(xdr.SCValType.SCV_BYTES, bytes=xdr.SCBytes(b"\x02" * 64)),
+                    ),
                 ]
             )
         ]
@@ -188,7 +196,9 @@ def fn_call_diag(contract_id: str, function: str) -> xdr.DiagnosticEvent:
 
 def fn_return_diag(contract_id: str, function: str) -> xdr.DiagnosticEvent:
     ev = contract_event(
-        contract_id, [sv.symbol("fn_return"), sv.symbol(function)], sv.void(),
+        contract_id,
+        [sv.symbol("fn_return"), sv.symbol(function)],
+        sv.void(),
         xdr.ContractEventType.DIAGNOSTIC,
     )
     return xdr.DiagnosticEvent(in_successful_contract_call=True, event=ev)
@@ -295,7 +305,7 @@ def events_result(
 
 def max_cursor(ledger: int) -> str:
     """The cursor stellar-rpc returns for a page that did not fill up."""
-    return "%019d-%010d" % (toid(ledger, 0xFFFFF, 0xFFF), 0xFFFFFFFF)
+    return f"{toid(ledger, 0xFFFFF, 0xFFF):019d}-{0xFFFFFFFF:010d}"
 
 
 def tx_json(

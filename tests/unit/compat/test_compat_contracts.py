@@ -1,11 +1,10 @@
-"""Event, argument and storage encodings exactly as the OrbitPay Rust contracts (soroban-sdk 22) make them."""
+"""Events, arguments and storage encoded as the OrbitPay Rust contracts (soroban-sdk 22) do."""
 
 from __future__ import annotations
 
 import base64
 
 import pytest
-
 from compat_kit import account, contract
 from stellar_sdk import Address, xdr
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from compat_kit import (
     CLOSE_TIME,
     account,
@@ -19,6 +18,7 @@ from compat_kit import (
     max_cursor,
     tx_json,
 )
+
 from orbitpay.stellar import scval as sv
 from orbitpay.stellar.rpc import (
     EventPage,
@@ -37,7 +37,7 @@ TX = "9a" * 32
 
 
 class Script:
-    """An httpx transport answering from a list of (status, headers, body) and recording requests."""
+    """An httpx transport answering (status, headers, body) in turn; it records the requests."""
 
     def __init__(self, answers: list[tuple[int, dict[str, str], Any]]) -> None:
         self.answers = list(answers)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from compat_kit import (
     account,
     address_auth,
@@ -88,9 +87,7 @@ def test_fee_bump_envelope_yields_the_inner_call(fee_bump: bool) -> None:
 
 
 def test_calls_through_another_contract_come_from_the_auth_tree() -> None:
-    inner = authorized(
-        PAYROLL, "claim", [sv.address(RECIPIENT), sv.u32(3)]
-    )
+    inner = authorized(PAYROLL, "claim", [sv.address(RECIPIENT), sv.u32(3)])
     root = authorized(ROUTER, "claim_all", [sv.address(RECIPIENT)], [inner])
     env = envelope(ROUTER, "claim_all", [sv.address(RECIPIENT)], [address_auth(RECIPIENT, root)])
     for calls in (
@@ -129,7 +126,11 @@ def test_events_object_is_used_when_present_and_meta_when_absent() -> None:
     assert with_events.contract_events_xdr is not None and without.contract_events_xdr is None
     for info in (with_events, without):
         ctx = parse_tx(
-            info.hash, info.status, info.ledger, info.envelope_xdr, info.result_meta_xdr,
+            info.hash,
+            info.status,
+            info.ledger,
+            info.envelope_xdr,
+            info.result_meta_xdr,
             info.contract_events_xdr,
         )
         assert [r.topic0 for r in ctx.contract_events()] == ["v_create"]
@@ -157,9 +158,7 @@ def test_fast_reader_refuses_what_it_does_not_know() -> None:
 
 def _two_claims(protocol: int, diagnostics: bool) -> tuple[list[Item], Any]:
     """A router claims streams 3 and 5 for one recipient: two claim events, same shape."""
-    claims = [
-        authorized(PAYROLL, "claim", [sv.address(RECIPIENT), sv.u32(sid)]) for sid in (3, 5)
-    ]
+    claims = [authorized(PAYROLL, "claim", [sv.address(RECIPIENT), sv.u32(sid)]) for sid in (3, 5)]
     root = authorized(ROUTER, "claim_both", [sv.address(RECIPIENT)], claims)
     env = envelope(ROUTER, "claim_both", [sv.address(RECIPIENT)], [source_auth(root)])
     evs = [
@@ -219,9 +218,7 @@ def _two_claims(protocol: int, diagnostics: bool) -> tuple[list[Item], Any]:
     return items, ctx
 
 
-@pytest.mark.parametrize(
-    ("protocol", "diagnostics"), [(22, False), (22, True), (23, False)]
-)
+@pytest.mark.parametrize(("protocol", "diagnostics"), [(22, False), (22, True), (23, False)])
 def test_nth_event_is_matched_to_nth_call(protocol: int, diagnostics: bool) -> None:
     items, _ = _two_claims(protocol, diagnostics)
     for it in items:

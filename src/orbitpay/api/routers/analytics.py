@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orbitpay.api.common import READ_RESPONSES, ContractQuery, Now, Resources, raw_json
 from orbitpay.api.deps import AppResources
 from orbitpay.api.errors import ApiError
+from orbitpay.api.readpool import read_connection
 from orbitpay.api.schemas import (
     Interval,
     PayrollAnalytics,
@@ -230,32 +231,49 @@ PAYROLL_TOTALS = """
 
 # Whole hours come from the hourly rollup; the last, partial hour before `to` from the
 # claims themselves (an index range), so a bucket never counts a claim at or after `to`.
-PAYROLL_SERIES = """
-    WITH b AS (SELECT generate_series(0, CAST(:n AS integer) - 1) AS i),
-    tok AS (SELECT unnest(CAST(:tokens AS text[])) AS token),
-    parts AS (
-        SELECT token, {bucket_hour} AS i, disbursed AS v
-        FROM payroll_hourly
-        WHERE token = ANY(CAST(:tokens AS text[]))
-          AND hour >= CAST(:start AS timestamptz) AND hour < CAST(:whole_end AS timestamptz)
-          {claims_contract}
-        UNION ALL
-        SELECT token, {bucket_claimed_at} AS i, amount AS v
-        FROM stream_claims
-        WHERE token = ANY(CAST(:tokens AS text[]))
-          AND claimed_at >= CAST(:whole_end AS timestamptz)
-          AND claimed_at < CAST(:end AS timestamptz)
-          {claims_contract}
-    ),
-    agg AS (SELECT token, i, sum(v) AS v FROM parts GROUP BY 1, 2)
-    SELECT tok.token, b.i, COALESCE(agg.v, 0) AS v
-    FROM tok CROSS JOIN b LEFT JOIN agg ON agg.token = tok.token AND agg.i = b.i
-    ORDER BY 1, 2
+# Both group by ``date_bin`` (timestamp arithmetic: no numeric epoch maths per row) and
+# the bucket index is computed in Python on the few grouped rows; ``_series`` zero-fills.
+PAYROLL_HOURS = """
+    SELECT token, date_bin($1::interval, hour, $2::timestamptz) AS bucket,
+           sum(disbursed) AS v
+    FROM payroll_hourly
+    WHERE token = ANY($3::text[]) AND hour >= $2::timestamptz AND hour < $4::timestamptz
+      {contract}
+    GROUP BY 1, 2
+"""
+PAYROLL_RECENT = """
+    SELECT token, date_bin($1::interval, claimed_at, $2::timestamptz) AS bucket,
+           sum(amount) AS v
+    FROM stream_claims
+    WHERE token = ANY($3::text[])
+      AND claimed_at >= $4::timestamptz AND claimed_at < $5::timestamptz
+      {contract}
+    GROUP BY 1, 2
 """
 
 
-async def payroll_analytics(res: AppResources, rng: Range, contract: str | None) -> dict[str, Any]:
-    """The figures (cached per clock window, whatever the range) and the range's series."""
+def payroll_series_sql(contract: str | None) -> tuple[str, str]:
+    """The whole-hours and partial-hour statements (``$5``/``$6`` is the contract)."""
+    return (
+        PAYROLL_HOURS.format(contract="AND contract_id = $5" if contract else ""),
+        PAYROLL_RECENT.format(contract="AND contract_id = $6" if contract else ""),
+    )
+
+
+def _bucket_rows(rng: Range, rows: Any) -> list[list[Any]]:
+    """``(token, bucket start, v)`` rows -> ``[token, bucket index, v]``."""
+    return [[r[0], int((r[1] - rng.start).total_seconds()) // rng.step, int(r[2])] for r in rows]
+
+
+async def payroll_analytics(
+    res: AppResources, rng: Range, contract: str | None, app: Any
+) -> dict[str, Any]:
+    """The figures (cached per clock window, whatever the range) and the range's series.
+
+    The whole-hour part of the series is cached too (same namespace, so new payroll
+    events invalidate it): a range ending "now" moves every second, but its whole hours
+    only every hour, so a cache miss of the response only reads the partial last hour.
+    """
     whole_end = max(rng.start, rng.to.replace(minute=0, second=0, microsecond=0))
     params = {**rng.params(), "contract": contract, "whole_end": whole_end}
     fmt = {
@@ -280,10 +298,29 @@ async def payroll_analytics(res: AppResources, rng: Range, contract: str | None)
     key = f"payroll-figures:{contract or '*'}:{rng.now // TTL_ANALYTICS}"
     totals = await cached(res, key, figures)
     tokens = [t["token"] for t in totals]
-    async with res.engine.connect() as conn:
-        rows = (
-            await conn.execute(text(PAYROLL_SERIES.format(**fmt)), {**params, "tokens": tokens})
-        ).all()
+    hours_sql, recent_sql = payroll_series_sql(contract)
+    stride = timedelta(seconds=rng.step)
+    extra = [contract] if contract else []
+
+    async def whole_hours() -> list[list[Any]]:
+        async with read_connection(app) as conn:
+            rows = await conn.fetch(hours_sql, stride, rng.start, tokens, whole_end, *extra)
+        return _bucket_rows(rng, rows)
+
+    hours_key = (
+        f"payroll-hours:{contract or '*'}:{rng.interval}:{rng.start_epoch}:"
+        f"{int((whole_end - _EPOCH).total_seconds())}:{','.join(tokens)}"
+    )
+    parts = list(await cached(res, hours_key, whole_hours))
+    if rng.to > whole_end:
+        async with read_connection(app) as conn:
+            rows = await conn.fetch(
+                recent_sql, stride, rng.start, tokens, whole_end, rng.to, *extra
+            )
+        parts += _bucket_rows(rng, rows)
+    sums: dict[tuple[str, int], int] = {}
+    for token, i, v in parts:
+        sums[(token, i)] = sums.get((token, i), 0) + int(v)
     body = PayrollAnalytics.model_validate(
         {
             "range": rng.describe(),
@@ -295,7 +332,9 @@ async def payroll_analytics(res: AppResources, rng: Range, contract: str | None)
                 {"token": t["token"], "amount": t["burn_rate_per_day"]} for t in totals
             ],
             "by_token": totals,
-            "series": _series(rng, list(rows), ("disbursed",), tokens),
+            "series": _series(
+                rng, [(t, i, v) for (t, i), v in sums.items()], ("disbursed",), tokens
+            ),
         }
     )
     return body.model_dump(mode="json", by_alias=True)
@@ -308,9 +347,11 @@ async def payroll_analytics(res: AppResources, rng: Range, contract: str | None)
     description="Totals are all-time (disbursed) or at `as_of` (active streams, burn rate); "
     "the series covers the range. Cached 30 s (new payroll events invalidate it).",
 )
-async def payroll(res: Resources, rng: RangeDep, contract: ContractQuery = None) -> Response:
+async def payroll(
+    request: Request, res: Resources, rng: RangeDep, contract: ContractQuery = None
+) -> Response:
     async def compute() -> dict[str, Any]:
-        return await payroll_analytics(res, rng, contract)
+        return await payroll_analytics(res, rng, contract, request.app)
 
     body = await cached(res, f"payroll:{contract or '*'}:{range_key(rng)}", compute)
     return raw_json(body)
