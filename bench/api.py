@@ -215,8 +215,11 @@ async def fill(url: str, streams: int, events: int) -> dict[str, Any]:
 # ------------------------------------------------------------------ server
 
 
-def serve(url: str, port: int) -> None:
-    """Run the real app (plus the floor route) under uvicorn; used in a child process."""
+def serve(url: str, port: int, loop: str = "auto", http: str = "auto") -> None:
+    """Run the real app (plus the floor route) under uvicorn; used in a child process.
+
+    ``auto`` is uvicorn's default: uvloop and httptools when installed, else asyncio and h11.
+    """
     import uvicorn
     from fastapi import Response
 
@@ -230,7 +233,15 @@ def serve(url: str, port: int) -> None:
     async def floor() -> Response:
         return Response(b'{"ok":true}', media_type="application/json")
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop=loop,  # type: ignore[arg-type]
+        http=http,  # type: ignore[arg-type]
+    )
 
 
 # ------------------------------------------------------------------ load
@@ -327,22 +338,35 @@ async def explain(url: str, recipient: str) -> None:
         await raw.close()
 
     engine = create_engine(url, pool_size=1)
-    rng = await analytics.analytics_range(int(NOW.timestamp()), None, None, "day")
-    params = {**rng.params(), "whole_end": rng.to.replace(minute=0, second=0, microsecond=0)}
+    # A cold request: `to` not on the hour, so both series statements run.
+    to = (NOW - timedelta(seconds=1234)).isoformat()
+    rng = await analytics.analytics_range(
+        int(NOW.timestamp()), None, datetime.fromisoformat(to), "day"
+    )
+    whole_end = rng.to.replace(minute=0, second=0, microsecond=0)
+    params = {**rng.params(), "whole_end": whole_end}
     fmt = {**analytics._FMT, "claims_contract": "", "streams_contract": ""}
     totals_sql = analytics.PAYROLL_TOTALS.format(**fmt)
-    series_sql = analytics.PAYROLL_SERIES.format(**fmt)
+    hours_sql, recent_sql = analytics.payroll_series_sql(None)
     async with engine.connect() as conn:
         tokens = [r.token for r in (await conn.execute(text(totals_sql), params)).all()]
-        for title, sql, values in (
-            ("GET /api/analytics/payroll  (totals)", totals_sql, params),
-            ("GET /api/analytics/payroll  (series)", series_sql, {**params, "tokens": tokens}),
-        ):
-            print(f"\n--- EXPLAIN (ANALYZE, BUFFERS) {title}")
-            explained = text("EXPLAIN (ANALYZE, BUFFERS) " + sql)
-            for line in (await conn.execute(explained, values)).all():
-                print("   ", line[0])
+        print("\n--- EXPLAIN (ANALYZE, BUFFERS) GET /api/analytics/payroll  (totals)")
+        explained = text("EXPLAIN (ANALYZE, BUFFERS) " + totals_sql)
+        for line in (await conn.execute(explained, params)).all():
+            print("   ", line[0])
     await engine.dispose()
+    raw = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    stride = timedelta(seconds=rng.step)
+    try:
+        for title, sql, args in (
+            ("(series, whole hours)", hours_sql, [stride, rng.start, tokens, whole_end]),
+            ("(series, last hour)", recent_sql, [stride, rng.start, tokens, whole_end, rng.to]),
+        ):
+            print(f"\n--- EXPLAIN (ANALYZE, BUFFERS) GET /api/analytics/payroll  {title}")
+            for line in await raw.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args):
+                print("   ", line[0])
+    finally:
+        await raw.close()
 
 
 # ------------------------------------------------------------------ main
@@ -358,6 +382,20 @@ async def _sizes(url: str) -> dict[str, int]:
             }
     finally:
         await engine.dispose()
+
+
+def _server_kind(loop: str, http: str) -> str:
+    """What uvicorn's ``auto`` resolves to here (uvloop/httptools when installed)."""
+    import importlib.util
+
+    def have(name: str) -> bool:
+        return importlib.util.find_spec(name) is not None
+
+    if loop == "auto":
+        loop = "uvloop" if have("uvloop") else "asyncio"
+    if http == "auto":
+        http = "httptools" if have("httptools") else "h11"
+    return f"{loop}+{http}"
 
 
 def main() -> None:
@@ -376,11 +414,18 @@ def main() -> None:
         default=None,
         help="keep the database (or reuse URL, already filled)",
     )
+    parser.add_argument(
+        "--loop", default="auto", choices=("auto", "asyncio", "uvloop"), help="uvicorn loop"
+    )
+    parser.add_argument(
+        "--http", default="auto", choices=("auto", "h11", "httptools"), help="uvicorn HTTP"
+    )
+    parser.add_argument("--no-explain", action="store_true", help="skip the EXPLAIN plans")
     parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port)
+        serve(args.serve, args.port, args.loop, args.http)
         return
 
     reuse = args.keep not in (None, "new")
@@ -416,7 +461,10 @@ def main() -> None:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", url, "--port", str(port)],
+            [
+                *(sys.executable, __file__, "--serve", url, "--port", str(port)),
+                *("--loop", args.loop, "--http", args.http),
+            ],
             env={**os.environ, "ORBITPAY_LOG_LEVEL": "warning"},
         )
         base = f"http://127.0.0.1:{port}"
@@ -447,7 +495,8 @@ def main() -> None:
         print(
             f"\n{sizes['streams']:,} streams, {sizes['events']:,} events, "
             f"{sizes['stream_claims']:,} claims; {args.concurrency} concurrent "
-            f"clients over HTTP (uvicorn, 1 worker, loopback); {args.duration:.0f} s per row; "
+            f"clients over HTTP (uvicorn {_server_kind(args.loop, args.http)}, 1 worker, "
+            f"loopback); {args.duration:.0f} s per row; "
             f"{os.cpu_count()} CPUs shared by client, server and PostgreSQL\n"
         )
         header = (
@@ -463,7 +512,8 @@ def main() -> None:
             )
         mean = statistics.mean(results[1].latencies) * 1000
         print(f"(streams: mean latency {mean:.1f} ms)")
-        asyncio.run(explain(url, recipients[0]))
+        if not args.no_explain:
+            asyncio.run(explain(url, recipients[0]))
     finally:
         if server is not None:
             server.terminate()

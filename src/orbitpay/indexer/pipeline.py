@@ -280,8 +280,12 @@ class Indexer:
                 )
         return cur
 
-    async def _start_point(self, group: Group) -> tuple[str | None, int, int, Any]:
-        """(cursor, start ledger, previous last_ledger, health) after gap handling."""
+    async def _start_point(self, group: Group) -> tuple[str | None, str | None, int, int, Any]:
+        """(request cursor, stored cursor, start ledger, previous last_ledger, health).
+
+        The request cursor may be None while one is stored (it left the retention
+        window); the first commit must still expect the stored one.
+        """
         health = await self.rpc.get_health()
         oldest = int(health.oldest_ledger or 1)
         latest = int(health.latest_ledger or oldest)
@@ -289,14 +293,15 @@ class Indexer:
         next_ledger = int(cur["last_ledger"]) + 1
         if next_ledger < oldest:
             await self._gap(group, cur, next_ledger, oldest, latest)
-            return None, oldest, oldest - 1, health
-        if cur["cursor"]:
-            at = cursor_ledger(str(cur["cursor"]))
+            return None, None, oldest, oldest - 1, health
+        stored = str(cur["cursor"]) if cur["cursor"] else None
+        if stored:
+            at = cursor_ledger(stored)
             if at is None or at >= oldest:
-                return str(cur["cursor"]), next_ledger, int(cur["last_ledger"]), health
+                return stored, stored, next_ledger, int(cur["last_ledger"]), health
             # The cursor's ledger (fully scanned) just left the retention window: a real
             # RPC rejects it (-32600), so resume from the next ledger, which is retained.
-        return None, next_ledger, int(cur["last_ledger"]), health
+        return None, stored, next_ledger, int(cur["last_ledger"]), health
 
     async def _gap(
         self, group: Group, cur: dict[str, Any], gap_from: int, oldest: int, latest: int
@@ -359,7 +364,7 @@ class Indexer:
         DISCREPANCIES.labels("gap", "cursor").inc()
 
     async def catch_up(self, group: Group, stop: asyncio.Event | None = None) -> SyncResult:
-        cursor, start_ledger, last_ledger, health = await self._start_point(group)
+        cursor, stored, start_ledger, last_ledger, health = await self._start_point(group)
         result = SyncResult(last_ledger=last_ledger, latest_ledger=health.latest_ledger)
         await self.report(
             force=True,
@@ -372,7 +377,7 @@ class Indexer:
             self.progress.start(group.name, last_ledger, int(health.latest_ledger or last_ledger))
         queue: asyncio.Queue[Prepared | BaseException | None] = asyncio.Queue(maxsize=2)
         producer = asyncio.create_task(self._produce(group, cursor, start_ledger, queue, stop))
-        expect = cursor
+        expect = stored
         try:
             while True:
                 t_wait = time.perf_counter()

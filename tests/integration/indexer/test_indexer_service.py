@@ -255,3 +255,41 @@ async def test_database_outage_pauses_and_resumes(eng: AsyncEngine, database_url
         assert diff(expected, comparable(await indexed_state(eng))) == []
     finally:
         handle.stop()
+
+
+async def test_cursor_that_left_the_window_restarts_from_the_next_ledger(
+    eng: AsyncEngine, database_url: str
+) -> None:
+    """The fully scanned cursor ledger leaves retention, the next one is kept: no gap.
+
+    A real RPC refuses such a cursor (-32600); the indexer must resume from
+    ``last_ledger + 1`` rather than retry the same request forever or report a gap.
+    """
+    from orbitpay.devnet.server import start_background_devnet
+    from orbitpay.stellar.rpc import cursor_ledger
+
+    retention = 800_000  # the whole demo history fits
+    with start_background_devnet(
+        scenario="demo", seed=4, live=False, retention_ledgers=retention
+    ) as devnet:
+        chain = devnet.chain
+        await register_devnet_orgs(eng, chain)
+        settings = load_settings(database_url=database_url, rpc_url=devnet.url)
+        await index_until_latest(settings, eng, devnet.url, progress=False)
+        async with eng.connect() as conn:
+            cur = (await conn.execute(select(indexer_cursors))).one()
+        at = cursor_ledger(cur.cursor)
+        assert at is not None and at <= cur.last_ledger
+        with chain.lock:
+            chain.advance_to(chain.close_time(at + retention - 2))
+            while chain.oldest_ledger < at + 1:
+                chain.close_ledger()
+        assert chain.oldest_ledger == at + 1 <= cur.last_ledger + 1
+        again = await index_until_latest(settings, eng, devnet.url, progress=False)
+    assert again.last_ledger == chain.latest_ledger
+    async with eng.connect() as conn:
+        gaps = await conn.scalar(
+            select(func.count()).select_from(discrepancies).where(discrepancies.c.source == "gap")
+        )
+        status = (await conn.execute(select(indexer_status))).one()
+    assert gaps == 0 and status.gap_from_ledger is None
