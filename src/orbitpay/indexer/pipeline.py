@@ -7,9 +7,16 @@ A group is caught up by paging ``getEvents`` from its stored cursor (or from
 not full reaches the latest ledger; empty pages are normal (one call scans
 at most 10,000 ledgers) and never end the catch-up.
 
-Pipelining: a producer task fetches page N+1, decodes it and fetches its
-transactions while the consumer projects and commits page N (a queue of two
-pages keeps memory flat). Each page commits its rows and its cursor in one
+Lockstep: all groups page forward together. Each round hands over, for every
+group, its events up to the lowest point every group has fetched to, so the
+pages of a round cover the same stretch of chain and one ``getTransactions``
+sweep serves the thin events of all groups (instead of each group's sweep
+also downloading the other groups' transactions). See :meth:`Indexer._produce`.
+
+Pipelining: a producer task fetches round N+1, decodes it and fetches its
+transactions while the consumer projects and commits round N (a queue of two
+rounds keeps memory flat); the pages of one round commit concurrently, one
+transaction per page. Each page commits its rows and its cursor in one
 transaction; the cursor row is locked and compared first, so two writers can
 never both apply a page.
 """
@@ -52,6 +59,7 @@ from orbitpay.stellar.rpc import (
     MAX_CONTRACT_IDS_PER_FILTER,
     MAX_FILTERS,
     EventPage,
+    RawEvent,
     RpcClient,
     RpcError,
     cursor_ledger,
@@ -139,9 +147,21 @@ def plan_groups(contracts: list[ContractInfo], cursors: list[dict[str, Any]]) ->
 
 @dataclass
 class Prepared:
+    """One group's page, ready to commit.
+
+    ``cursor``/``scanned_to`` are where the commit leaves the group: the page's own
+    when all of its events are in ``items``; when the page was cut at the common
+    frontier (lockstep), the last kept event's id (what a smaller ``limit`` would
+    have returned as the cursor) and the ledger before the first event left over.
+    """
+
     page: EventPage
     items: list[Item]
     fetch_seconds: float = 0.0
+    group: Group | None = None
+    cursor: str = ""
+    scanned_to: int = 0
+    events: list[RawEvent] = field(default_factory=list)
 
 
 @dataclass
@@ -154,12 +174,36 @@ class SyncResult:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-def _closed_at(page: EventPage, scanned_to: int) -> datetime | None:
+def _closed_at(page: EventPage, scanned_to: int, events: list[RawEvent]) -> datetime | None:
     if scanned_to >= page.latest_ledger and page.latest_ledger_close_time is not None:
         return page.latest_ledger_close_time
-    if page.events:
-        return max(e.ledger_closed_at for e in page.events)
+    if events:
+        return max(e.ledger_closed_at for e in events)
     return None
+
+
+_END = (1 << 62, 0)  # a frontier past every event: the group is caught up
+
+
+def _position(event_id: str) -> tuple[int, int]:
+    """An event id (``<TOID>-<index>``) -> its chain position, comparable across contracts."""
+    head, _, tail = event_id.partition("-")
+    if not head.isdigit() or not tail.isdigit():
+        raise RpcError("getEvents", 0, f"unexpected event id {event_id!r}")
+    return int(head), int(tail)
+
+
+@dataclass
+class _Lane:
+    """One group's place in the lockstep walk."""
+
+    group: Group
+    cursor: str | None  # where the next getEvents request starts
+    start_ledger: int
+    buffer: list[RawEvent] = field(default_factory=list)  # fetched, not yet handed over
+    page: EventPage | None = None  # the page the buffer came from
+    frontier: tuple[int, int] = (0, 0)  # every event of the group up to here is fetched
+    done: bool = False  # caught up (or stopped): no more requests
 
 
 class Indexer:
@@ -220,7 +264,7 @@ class Indexer:
     # ── catching up ─────────────────────────────────────────────────────────────
 
     async def sync(self, stop: asyncio.Event | None = None) -> SyncResult:
-        """Catch every group up to the RPC's latest ledger once."""
+        """Catch every group up to the RPC's latest ledger once (all groups in lockstep)."""
         result = SyncResult()
         groups = await self.groups()
         if not groups:
@@ -235,20 +279,8 @@ class Indexer:
             oldest = int(health.oldest_ledger or 1)
             for group in groups:
                 await self._ensure_cursor(group, oldest, int(health.latest_ledger or oldest))
-        for group in groups:
-            if stop is not None and stop.is_set():
-                break
-            r = await self.catch_up(group, stop)
-            result.events += r.events
-            result.pages += r.pages
-            result.groups += 1
-            if r.last_ledger is not None:
-                result.last_ledger = (
-                    r.last_ledger
-                    if result.last_ledger is None
-                    else min(result.last_ledger, r.last_ledger)
-                )
-            result.latest_ledger = r.latest_ledger
+            if stop is None or not stop.is_set():
+                result = await self.catch_up_all(groups, stop)
         INDEXER_LAST_SUCCESS.set(time.time())
         return result
 
@@ -364,8 +396,28 @@ class Indexer:
         DISCREPANCIES.labels("gap", "cursor").inc()
 
     async def catch_up(self, group: Group, stop: asyncio.Event | None = None) -> SyncResult:
-        cursor, stored, start_ledger, last_ledger, health = await self._start_point(group)
-        result = SyncResult(last_ledger=last_ledger, latest_ledger=health.latest_ledger)
+        return await self.catch_up_all([group], stop)
+
+    async def catch_up_all(
+        self, groups: list[Group], stop: asyncio.Event | None = None
+    ) -> SyncResult:
+        """Page every group forward together, committing each group's pages in order.
+
+        The groups walk the chain in lockstep (see :meth:`_produce`) so that one
+        ``getTransactions`` sweep serves the thin events of all of them.
+        """
+        lanes: list[_Lane] = []
+        last: dict[str, int] = {}
+        expect: dict[str, str | None] = {}  # the stored cursor each group's next commit expects
+        health: Any = None
+        for group in groups:
+            cursor, stored, start_ledger, last_ledger, health = await self._start_point(group)
+            lanes.append(_Lane(group, cursor, start_ledger))
+            last[group.name] = last_ledger
+            expect[group.name] = stored
+        result = SyncResult(
+            last_ledger=min(last.values()), latest_ledger=health.latest_ledger, groups=len(groups)
+        )
         await self.report(
             force=True,
             rpc_status="ok",
@@ -374,25 +426,40 @@ class Indexer:
             rpc_oldest_ledger=health.oldest_ledger,
         )
         if self.progress is not None:
-            self.progress.start(group.name, last_ledger, int(health.latest_ledger or last_ledger))
-        queue: asyncio.Queue[Prepared | BaseException | None] = asyncio.Queue(maxsize=2)
-        producer = asyncio.create_task(self._produce(group, cursor, start_ledger, queue, stop))
-        expect = stored
+            name = groups[0].name if len(groups) == 1 else f"{len(groups)} groups"
+            low = min(last.values())
+            self.progress.start(name, low, int(health.latest_ledger or low))
+        queue: asyncio.Queue[list[Prepared] | BaseException | None] = asyncio.Queue(maxsize=2)
+        producer = asyncio.create_task(self._produce(lanes, queue, stop))
         try:
             while True:
                 t_wait = time.perf_counter()
-                prepared = await queue.get()
+                batch = await queue.get()
                 self.stats["wait"] = self.stats.get("wait", 0.0) + time.perf_counter() - t_wait
-                if prepared is None:
+                if batch is None:
                     break
-                if isinstance(prepared, BaseException):
-                    raise prepared
-                await self._commit(group, prepared, expect)
-                expect = prepared.page.cursor
-                result.pages += 1
-                result.events += len(prepared.page.events)
-                result.last_ledger = prepared.page.scanned_to
-                result.latest_ledger = prepared.page.latest_ledger
+                if isinstance(batch, BaseException):
+                    raise batch
+                # A round has at most one page per group; groups share no cursor and no
+                # entity rows, so their pages commit concurrently (each in its own
+                # transaction, on its own connection): one page's database round trips
+                # overlap the other's projection.
+                if len(batch) == 1:
+                    await self._commit_one(batch[0], expect)
+                else:
+                    outcomes = await asyncio.gather(
+                        *(self._commit_one(p, expect) for p in batch), return_exceptions=True
+                    )
+                    for outcome in outcomes:
+                        if isinstance(outcome, BaseException):
+                            raise outcome
+                for prepared in batch:
+                    assert prepared.group is not None
+                    last[prepared.group.name] = prepared.scanned_to
+                    result.pages += 1
+                    result.events += len(prepared.events)
+                    result.latest_ledger = prepared.page.latest_ledger
+                result.last_ledger = min(last.values())
         finally:
             if not producer.done():
                 producer.cancel()
@@ -402,92 +469,194 @@ class Indexer:
                 self.progress.stop()
         return result
 
+    async def _commit_one(self, prepared: Prepared, expect: dict[str, str | None]) -> None:
+        group = prepared.group
+        assert group is not None
+        await self._commit(group, prepared, expect[group.name])
+        expect[group.name] = prepared.cursor
+
+    async def _fetch_page(self, lane: _Lane) -> EventPage:
+        return await self.rpc.get_events(
+            filters_for(lane.group.ids),
+            cursor=lane.cursor,
+            start_ledger=None if lane.cursor else lane.start_ledger,
+            limit=self.page_limit,
+        )
+
     async def _produce(
         self,
-        group: Group,
-        cursor: str | None,
-        start_ledger: int,
-        queue: asyncio.Queue[Prepared | BaseException | None],
+        lanes: list[_Lane],
+        queue: asyncio.Queue[list[Prepared] | BaseException | None],
         stop: asyncio.Event | None,
     ) -> None:
-        filters = filters_for(group.ids)
+        """Fetch, cut, decode and enrich rounds of pages, one round ahead of the commits.
+
+        Lockstep: each group's events are known up to its *frontier* (the last event
+        of a full page, or the end of the scanned window). A round hands over, for
+        every group, its fetched events up to the lowest frontier of all groups, so
+        the pages of a round cover the same stretch of chain and their thin events
+        share one transaction fetch. Events past that point stay buffered for the
+        next round (only a group whose buffer is drained requests its next page), so
+        nothing is fetched twice and nothing is skipped: a cut page commits the id
+        of its last kept event as its cursor (what a smaller ``limit`` would have
+        returned) and the ledger before its first left-over event as scanned.
+        """
+        multi = len(lanes) > 1
+        # The next pages are requested while the current round's transactions are
+        # fetched (their cursors are known once the round is cut).
+        ahead: dict[str, asyncio.Task[EventPage]] = {}
         try:
             while True:
                 t0 = time.perf_counter()
-                page = await self.rpc.get_events(
-                    filters,
-                    cursor=cursor,
-                    start_ledger=None if cursor else start_ledger,
-                    limit=self.page_limit,
-                )
-                prepared = await self._prepare(group, page)
-                prepared.fetch_seconds = time.perf_counter() - t0
-                await queue.put(prepared)
-                caught_up = not page.full and page.scanned_to >= page.latest_ledger
-                if caught_up or (stop is not None and stop.is_set()):
+                todo = [ln for ln in lanes if ln.page is None and not ln.done]
+                if todo:
+                    pages = await asyncio.gather(
+                        *(ahead.pop(ln.group.name, None) or self._fetch_page(ln) for ln in todo)
+                    )
+                    stopping = stop is not None and stop.is_set()
+                    for ln, page in zip(todo, pages, strict=True):
+                        caught_up = not page.full and page.scanned_to >= page.latest_ledger
+                        stuck = not page.cursor or page.cursor == ln.cursor
+                        ln.page = page
+                        ln.buffer = page.events
+                        ln.cursor = page.cursor
+                        if caught_up or stuck or stopping:
+                            ln.done = True
+                            ln.frontier = _END
+                        elif not multi:
+                            ln.frontier = (0, 0)
+                        elif page.full:
+                            ln.frontier = _position(page.events[-1].id)
+                        else:
+                            ln.frontier = ((page.scanned_to + 1) << 32, -1)
+                active = [ln for ln in lanes if ln.page is not None]
+                if not active:
                     break
-                if not page.cursor or page.cursor == cursor:
+                common = min(ln.frontier for ln in active)
+                batch: list[Prepared] = []
+                for ln in active:
+                    page = ln.page
+                    assert page is not None
+                    keep, rest = ln.buffer, []
+                    if ln.frontier > common:
+                        cut = len(keep)
+                        for i, ev in enumerate(keep):
+                            if _position(ev.id) > common:
+                                cut = i
+                                break
+                        keep, rest = keep[:cut], keep[cut:]
+                    if rest:
+                        if not keep:
+                            continue  # nothing of this group before the common frontier
+                        ln.buffer = rest
+                        batch.append(
+                            Prepared(
+                                page=page,
+                                items=[],
+                                group=ln.group,
+                                cursor=keep[-1].id,
+                                scanned_to=rest[0].ledger - 1,
+                                events=keep,
+                            )
+                        )
+                    else:
+                        ln.buffer = []
+                        ln.page = None
+                        batch.append(
+                            Prepared(
+                                page=page,
+                                items=[],
+                                group=ln.group,
+                                cursor=page.cursor,
+                                scanned_to=page.scanned_to,
+                                events=keep,
+                            )
+                        )
+                if stop is None or not stop.is_set():
+                    for ln in lanes:
+                        if ln.page is None and not ln.done:
+                            ahead[ln.group.name] = asyncio.ensure_future(self._fetch_page(ln))
+                await self._prepare(batch)
+                elapsed = time.perf_counter() - t0
+                for prepared in batch:
+                    prepared.fetch_seconds = elapsed
+                await queue.put(batch)
+                if stop is not None and stop.is_set():
                     break
-                cursor = page.cursor
             await queue.put(None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # handed to the consumer, which re-raises it
             await queue.put(exc)
+        finally:
+            for task in ahead.values():
+                task.cancel()
+            for task in ahead.values():
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
 
-    async def _prepare(self, group: Group, page: EventPage) -> Prepared:
+    async def _prepare(self, batch: list[Prepared]) -> None:
+        """Decode a round's events, fetch their transactions (one fetch), resolve calls."""
         t0 = time.perf_counter()
-        items: list[Item] = []
-        for raw in page.events:
-            if raw.type != "contract":  # system/diagnostic (a protocol-22 RPC may add them)
-                continue
-            info = group.contracts.get(raw.contract_id)
-            if info is None:  # not ours (a filter the RPC widened?): nothing to project
-                log.warning(
-                    "event_from_unknown_contract", event_id=raw.id, contract=raw.contract_id
-                )
-                continue
-            decoded = decode_event(info.kind, raw.topic_xdr, raw.value_xdr)
-            items.append(Item(raw=raw, contract=info, decoded=decoded))
+        for prepared in batch:
+            assert prepared.group is not None
+            contracts = prepared.group.contracts
+            items = prepared.items
+            for raw in prepared.events:
+                if raw.type != "contract":  # system/diagnostic (a protocol-22 RPC may add them)
+                    continue
+                info = contracts.get(raw.contract_id)
+                if info is None:  # not ours (a filter the RPC widened?): nothing to project
+                    log.warning(
+                        "event_from_unknown_contract", event_id=raw.id, contract=raw.contract_id
+                    )
+                    continue
+                decoded = decode_event(info.kind, raw.topic_xdr, raw.value_xdr)
+                items.append(Item(raw=raw, contract=info, decoded=decoded))
         t1 = time.perf_counter()
         refs: list[TxRef] = []
-        for it in items:
-            if needs_transaction(it) and it.raw.tx_hash:
-                order = it.raw.transaction_index
-                if order is None:
-                    order = toid_parts(int(it.raw.id.split("-")[0]))[1]
-                refs.append(TxRef(it.raw.tx_hash, it.raw.ledger, order))
+        thin: list[Item] = []
+        for prepared in batch:
+            for it in prepared.items:
+                if needs_transaction(it) and it.raw.tx_hash:
+                    thin.append(it)
+                    order = it.raw.transaction_index
+                    if order is None:
+                        order = toid_parts(int(it.raw.id.split("-")[0]))[1]
+                    refs.append(TxRef(it.raw.tx_hash, it.raw.ledger, order))
         if refs:
             txs, errors = await self.fetcher.fetch(refs)
-            for it in items:
-                if needs_transaction(it):
-                    it.tx = txs.get(it.raw.tx_hash)
-                    it.tx_error = errors.get(it.raw.tx_hash)
+            for it in thin:
+                it.tx = txs.get(it.raw.tx_hash)
+                it.tx_error = errors.get(it.raw.tx_hash)
         t2 = time.perf_counter()
-        for it in items:
-            resolve(it)
+        for prepared in batch:
+            for it in prepared.items:
+                resolve(it)
         t3 = time.perf_counter()
         self.stats["decode"] += (t1 - t0) + (t3 - t2)
         self.stats["tx"] += t2 - t1
-        return Prepared(page=page, items=items)
 
     async def _commit(self, group: Group, prepared: Prepared, expect: str | None) -> None:
         page = prepared.page
         t0 = time.perf_counter()
-        scanned_to = page.scanned_to
-        closed_at = _closed_at(page, scanned_to)
+        scanned_to = prepared.scanned_to
+        closed_at = _closed_at(page, scanned_to, prepared.events)
         async with self.engine.begin() as conn:
             await store.lock_cursor(conn, group.name, expect)
             done = await store.existing_event_ids(conn, [it.raw.id for it in prepared.items])
             items = [it for it in prepared.items if it.raw.id not in done]
             snap = await store.load_snapshot(conn, group.ids, needs(items))
+            t1 = time.perf_counter()
             changes = apply_page(items, snap)
+            t2 = time.perf_counter()
             await store.write_changes(conn, snap, changes)
+            t3 = time.perf_counter()
             await store.save_cursor(
                 conn,
                 group.name,
                 contract_ids=group.ids,
-                cursor=page.cursor,
+                cursor=prepared.cursor,
                 last_ledger=scanned_to,
                 last_ledger_closed_at=closed_at,
                 latest_ledger=page.latest_ledger,
@@ -503,8 +672,16 @@ class Indexer:
                     rpc_latest_ledger_closed_at=page.latest_ledger_close_time,
                     rpc_oldest_ledger=page.oldest_ledger,
                 )
+            t4 = time.perf_counter()
         elapsed = time.perf_counter() - t0
         self.stats["db"] += elapsed
+        for name, seconds in (
+            ("db_read", t1 - t0),
+            ("db_apply", t2 - t1),
+            ("db_write", t3 - t2),
+            ("db_end", elapsed - (t4 - t0)),
+        ):
+            self.stats[name] = self.stats.get(name, 0.0) + seconds
         self.stats["events"] += len(items)
         BATCH_SECONDS.observe(elapsed)
         for (kind, type_), n in changes.indexed.items():
@@ -530,7 +707,7 @@ class Indexer:
         if self.cache is not None and changes.namespaces:
             await self.cache.invalidate(*sorted(changes.namespaces))
         if self.progress is not None:
-            self.progress.update(scanned_to, page.latest_ledger, len(page.events))
+            self.progress.update(scanned_to, page.latest_ledger, len(prepared.events))
         if self.on_page is not None:
             self.on_page(prepared)
 

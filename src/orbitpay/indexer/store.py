@@ -206,11 +206,63 @@ def _columns(table: Table, cols: list[str], rows: list[dict[str, Any]]) -> list[
     return out
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+_JSON_SQL: dict[tuple[str, tuple[str, ...], str], str] = {}
+
+
+def _sql_json(table: Table, cols: list[str], conflict: str) -> str:
+    """One INSERT for many rows passed as one JSON array of objects (``json_to_recordset``).
+
+    Cheaper than one array per column: the rows are encoded by ``json.dumps`` in C and
+    parsed by the server. A JSON ``null`` (or a missing key) is SQL NULL, also for jsonb.
+    """
+    key = (table.name, tuple(cols), conflict)
+    sql = _JSON_SQL.get(key)
+    if sql is None:
+        names = ", ".join(f'"{c}"' for c in cols)
+        types = ", ".join(f'"{c}" {_pg_type(table.c[c])}' for c in cols)
+        sql = (
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} '
+            f"FROM json_to_recordset($1::json) AS x({types}) {conflict}"
+        )
+        _JSON_SQL[key] = sql
+    return sql
+
+
+def _rows_json(rows: list[dict[str, Any]], cols: list[str]) -> str | None:
+    """``rows`` (only ``cols``) as a JSON array, or None when a value has no exact JSON form."""
+    picked = (
+        rows
+        if all(len(r) == len(cols) for r in rows)
+        else [{c: r.get(c) for c in cols} for r in rows]
+    )
+    try:
+        text = json.dumps(picked, default=_json_default, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return None if "\\u0000" in text else text  # NUL: let the array path report it
+
+
+async def _bulk(
+    pg: Any, table: Table, cols: list[str], rows: list[dict[str, Any]], conflict: str
+) -> None:
+    payload = _rows_json(rows, cols)
+    if payload is not None:
+        await pg.execute(_sql_json(table, cols, conflict), payload)
+    else:
+        await pg.execute(_sql_bulk(table, cols, conflict), *_columns(table, cols, rows))
+
+
 async def _insert_ignore(pg: Any, table: Table, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     cols = [c.name for c in table.columns if c.name in rows[0]]
-    await pg.execute(_sql_bulk(table, cols, "ON CONFLICT DO NOTHING"), *_columns(table, cols, rows))
+    await _bulk(pg, table, cols, rows, "ON CONFLICT DO NOTHING")
 
 
 async def _upsert(pg: Any, table: Table, pk: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
@@ -225,7 +277,7 @@ async def _upsert(pg: Any, table: Table, pk: tuple[str, ...], rows: list[dict[st
         f"ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {', '.join(sets)} "
         f'WHERE "{table.name}".last_ledger <= EXCLUDED.last_ledger'
     )
-    await pg.execute(_sql_bulk(table, cols, conflict), *_columns(table, cols, rows))
+    await _bulk(pg, table, cols, rows, conflict)
 
 
 def _entity_rows(
@@ -272,9 +324,7 @@ async def write_changes(conn: AsyncConnection, snap: Snapshot, ch: Changes) -> N
     await _insert_ignore(pg, votes, ch.votes)
     if ch.discrepancies:
         cols = [c.name for c in discrepancies.columns if c.name in ch.discrepancies[0]]
-        await pg.execute(
-            _sql_bulk(discrepancies, cols, ""), *_columns(discrepancies, cols, ch.discrepancies)
-        )
+        await _bulk(pg, discrepancies, cols, ch.discrepancies, "")
 
 
 # ── cursors and status ───────────────────────────────────────────────────────

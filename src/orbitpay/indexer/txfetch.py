@@ -124,6 +124,8 @@ class TxFetcher:
     async def _by_ranges(self, refs: list[TxRef]) -> dict[str, TxInfo]:
         n_runs = max(1, min(self.parallel, len(refs) // 50 or 1))
         size = -(-len(refs) // n_runs)
+        if size > TX_PAGE_LIMIT:  # whole pages per run: no short tail request per run
+            size = -(-size // TX_PAGE_LIMIT) * TX_PAGE_LIMIT
         runs = [refs[i : i + size] for i in range(0, len(refs), size)]
         parts = await asyncio.gather(*(self._run(run) for run in runs))
         out: dict[str, TxInfo] = {}
@@ -140,7 +142,7 @@ class TxFetcher:
         fetched = 0
         budget = 4 * len(run) + TX_PAGE_LIMIT
         while need and fetched < budget:
-            limit = min(TX_PAGE_LIMIT, max(10, len(need)))
+            limit = min(TX_PAGE_LIMIT, max(10, len(need) + len(need) // 8))
             page = await self.rpc.get_transactions(cursor=cursor, limit=limit, only=need)
             if not page.transactions:
                 break

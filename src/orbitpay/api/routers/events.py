@@ -28,7 +28,8 @@ from orbitpay.api.common import (
     list_response,
 )
 from orbitpay.api.errors import ApiError
-from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.pagination import Keyset, Page
+from orbitpay.api.queryparams import QueryParam, QuerySpec
 from orbitpay.api.readpool import read_connection
 from orbitpay.api.schemas import Event
 from orbitpay.db.schema import events
@@ -88,19 +89,18 @@ def _filtered(query: Any, contract: str | None, type: str | None) -> Any:
     return query
 
 
+LIST_QUERY = QuerySpec([QueryParam("contract", ContractQuery), QueryParam("type", TypeQuery)])
+
+
 @router.get(
     "",
     response_model=Page[Event],
+    openapi_extra=LIST_QUERY.openapi(),
     summary="The decoded raw event log",
     description="Every indexed contract event (recognised or not), newest first by default.",
 )
-async def list_events(
-    request: Request,
-    paging: Paging,
-    contract: ContractQuery = None,
-    type: TypeQuery = None,
-) -> Response:
-    values = {"contract": contract, "type": type}
+async def list_events(request: Request) -> Response:
+    values, paging = LIST_QUERY.parse(request)
     return await list_response(request, SPEC, values, paging)
 
 

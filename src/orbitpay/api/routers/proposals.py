@@ -22,6 +22,7 @@ from orbitpay.api.common import (
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.deps import Connection
 from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.queryparams import QueryParam, QuerySpec
 from orbitpay.api.schemas import Proposal, ProposalDetail, ProposalStatus, Vote, VoteChoice
 from orbitpay.cache import TTL_PROPOSAL_VOTES
 from orbitpay.db.schema import proposals, votes
@@ -83,22 +84,26 @@ VOTES_SPEC = ListSpec(
 )
 
 
+LIST_QUERY = QuerySpec(
+    [
+        QueryParam("status", Annotated[ProposalStatus | None, Query()]),
+        QueryParam("proposer", ProposerQuery),
+        QueryParam("contract", ContractQuery),
+    ]
+)
+
+
 @router.get(
     "",
     response_model=Page[Proposal],
     responses=CSV_RESPONSE,
+    openapi_extra=LIST_QUERY.openapi(),
     summary="List proposals",
     description="Proposals by status, proposer and contract, newest first by default. "
     "`Accept: text/csv` streams every matching row as CSV.",
 )
-async def list_proposals(
-    request: Request,
-    paging: Paging,
-    status: Annotated[ProposalStatus | None, Query()] = None,
-    proposer: ProposerQuery = None,
-    contract: ContractQuery = None,
-) -> Response:
-    values = {"status": status, "proposer": proposer, "contract": contract}
+async def list_proposals(request: Request) -> Response:
+    values, paging = LIST_QUERY.parse(request)
     if wants_csv(request):
         return csv_response(request, SPEC, values, paging, "proposals")
     return await list_response(request, SPEC, values, paging)

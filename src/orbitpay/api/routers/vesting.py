@@ -21,7 +21,8 @@ from orbitpay.api.common import (
     wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
-from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.pagination import Keyset, Page
+from orbitpay.api.queryparams import QueryParam, QuerySpec
 from orbitpay.api.schemas import (
     Schedule,
     ScheduleDetail,
@@ -80,28 +81,27 @@ SPEC = ListSpec(
 )
 
 
+LIST_QUERY = QuerySpec(
+    [
+        QueryParam("beneficiary", BeneficiaryQuery),
+        QueryParam("grantor", GrantorQuery),
+        QueryParam("status", Annotated[ScheduleStatus | None, Query()]),
+        QueryParam("contract", ContractQuery),
+    ]
+)
+
+
 @router.get(
     "",
     response_model=Page[Schedule],
     responses=CSV_RESPONSE,
+    openapi_extra=LIST_QUERY.openapi(),
     summary="List vesting schedules",
     description="Schedules by beneficiary, grantor, status and contract, newest first by "
     "default. `Accept: text/csv` streams every matching row as CSV.",
 )
-async def list_schedules(
-    request: Request,
-    paging: Paging,
-    beneficiary: BeneficiaryQuery = None,
-    grantor: GrantorQuery = None,
-    status: Annotated[ScheduleStatus | None, Query()] = None,
-    contract: ContractQuery = None,
-) -> Response:
-    values = {
-        "beneficiary": beneficiary,
-        "grantor": grantor,
-        "status": status,
-        "contract": contract,
-    }
+async def list_schedules(request: Request) -> Response:
+    values, paging = LIST_QUERY.parse(request)
     if wants_csv(request):
         return csv_response(request, SPEC, values, paging, "vesting_schedules")
     return await list_response(request, SPEC, values, paging)
