@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import random
-import secrets
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,8 @@ from typing import Any
 from sqlalchemy import text
 from stellar_sdk import StrKey
 
-from orbitpay.db.engine import create_engine, with_database
+from orbitpay.db.admin import create_database, drop_database
+from orbitpay.db.engine import create_engine
 
 ADMIN_URL = os.environ.get(
     "ORBITPAY_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -55,16 +55,6 @@ def _contract(n: int) -> str:
 
 def _account(n: int) -> str:
     return StrKey.encode_ed25519_public_key((n + 1_000_000).to_bytes(4, "big") * 8)
-
-
-async def _admin(sql: str) -> None:
-    engine = create_engine(ADMIN_URL, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 # ------------------------------------------------------------------ filling
@@ -433,9 +423,8 @@ def main() -> None:
         url = args.keep
         print(f"reusing {url}")
     else:
-        name = f"orbitpay_bench_{secrets.token_hex(4)}"
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-        url = with_database(ADMIN_URL, name)
+        url = create_database("orbitpay_bench", ADMIN_URL)
+        name = url.rsplit("/", 1)[1]
         from orbitpay.db.migrate import upgrade
 
         upgrade(url)
@@ -519,7 +508,7 @@ def main() -> None:
             server.terminate()
             server.wait(10)
         if args.keep is None:
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+            drop_database(url, ADMIN_URL)
         elif not reuse:
             print(f"\nkept the database: {url}")
 

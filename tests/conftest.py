@@ -8,9 +8,7 @@ under ``CI=true``: a green CI must mean they ran.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
@@ -19,12 +17,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orbitpay.db.engine import create_engine, with_database
+from orbitpay.db.admin import admin_url, create_database, drop_database
+from orbitpay.db.engine import create_engine
 from orbitpay.db.schema import metadata
 
-ADMIN_URL = os.environ.get(
-    "ORBITPAY_TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+ADMIN_URL = admin_url()
+__all__ = ["create_database", "drop_database"]  # re-exported for the e2e tests
 REDIS_URL = os.environ.get("ORBITPAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -48,28 +46,6 @@ def require_service(name: str, url: str, default_port: int) -> None:
     if IN_CI:
         pytest.fail(f"{message} (CI=true: service tests must run)", pytrace=False)
     pytest.skip(message)
-
-
-async def _admin(sql: str) -> None:
-    engine = create_engine(ADMIN_URL, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-def create_database(prefix: str = "orbitpay_test") -> str:
-    """Create an empty, uniquely named database and return its URL."""
-    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    return with_database(ADMIN_URL, name)
-
-
-def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
