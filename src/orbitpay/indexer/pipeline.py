@@ -15,8 +15,7 @@ also downloading the other groups' transactions). See :meth:`Indexer._produce`.
 
 Pipelining: a producer task fetches round N+1, decodes it and fetches its
 transactions while the consumer projects and commits round N (a queue of two
-rounds keeps memory flat); the pages of one round commit concurrently, one
-transaction per page. Each page commits its rows and its cursor in one
+rounds keeps memory flat). Each page commits its rows and its cursor in one
 transaction; the cursor row is locked and compared first, so two writers can
 never both apply a page.
 """
@@ -440,19 +439,8 @@ class Indexer:
                     break
                 if isinstance(batch, BaseException):
                     raise batch
-                # A round has at most one page per group; groups share no cursor and no
-                # entity rows, so their pages commit concurrently (each in its own
-                # transaction, on its own connection): one page's database round trips
-                # overlap the other's projection.
-                if len(batch) == 1:
-                    await self._commit_one(batch[0], expect)
-                else:
-                    outcomes = await asyncio.gather(
-                        *(self._commit_one(p, expect) for p in batch), return_exceptions=True
-                    )
-                    for outcome in outcomes:
-                        if isinstance(outcome, BaseException):
-                            raise outcome
+                for prepared in batch:  # one transaction per page, in order
+                    await self._commit_one(prepared, expect)
                 for prepared in batch:
                     assert prepared.group is not None
                     last[prepared.group.name] = prepared.scanned_to

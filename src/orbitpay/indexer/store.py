@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -208,7 +208,8 @@ def _columns(table: Table, cols: list[str], rows: list[dict[str, Any]]) -> list[
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        # Naive means UTC, as asyncpg encodes it for timestamptz.
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
