@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import resource
-import secrets
 import subprocess
 import sys
 import time
@@ -68,28 +67,13 @@ def start_devnet(events: int, seed: int) -> tuple[subprocess.Popen[str], str]:
 # ── databases ─────────────────────────────────────────────────────────────────
 
 
-async def _admin(sql: str) -> None:
-    from sqlalchemy import text
-
-    from orbitpay.db.engine import create_engine
-
-    engine = create_engine(ADMIN_URL, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 def create_database(orgs: list[dict[str, Any]]) -> str:
-    from orbitpay.db.engine import create_engine, with_database
+    from orbitpay.db import admin
+    from orbitpay.db.engine import create_engine
     from orbitpay.db.migrate import upgrade
     from orbitpay.orgs import register_organization
 
-    name = f"orbitpay_bench_{secrets.token_hex(4)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = with_database(ADMIN_URL, name)
+    url = admin.create_database("orbitpay_bench", ADMIN_URL)
     upgrade(url)
 
     async def _register() -> None:
@@ -106,8 +90,9 @@ def create_database(orgs: list[dict[str, Any]]) -> str:
 
 
 def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    from orbitpay.db import admin
+
+    admin.drop_database(url, ADMIN_URL)
 
 
 # ── end to end (child process) ───────────────────────────────────────────────────
