@@ -167,6 +167,16 @@ class Contract:
     def err(self, name: str) -> ContractError:
         return self.errors[name]
 
+    def _require_init(self) -> None:
+        """Every OrbitPay contract refuses calls before ``initialize`` (``NotInitialized``)."""
+        if "Admin" not in self.instance:
+            raise self.err("NotInitialized")
+
+    def _refuse_reinit(self) -> None:
+        """``initialize`` runs once (``AlreadyInitialized``)."""
+        if "Admin" in self.instance:
+            raise self.err("AlreadyInitialized")
+
     def invoke(self, env: Env, function: str, args: list[xdr.SCVal]) -> xdr.SCVal:
         handler = getattr(self, f"fn_{function}", None)
         if handler is None:

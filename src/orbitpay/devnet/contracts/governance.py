@@ -40,10 +40,6 @@ class GovernanceContract(Contract):
         "InvalidAmount",
     )
 
-    def _require_init(self) -> None:
-        if "Admin" not in self.instance:
-            raise self.err("NotInitialized")
-
     def weight(self, member: str) -> int:
         return self.persistent.get(("VotingWeight", member), 1)
 
@@ -56,8 +52,7 @@ class GovernanceContract(Contract):
         voting_duration: int,
         grace: int,
     ) -> xdr.SCVal:
-        if "Admin" in self.instance:
-            raise self.err("AlreadyInitialized")
+        self._refuse_reinit()
         env.require_auth(admin)
         env.set_instance("Admin", admin)
         env.set_instance("Members", list(members))

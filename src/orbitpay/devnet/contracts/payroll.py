@@ -49,13 +49,8 @@ class PayrollContract(Contract):
         "ArithmeticError",
     )
 
-    def _require_init(self) -> None:
-        if "Admin" not in self.instance:
-            raise self.err("NotInitialized")
-
     def fn_initialize(self, env: Env, admin: str) -> xdr.SCVal:
-        if "Admin" in self.instance:
-            raise self.err("AlreadyInitialized")
+        self._refuse_reinit()
         env.require_auth(admin)
         env.set_instance("Admin", admin)
         env.set_instance("StreamCount", 0)

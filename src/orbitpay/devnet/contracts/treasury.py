@@ -34,10 +34,6 @@ class TreasuryContract(Contract):
         "InvalidAmount",
     )
 
-    def _require_init(self) -> None:
-        if "Admin" not in self.instance:
-            raise self.err("NotInitialized")
-
     def _h(self, env: Env, type_: str, idx: int, **fields: Any) -> None:
         entry = {
             "type": type_,
@@ -51,8 +47,7 @@ class TreasuryContract(Contract):
         env.record(entry, idx)
 
     def fn_initialize(self, env: Env, admin: str, signers: list[str], threshold: int) -> xdr.SCVal:
-        if "Admin" in self.instance:
-            raise self.err("AlreadyInitialized")
+        self._refuse_reinit()
         if threshold == 0 or threshold > len(signers):
             raise self.err("InvalidThreshold")
         env.require_auth(admin)
