@@ -28,14 +28,6 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
 STREAM_STATUSES = ("Active", "Paused", "Cancelled", "Completed")
 
 
-def claimable(total: int, claimed: int, start: int, end: int, now: int) -> int:
-    """The contract's formula: floor-linear accrual (clamped to total) minus what was claimed."""
-    if now <= start or end <= start:
-        return 0
-    accrued = total * (min(now, end) - start) // (end - start)
-    return max(0, min(accrued, total) - claimed)
-
-
 @dataclass(frozen=True, slots=True)
 class Initialized(ContractEvent):
     symbol = "init"

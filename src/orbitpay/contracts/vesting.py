@@ -48,20 +48,6 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
 SCHEDULE_STATUSES = ("Active", "Revoked", "FullyClaimed")
 
 
-def vested(total: int, cliff_amount: int, start: int, cliff: int, duration: int, now: int) -> int:
-    """The contract's vesting formula at time ``now``."""
-    if now < start:
-        return 0
-    elapsed = now - start
-    if elapsed < cliff:
-        return 0
-    if elapsed >= duration:
-        return total
-    if duration <= cliff:
-        return total
-    return cliff_amount + (total - cliff_amount) * (elapsed - cliff) // (duration - cliff)
-
-
 @dataclass(frozen=True, slots=True)
 class Initialized(ContractEvent):
     symbol = "init"

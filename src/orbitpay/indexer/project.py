@@ -30,6 +30,7 @@ from orbitpay.contracts import payroll as pay
 from orbitpay.contracts import treasury as tre
 from orbitpay.contracts import vesting as ves
 from orbitpay.contracts.registry import named_args
+from orbitpay.formulas import stream_claimable, vesting_vested
 from orbitpay.indexer.model import Changes, Item, Needs, Snapshot
 
 BIGINT_MAX = 2**63 - 1
@@ -697,7 +698,7 @@ class _Page:
             self.missing(item, "stream", ev.stream_id)
             return
         now = int(item.raw.ledger_closed_at.timestamp())
-        owed = pay.claimable(
+        owed = stream_claimable(
             row["total_amount"], row["claimed_amount"], row["start_time"], row["end_time"], now
         )
         if owed > 0:
@@ -831,7 +832,7 @@ class _Page:
         if not self.fresh(item, row, "schedule", ev.schedule_id):
             return
         now = int(item.raw.ledger_closed_at.timestamp())
-        vested = ves.vested(
+        vested = vesting_vested(
             row["total_amount"],
             row["cliff_amount"],
             row["start_time"],

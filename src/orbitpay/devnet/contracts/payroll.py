@@ -18,17 +18,8 @@ from typing import Any
 from stellar_sdk import xdr
 
 from orbitpay.devnet.contracts.base import Contract, Env, error_enum, u32_vec
+from orbitpay.formulas import stream_claimable
 from orbitpay.stellar import scval as sv
-
-
-def stream_claimable(total: int, claimed: int, start: int, end: int, now: int) -> int:
-    """The contract's ``calculate_claimable``: floor-linear accrual minus what was claimed."""
-    if now <= start:
-        return 0
-    effective = end if now >= end else now
-    accrued = total * (effective - start) // (end - start)
-    accrued = min(accrued, total)
-    return accrued - claimed
 
 
 class PayrollContract(Contract):

@@ -15,24 +15,8 @@ from typing import Any
 from stellar_sdk import xdr
 
 from orbitpay.devnet.contracts.base import Contract, Env, error_enum, u32_vec
+from orbitpay.formulas import vesting_vested as vested_amount
 from orbitpay.stellar import scval as sv
-
-
-def vested_amount(
-    total: int, cliff_amount: int, start: int, cliff_duration: int, total_duration: int, now: int
-) -> int:
-    """The contract's ``calculate_vested`` (integer floor)."""
-    if now < start:
-        return 0
-    elapsed = now - start
-    if elapsed < cliff_duration:
-        return 0
-    if elapsed >= total_duration:
-        return total
-    remaining = total - cliff_amount
-    return cliff_amount + remaining * (elapsed - cliff_duration) // (
-        total_duration - cliff_duration
-    )
 
 
 class VestingContract(Contract):
