@@ -26,6 +26,7 @@ from orbitpay.api.deps import AppResources
 from orbitpay.api.errors import ApiError, ErrorResponse
 from orbitpay.api.pagination import Keyset, PageParams, Pager
 from orbitpay.api.readpool import read_connection
+from orbitpay.api.rowjson import row_json_sql
 from orbitpay.api.schemas import row_encoder
 
 MAX_ID = 2**63 - 1
@@ -154,8 +155,19 @@ class ListSpec:
     def encoder(self) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
         return row_encoder(self.model)
 
-    def statement(self, present: tuple[str, ...], order: str, after: bool) -> Select[Any]:
-        query = select(*self.columns)
+    @cached_property
+    def row_json(self) -> ColumnElement[str] | None:
+        """Each row as its JSON object, built by PostgreSQL (see :func:`row_json_sql`)."""
+        return row_json_sql(self.model, self.columns)
+
+    def statement(
+        self, present: tuple[str, ...], order: str, after: bool, as_json: bool = False
+    ) -> Select[Any]:
+        """The page query; ``as_json`` selects the sort key's columns and the row's JSON text."""
+        if as_json and self.row_json is not None:
+            query = select(*self.keyset.columns, self.row_json)
+        else:
+            query = select(*self.columns)
         for name in present:
             column = self.filters[name]
             query = query.where(column == bindparam(name, type_=column.type))
@@ -175,13 +187,18 @@ async def fetch_rows(
     order: str,
     after: Sequence[Any] | None,
     limit: int,
+    as_json: bool = False,
 ) -> list[Any]:
-    """Up to ``limit`` rows of ``spec`` matching ``values``, after the sort key ``after``."""
+    """Up to ``limit`` rows of ``spec`` matching ``values``, after the sort key ``after``.
+
+    With ``as_json`` each row is ``(*sort key, json text of the row)``.
+    """
     present = tuple(name for name in spec.filters if values.get(name) is not None)
-    shape = (spec.endpoint, present, order, after is not None)
+    shape = (spec.endpoint, present, order, after is not None, as_json)
     compiled = _COMPILED.get(shape)
     if compiled is None:
-        done = spec.statement(present, order, after is not None).compile(dialect=_DIALECT)
+        stmt = spec.statement(present, order, after is not None, as_json)
+        done = stmt.compile(dialect=_DIALECT)
         compiled = (done.string, tuple(done.positiontup or ()))
         _COMPILED[shape] = compiled
     sql, names = compiled
@@ -201,11 +218,25 @@ async def list_response(
     """The JSON page ``{"items", "next_cursor"}`` of ``spec`` for ``values`` and ``paging``."""
     pager = Pager(request, spec.endpoint, values, paging, spec.keyset)
     start = pager.start_key()
+    as_json = spec.row_json is not None
+    args = (spec, values, paging.order, start, paging.limit + 1, as_json)
     if conn is None:
         async with read_connection(request.app) as own:
-            rows = await fetch_rows(own, spec, values, paging.order, start, paging.limit + 1)
+            rows = await fetch_rows(own, *args)
     else:
-        rows = await fetch_rows(conn, spec, values, paging.order, start, paging.limit + 1)
+        rows = await fetch_rows(conn, *args)
+    if as_json:
+        # The rows arrive as JSON text: the page is joined, not re-encoded.
+        more = len(rows) > paging.limit
+        cursor = pager.cursor_after_key(rows[paging.limit - 1][:-1]) if more else None
+        body = (
+            '{"items":['
+            + ",".join([r[-1] for r in rows[: paging.limit]])
+            + '],"next_cursor":'
+            + ("null" if cursor is None else f'"{cursor}"')
+            + "}"
+        )
+        return Response(content=body, media_type="application/json")
     encode = spec.encoder
     body = {
         "items": [encode(r) for r in rows[: paging.limit]],

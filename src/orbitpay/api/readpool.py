@@ -23,7 +23,10 @@ from fastapi import FastAPI
 
 from orbitpay.api.errors import ApiError
 
-MAX_SIZE = 10
+# Connections per API process. A list query is ~0.1-0.3 ms of database time, so a few
+# connections keep one (single-threaded) worker busy; more only add backends competing
+# for the same cores (bench/api.py: 4 gave the best throughput and p99 of 2..10).
+MAX_SIZE = 4
 _STATE_KEY = "read_pool"
 
 

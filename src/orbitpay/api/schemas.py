@@ -17,8 +17,9 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MAX_SECONDS = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH).total_seconds())
-_MIN_SECONDS = int((datetime(1, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds())
+# The unix seconds an API time can show (years 1..9999); contract times are clamped to these.
+MAX_UNIX_SECONDS = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH).total_seconds())
+MIN_UNIX_SECONDS = int((datetime(1, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds())
 
 
 def amount_str(value: Any) -> Any:
@@ -36,7 +37,7 @@ def unix_time(seconds: int | None) -> datetime | None:
     """A contract time (``u64`` unix seconds) as an aware UTC datetime, clamped to year 9999."""
     if seconds is None:
         return None
-    return _EPOCH + timedelta(seconds=min(max(int(seconds), _MIN_SECONDS), _MAX_SECONDS))
+    return _EPOCH + timedelta(seconds=min(max(int(seconds), MIN_UNIX_SECONDS), MAX_UNIX_SECONDS))
 
 
 def as_utc(value: Any) -> Any:
@@ -93,16 +94,24 @@ def _kind(annotation: Any) -> str | None:
     return None
 
 
+def field_kinds(model: type[BaseModel]) -> dict[str, str | None]:
+    """Each field of ``model`` -> ``"amount"``, ``"time"`` or None (written as is)."""
+    return {
+        name: _kind(
+            Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+        )
+        for name, field in model.model_fields.items()
+    }
+
+
 def row_encoder(model: type[BaseModel]) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """A fast row -> JSON-ready dict for list pages, equivalent to validating ``model`` and
     dumping it in JSON mode (amounts as strings, times as ISO ``Z``), without the per-field
     validation (the values come from typed, constrained columns)."""
-    plan: list[tuple[str, Callable[[Any], Any] | None]] = []
-    for name, field in model.model_fields.items():
-        kind = _kind(
-            Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
-        )
-        plan.append((name, {"amount": _amount_text, "time": _time_text}.get(kind or "")))
+    converters = {"amount": _amount_text, "time": _time_text}
+    plan: list[tuple[str, Callable[[Any], Any] | None]] = [
+        (name, converters.get(kind or "")) for name, kind in field_kinds(model).items()
+    ]
 
     def encode(row: Mapping[str, Any]) -> dict[str, Any]:
         out = {}
