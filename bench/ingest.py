@@ -8,7 +8,7 @@
    transactions behind the thin ones (untimed), then times the pure CPU work
    the indexer does on them: event XDR -> typed event, envelope -> calls,
    matching each thin event to its call (``decode_event`` + ``parse_tx`` +
-   ``resolve``).
+   ``resolve``), under the same garbage-collector settings as the indexer.
 3. End to end, for each injected RPC latency (milliseconds added to every
    request by the client's HTTP transport): a fresh database, then
    ``index_until_latest`` in a child process, timed from start to the last
@@ -159,7 +159,9 @@ def worker(db_url: str, rpc_url: str, latency_ms: float, page_limit: int) -> Non
             "retries": rpc.stats.retries,
         }
 
-    out = asyncio.run(run())
+    from orbitpay.runtime import run as run_on_loop
+
+    out = run_on_loop(run())  # the event loop `orbitpay index` runs on
     out["max_rss_mb"] = peak_rss_mb()
     print(json.dumps(out), flush=True)
 
@@ -292,6 +294,9 @@ def main() -> None:
         worker(db, rpc, float(ms), args.page_limit)
         return
 
+    from orbitpay.runtime import tune_gc
+
+    tune_gc()  # decode-only runs under the indexer's GC settings (runtime.run applies them)
     t0 = time.perf_counter()
     proc, url = start_devnet(args.events, args.seed)
     print(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
 from contextlib import suppress
 
 import uvicorn
@@ -21,7 +20,7 @@ from orbitpay.config import ConfigError, Settings
 from orbitpay.db.engine import create_engine
 from orbitpay.observability.logging import get_logger
 from orbitpay.orgs import register_organization
-from orbitpay.runtime import database
+from orbitpay.runtime import database, run
 
 log = get_logger(__name__)
 
@@ -42,26 +41,16 @@ def run_service(
 
             upgrade(url)
             log.info("migrated")
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(
-                _serve(
-                    settings,
-                    url,
-                    with_api=with_api,
-                    with_indexer=with_indexer,
-                    host=host or settings.api_host,
-                    port=settings.api_port if port is None else port,
-                )
+        run(
+            _serve(
+                settings,
+                url,
+                with_api=with_api,
+                with_indexer=with_indexer,
+                host=host or settings.api_host,
+                port=settings.api_port if port is None else port,
             )
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed (it is a dependency on CPython/POSIX): a faster event loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
+        )
 
 
 async def _serve(

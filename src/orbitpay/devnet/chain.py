@@ -81,9 +81,10 @@ class TxRec:
     order: int
     success: bool
     created_at: int
-    envelope: bytes
-    result: bytes
-    meta: bytes
+    # base64 XDR, as the RPC serves it (encoded once here, not on every request)
+    envelope_xdr: str
+    result_xdr: str
+    meta_xdr: str
     contract_events: list[str]
     tx_events: list[str]
     diagnostics: list[str]
@@ -339,9 +340,9 @@ class Chain:
             order=order,
             success=success,
             created_at=self.now,
-            envelope=envelope,
-            result=result,
-            meta=meta,
+            envelope_xdr=dx.b64(envelope),
+            result_xdr=dx.b64(result),
+            meta_xdr=dx.b64(meta),
             contract_events=event_b64,
             tx_events=self._fee_b64(source.public_key) if self.meta_version == 4 else [],
             diagnostics=[dx.b64(d.to_xdr_bytes()) for d in diagnostics],

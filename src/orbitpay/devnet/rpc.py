@@ -346,9 +346,9 @@ class RpcMethods:
             "txHash": rec.hash,
             "applicationOrder": rec.order,
             "feeBump": False,
-            "envelopeXdr": dx.b64(rec.envelope),
-            "resultXdr": dx.b64(rec.result),
-            "resultMetaXdr": dx.b64(rec.meta),
+            "envelopeXdr": rec.envelope_xdr,
+            "resultXdr": rec.result_xdr,
+            "resultMetaXdr": rec.meta_xdr,
             "ledger": rec.ledger,
             "events": {
                 "transactionEventsXdr": list(rec.tx_events),

@@ -28,6 +28,7 @@ from orbitpay.indexer.progress import Progress
 from orbitpay.indexer.reconcile import ReconcileReport, reconcile
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import INDEXER_UP
+from orbitpay.runtime import run
 from orbitpay.stellar.rpc import RpcClient, RpcError, RpcUnavailable
 
 log = get_logger(__name__)
@@ -274,7 +275,7 @@ async def _index_command(settings: Settings, url: str, once: bool) -> int:
 
 def run_index_command(settings: Settings, url: str, *, once: bool) -> int:
     """``orbitpay index [--once]``: exit code 0 when caught up (or stopped cleanly)."""
-    return asyncio.run(_index_command(settings, url, once))
+    return run(_index_command(settings, url, once))
 
 
 def run_reconcile_command(settings: Settings, url: str, console: Any) -> int:
@@ -290,7 +291,7 @@ def run_reconcile_command(settings: Settings, url: str, console: Any) -> int:
             await engine.dispose()
 
     try:
-        report = asyncio.run(_run())
+        report = run(_run())
     except (RpcUnavailable, RpcError) as exc:
         print(f"orbitpay reconcile: {exc}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, Integer, Numeric, Table, func, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -213,6 +214,9 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
+# Non-string keys (decoded ScVal maps) become strings, as json.dumps writes them.
+_ORJSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+
 _JSON_SQL: dict[tuple[str, tuple[str, ...], str], str] = {}
 
 
@@ -243,9 +247,14 @@ def _rows_json(rows: list[dict[str, Any]], cols: list[str]) -> str | None:
         else [{c: r.get(c) for c in cols} for r in rows]
     )
     try:
-        text = json.dumps(picked, default=_json_default, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
-        return None
+        # orjson: ~10x json.dumps here (datetimes natively, naive ones as UTC, as asyncpg
+        # does); it refuses integers beyond 64 bits (large amounts), which the stdlib writes.
+        text = orjson.dumps(picked, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        try:
+            text = json.dumps(picked, default=_json_default, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError):
+            return None
     return None if "\\u0000" in text else text  # NUL: let the array path report it
 
 
@@ -292,16 +301,19 @@ async def write_changes(conn: AsyncConnection, snap: Snapshot, ch: Changes) -> N
     """Write a page's rows (events first, then entities, then rows that reference them)."""
     pg = await driver(conn)
     await _insert_ignore(pg, events, ch.events)
-    for cid in sorted(ch.dirty_contracts):
-        c = snap.contracts[cid]
+    if ch.dirty_contracts:  # one statement for all (a page touches most of its contracts)
+        dirty = [snap.contracts[cid] for cid in sorted(ch.dirty_contracts)]
         await pg.execute(
-            "UPDATE contracts SET admin = $2, params = $3::jsonb, initialized_ledger = $4, "
-            "last_ledger = $5 WHERE contract_id = $1",
-            cid,
-            c.get("admin"),
-            _dumps(c.get("params") or {}),
-            c.get("initialized_ledger"),
-            c.get("last_ledger"),
+            "UPDATE contracts SET admin = u.admin, params = u.params::jsonb, "
+            "initialized_ledger = u.initialized_ledger, last_ledger = u.last_ledger "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int4[]) "
+            "AS u(contract_id, admin, params, initialized_ledger, last_ledger) "
+            "WHERE contracts.contract_id = u.contract_id",
+            [c["contract_id"] for c in dirty],
+            [c.get("admin") for c in dirty],
+            [_dumps(c.get("params") or {}) for c in dirty],
+            [c.get("initialized_ledger") for c in dirty],
+            [c.get("last_ledger") for c in dirty],
         )
     for org_id in sorted(ch.dirty_organizations):
         await pg.execute(

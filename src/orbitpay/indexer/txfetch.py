@@ -27,6 +27,7 @@ from orbitpay.stellar.rpc import RpcClient, RpcError, TxInfo
 from orbitpay.stellar.tx import TxContext, TxDecodeError, parse_tx
 
 TX_PAGE_LIMIT = 200
+YIELD_EVERY = 50  # transactions parsed between yields to the event loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,9 @@ class TxFetcher:
                     refused[h] = got
                 else:
                     infos[got.hash or h] = got
-        for h in wanted:
+        for n, h in enumerate(wanted, 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # see pipeline.YIELD_EVERY
             info = infos.get(h)
             if info is None or info.status == "NOT_FOUND":
                 errors[h] = refused.get(h) or (

@@ -331,7 +331,7 @@ def test_meta_v3_carries_return_value_and_events() -> None:
         and r.success
         and r.contract in [o["contracts"]["payroll"] for o in c.organizations()]
     )
-    meta = xdr.TransactionMeta.from_xdr(dx.b64(rec.meta))
+    meta = xdr.TransactionMeta.from_xdr(rec.meta_xdr)
     assert meta.v == 3
     amount = sv.decode_scval(meta.v3.soroban_meta.return_value)
     last = meta.v3.soroban_meta.events[-1].body.v0
