@@ -215,7 +215,9 @@ def serve(url: str, port: int, loop: str = "auto", http: str = "auto") -> None:
 
     from orbitpay.api.app import create_app
     from orbitpay.config import load_settings
+    from orbitpay.runtime import tune_gc
 
+    tune_gc()  # as `orbitpay api` runs (runtime.run)
     settings = load_settings(database_url=url, rate_limit="100000000/second")
     app = create_app(settings, database_url=url)
 

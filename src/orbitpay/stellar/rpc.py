@@ -68,7 +68,7 @@ _TIMES: dict[str, datetime] = {}
 
 
 def parse_json(content: bytes) -> Any:
-    """A response body, parsed by orjson (about 3x the stdlib on ``getTransactions`` pages).
+    """A response body, parsed by orjson (2x the stdlib on ``getTransactions`` pages).
 
     orjson reads an integer beyond 64 bits as a float; the RPC's numbers are ledger
     sequences, indexes and counts (u32/i64 by its schema; amounts travel inside XDR),
