@@ -309,8 +309,13 @@ async def explain(url: str, recipient: str) -> None:
     from orbitpay.api.routers import analytics, streams
 
     dialect = PGDialect_asyncpg()
-    first = streams.SPEC.statement(("recipient",), "desc", False).compile(dialect=dialect)
-    later = streams.SPEC.statement(("recipient",), "desc", True).compile(dialect=dialect)
+    # The statements the route runs: the sort key and each row's JSON, built in SQL.
+    first = streams.SPEC.statement(("recipient",), "desc", False, as_json=True).compile(
+        dialect=dialect
+    )
+    later = streams.SPEC.statement(("recipient",), "desc", True, as_json=True).compile(
+        dialect=dialect
+    )
     raw = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         row = await raw.fetchrow(
