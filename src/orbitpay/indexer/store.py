@@ -11,6 +11,7 @@ Entity upserts only overwrite a row whose ``last_ledger`` is not newer.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -174,7 +175,10 @@ def _array_literal(items: list[str] | None) -> str | None:
 
 
 def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    if value is None:
+        return None
+    text = json.dumps(value, separators=(",", ":"))
+    return _without_nul_escapes(text) if "\\u0000" in text else text
 
 
 def _sql_bulk(table: Table, cols: list[str], conflict: str) -> str:
@@ -194,6 +198,22 @@ def _sql_bulk(table: Table, cols: list[str], conflict: str) -> str:
     )
 
 
+# NUL: PostgreSQL's text and jsonb cannot hold U+0000, which a contract's String (and so a
+# decoded topic, value, title or error message) may contain. Stored as U+FFFD, the
+# replacement character, so such an event is indexed instead of failing its page forever;
+# the exact bytes stay in the event's raw XDR (``topics_xdr``, ``value_xdr``).
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _without_nul_escapes(text: str) -> str:
+    """JSON text with each ``\\u0000`` escape (not an escaped backslash + "u0000") -> U+FFFD."""
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", text)
+
+
+def _no_nul(value: Any) -> Any:
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 def _columns(table: Table, cols: list[str], rows: list[dict[str, Any]]) -> list[list[Any]]:
     out = []
     for c in cols:
@@ -203,7 +223,7 @@ def _columns(table: Table, cols: list[str], rows: list[dict[str, Any]]) -> list[
             values = [_dumps(v) for v in values]
         elif t == "text[]":
             values = [_array_literal(v) for v in values]
-        out.append(values)
+        out.append([_no_nul(v) for v in values])
     return out
 
 
@@ -256,7 +276,7 @@ def _rows_json(rows: list[dict[str, Any]], cols: list[str]) -> str | None:
             text = json.dumps(picked, default=_json_default, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError):
             return None
-    return None if "\\u0000" in text else text  # NUL: let the array path report it
+    return _without_nul_escapes(text) if "\\u0000" in text else text
 
 
 async def _bulk(
