@@ -324,7 +324,7 @@ async def _correct(
                 table.c[spec.id_col] == row[spec.id_col],
                 table.c.last_ledger == row["last_ledger"],
             )
-            .values(**values, last_ledger=last_ledger, updated_at=func.now())
+            .values(**store.storable(values), last_ledger=last_ledger, updated_at=func.now())
         )
         ok = result.rowcount == 1
         await store.add_discrepancies(
@@ -448,7 +448,7 @@ async def _contract_params(
             await conn.execute(
                 update(contracts)
                 .where(contracts.c.contract_id == c["contract_id"])
-                .values(params=new_params, admin=new_admin)
+                .values(params=store.storable(new_params), admin=new_admin)
             )
             report.corrected += len(findings)
         await store.add_discrepancies(conn, _rows(findings, correct, c.get("last_ledger")))

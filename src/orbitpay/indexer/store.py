@@ -214,6 +214,18 @@ def _no_nul(value: Any) -> Any:
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
+def storable(value: Any) -> Any:
+    """``value`` with NUL replaced in every string, also inside dicts and lists (see above):
+    for the rows written outside the bulk paths (reconciliation, status)."""
+    if isinstance(value, str):
+        return _no_nul(value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def _columns(table: Table, cols: list[str], rows: list[dict[str, Any]]) -> list[list[Any]]:
     out = []
     for c in cols:
@@ -438,7 +450,7 @@ STATUS_NAME = "indexer"
 
 async def write_status(conn: AsyncConnection, **values: Any) -> None:
     """Upsert the ``indexer_status`` row that /health reads (only the given columns change)."""
-    values = {**values, "heartbeat_at": func.now()}
+    values = {**storable(values), "heartbeat_at": func.now()}
     stmt = insert(indexer_status).values(name=STATUS_NAME, **values)
     stmt = stmt.on_conflict_do_update(
         index_elements=[indexer_status.c.name],
@@ -449,4 +461,4 @@ async def write_status(conn: AsyncConnection, **values: Any) -> None:
 
 async def add_discrepancies(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(insert(discrepancies), rows)
+        await conn.execute(insert(discrepancies), [storable(r) for r in rows])

@@ -136,3 +136,31 @@ async def test_nul_in_an_amountless_fallback_row(clean_engine: AsyncEngine) -> N
         row = (await conn.execute(select(events.c.value, events.c.decode_error))).one()
     assert row.value == {"big": 2**100, "s": "a\ufffdb"}
     assert row.decode_error == "c\ufffdd"
+
+
+async def test_discrepancies_and_status_store_nul_as_replacement(clean_engine: AsyncEngine) -> None:
+    """Rows written outside the bulk paths (reconciliation, /health status) too."""
+    from orbitpay.db.schema import discrepancies, indexer_status
+
+    async with clean_engine.begin() as conn:
+        await store.add_discrepancies(
+            conn,
+            [
+                {
+                    "source": "reconcile",
+                    "contract_id": "C" + "A" * 55,
+                    "entity": "proposal",
+                    "entity_id": "1",
+                    "message": "title differs: 'a\x00b'",
+                    "details": {"chain": {"title": "a\x00b"}, "tags": ["x\x00"]},
+                    "corrected": True,
+                }
+            ],
+        )
+        await store.write_status(conn, rpc_status="error", rpc_error="bad \x00 body")
+    async with clean_engine.connect() as conn:
+        row = (await conn.execute(select(discrepancies.c.message, discrepancies.c.details))).one()
+        status = (await conn.execute(select(indexer_status.c.rpc_error))).scalar_one()
+    assert row.message == "title differs: 'a\ufffdb'"
+    assert row.details == {"chain": {"title": "a\ufffdb"}, "tags": ["x\ufffd"]}
+    assert status == "bad \ufffd body"
