@@ -54,7 +54,7 @@ def tune_gc() -> None:
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` on the project's event loop and GC settings (every command's)."""
+    """``asyncio.run`` on the service's event loop and GC settings (index, reconcile, up, api)."""
     tune_gc()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(main)
