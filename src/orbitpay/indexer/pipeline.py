@@ -73,7 +73,7 @@ DEFAULT_PAGE_LIMIT = 2000
 STATUS_EVERY_SECONDS = 2.0
 # The producer (decoding) and the committer share one event loop: decoding a round of
 # pages in one go (~0.1 s) would leave PostgreSQL idle, waiting for the committer's next
-# statement. Yielding every this many events keeps both busy (bench/ingest.py: ~15 %).
+# statement. Yielding every this many events keeps both busy (bench/ingest.py: ~10 %).
 YIELD_EVERY = 100
 # Pages of different groups committing at once (each holds a pooled connection).
 COMMIT_CONCURRENCY = 4
