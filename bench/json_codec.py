@@ -4,10 +4,10 @@
 
 1. Parsing a ``getTransactions`` response (200 transactions of a devnet ``load``
    chain, served over HTTP exactly as the indexer receives it):
-   ``json.loads`` against :func:`orbitpay.stellar.rpc.parse_json` (orjson).
+   ``json.loads`` against :func:`orbitpay.jsoncodec.loads` (orjson).
 2. Encoding one page of ``events`` rows for the bulk ``json_to_recordset``
    insert: ``json.dumps`` with the datetime hook the store used before, against
-   :func:`orbitpay.indexer.store._rows_json` (orjson).
+   :func:`orbitpay.jsoncodec.dumps` (orjson), as ``indexer/store.py`` calls it.
 
 Both sides get the same input in the same run; the ratio is printed.
 """
@@ -88,27 +88,23 @@ def _stdlib_default(value: Any) -> Any:
 
 
 def main() -> None:
-    from orbitpay.indexer.store import _rows_json
-    from orbitpay.stellar.rpc import parse_json
+    from orbitpay.jsoncodec import dumps, loads
 
     body = transactions_page()
-    assert parse_json(body) == json.loads(body)
+    assert loads(body) == json.loads(body)
     stdlib = best_of(lambda: json.loads(body))
-    fast = best_of(lambda: parse_json(body))
+    fast = best_of(lambda: loads(body))
     print(
         f"parse getTransactions ({len(body) / 1024:.0f} KB): json.loads {stdlib * 1e3:.2f} ms, "
         f"orjson {fast * 1e3:.2f} ms -> {stdlib / fast:.1f}x"
     )
 
     rows = event_rows()
-    cols = list(rows[0])
-    assert json.loads(_rows_json(rows, cols) or "") == json.loads(
-        json.dumps(rows, default=_stdlib_default)
-    )
+    assert json.loads(dumps(rows)) == json.loads(json.dumps(rows, default=_stdlib_default))
     stdlib = best_of(
         lambda: json.dumps(rows, default=_stdlib_default, separators=(",", ":"), allow_nan=False)
     )
-    fast = best_of(lambda: _rows_json(rows, cols))
+    fast = best_of(lambda: dumps(rows))
     print(
         f"encode {len(rows)} event rows: json.dumps {stdlib * 1e3:.2f} ms, "
         f"orjson {fast * 1e3:.2f} ms -> {stdlib / fast:.1f}x"

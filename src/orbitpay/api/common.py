@@ -156,7 +156,7 @@ class ListSpec:
         return row_encoder(self.model)
 
     @cached_property
-    def row_json(self) -> ColumnElement[str] | None:
+    def row_json(self) -> ColumnElement[str]:
         """Each row as its JSON object, built by PostgreSQL (see :func:`row_json_sql`)."""
         return row_json_sql(self.model, self.columns)
 
@@ -164,7 +164,7 @@ class ListSpec:
         self, present: tuple[str, ...], order: str, after: bool, as_json: bool = False
     ) -> Select[Any]:
         """The page query; ``as_json`` selects the sort key's columns and the row's JSON text."""
-        if as_json and self.row_json is not None:
+        if as_json:
             query = select(*self.keyset.columns, self.row_json)
         else:
             query = select(*self.columns)
@@ -218,31 +218,23 @@ async def list_response(
     """The JSON page ``{"items", "next_cursor"}`` of ``spec`` for ``values`` and ``paging``."""
     pager = Pager(request, spec.endpoint, values, paging, spec.keyset)
     start = pager.start_key()
-    as_json = spec.row_json is not None
-    args = (spec, values, paging.order, start, paging.limit + 1, as_json)
+    args = (spec, values, paging.order, start, paging.limit + 1, True)
     if conn is None:
         async with read_connection(request.app) as own:
             rows = await fetch_rows(own, *args)
     else:
         rows = await fetch_rows(conn, *args)
-    if as_json:
-        # The rows arrive as JSON text: the page is joined, not re-encoded.
-        more = len(rows) > paging.limit
-        cursor = pager.cursor_after_key(rows[paging.limit - 1][:-1]) if more else None
-        body = (
-            '{"items":['
-            + ",".join([r[-1] for r in rows[: paging.limit]])
-            + '],"next_cursor":'
-            + ("null" if cursor is None else f'"{cursor}"')
-            + "}"
-        )
-        return Response(content=body, media_type="application/json")
-    encode = spec.encoder
-    body = {
-        "items": [encode(r) for r in rows[: paging.limit]],
-        "next_cursor": pager.next_cursor(rows),
-    }
-    return Response(content=json.dumps(body, separators=(",", ":")), media_type="application/json")
+    # The rows arrive as JSON text (api/rowjson.py): the page is joined, not re-encoded.
+    more = len(rows) > paging.limit
+    cursor = pager.cursor_after_key(rows[paging.limit - 1][:-1]) if more else None
+    body = (
+        '{"items":['
+        + ",".join([r[-1] for r in rows[: paging.limit]])
+        + '],"next_cursor":'
+        + ("null" if cursor is None else f'"{cursor}"')
+        + "}"
+    )
+    return Response(content=body, media_type="application/json")
 
 
 def make_pager(

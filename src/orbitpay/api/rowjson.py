@@ -66,19 +66,20 @@ def _value_sql(ref: str, kind: str | None, column: ColumnElement[Any]) -> str:
 
 def row_json_sql(
     model: type[BaseModel], columns: Sequence[ColumnElement[Any]]
-) -> ColumnElement[str] | None:
+) -> ColumnElement[str]:
     """The JSON object text of ``model``'s fields over ``columns`` (matched by key).
 
     Written with ``concat`` rather than ``json_build_object``, which costs about
     twice as much per row (it resolves every argument's type on every call).
-    None when a field has no column of its name (the route then encodes in Python).
+    Every field needs a column of its name (``ValueError`` otherwise: a list whose model
+    gains a computed field must select it).
     """
     by_key = {getattr(c, "key", None): c for c in columns}
     parts: list[str] = []
     for i, (name, kind) in enumerate(field_kinds(model).items()):
         column = by_key.get(name)
         if column is None:
-            return None
+            raise ValueError(f"{model.__name__}.{name} has no column of that name")
         ref = str(column.compile(dialect=_DIALECT))
         label = ("{" if i == 0 else ",") + json.dumps(name) + ":"
         parts.append(f"'{label}'")

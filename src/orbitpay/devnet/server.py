@@ -21,30 +21,21 @@ import threading
 import time
 from typing import Any
 
-import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from orbitpay import jsoncodec
 from orbitpay.devnet.chain import Chain
 from orbitpay.devnet.faults import FaultConfig
 from orbitpay.devnet.rpc import PARSE_ERROR, RpcMethods, handle_request
 
 
-def _dumps(body: Any) -> bytes:
-    """Compact JSON; orjson (the devnet shares the benchmarks' cores with the indexer), the
-    stdlib for integers beyond 64 bits."""
-    try:
-        return orjson.dumps(body)
-    except TypeError:
-        return json.dumps(body, separators=(",", ":")).encode()
-
-
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        _dumps(body),
+        jsoncodec.dumps(body),
         status_code=status,
         media_type="application/json",
         headers=headers,

@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, Integer, Numeric, Table, func, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from orbitpay import jsoncodec
 from orbitpay.db.schema import (
     discrepancies,
     events,
@@ -177,8 +177,7 @@ def _array_literal(items: list[str] | None) -> str | None:
 def _dumps(value: Any) -> str | None:
     if value is None:
         return None
-    text = json.dumps(value, separators=(",", ":"))
-    return _without_nul_escapes(text) if "\\u0000" in text else text
+    return _without_nul_escapes(jsoncodec.dumps(value))
 
 
 def _sql_bulk(table: Table, cols: list[str], conflict: str) -> str:
@@ -207,7 +206,7 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 def _without_nul_escapes(text: str) -> str:
     """JSON text with each ``\\u0000`` escape (not an escaped backslash + "u0000") -> U+FFFD."""
-    return _NUL_ESCAPE.sub(r"\1\\ufffd", text)
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
 
 
 def _no_nul(value: Any) -> Any:
@@ -239,23 +238,13 @@ def _columns(table: Table, cols: list[str], rows: list[dict[str, Any]]) -> list[
     return out
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        # Naive means UTC, as asyncpg encodes it for timestamptz.
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-    raise TypeError(f"not JSON: {type(value).__name__}")
-
-
-# Non-string keys (decoded ScVal maps) become strings, as json.dumps writes them.
-_ORJSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
-
 _JSON_SQL: dict[tuple[str, tuple[str, ...], str], str] = {}
 
 
 def _sql_json(table: Table, cols: list[str], conflict: str) -> str:
     """One INSERT for many rows passed as one JSON array of objects (``json_to_recordset``).
 
-    Cheaper than one array per column: the rows are encoded by ``json.dumps`` in C and
+    Cheaper than one array per column: the rows are encoded by orjson (``jsoncodec``) and
     parsed by the server. A JSON ``null`` (or a missing key) is SQL NULL, also for jsonb.
     """
     key = (table.name, tuple(cols), conflict)
@@ -279,16 +268,9 @@ def _rows_json(rows: list[dict[str, Any]], cols: list[str]) -> str | None:
         else [{c: r.get(c) for c in cols} for r in rows]
     )
     try:
-        # orjson: 5x json.dumps here (bench/json_codec.py), datetimes natively (naive ones
-        # as UTC, as asyncpg does); it refuses integers beyond 64 bits (large amounts),
-        # which the stdlib then writes.
-        text = orjson.dumps(picked, option=_ORJSON_OPTIONS).decode()
-    except TypeError:
-        try:
-            text = json.dumps(picked, default=_json_default, separators=(",", ":"), allow_nan=False)
-        except (TypeError, ValueError):
-            return None
-    return _without_nul_escapes(text) if "\\u0000" in text else text
+        return _without_nul_escapes(jsoncodec.dumps(picked))
+    except (TypeError, ValueError):
+        return None
 
 
 async def _bulk(

@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import orjson
 
+from orbitpay import jsoncodec
 from orbitpay.observability.metrics import RPC_LATENCY, RPC_REQUESTS, RPC_UP
 
 # JSON-RPC error codes that mean "try again later" rather than "your request is wrong".
@@ -65,20 +65,6 @@ class _Transient(Exception):
 
 
 _TIMES: dict[str, datetime] = {}
-
-
-def parse_json(content: bytes) -> Any:
-    """A response body, parsed by orjson (2x the stdlib on ``getTransactions`` pages).
-
-    orjson reads an integer beyond 64 bits as a float; the RPC's numbers are ledger
-    sequences, indexes and counts (u32/i64 by its schema; amounts travel inside XDR),
-    so none is that large. What orjson refuses (``NaN``, ``Infinity``) goes to the
-    stdlib, so a body valid for one is valid here.
-    """
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        return json.loads(content)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -430,7 +416,7 @@ class RpcClient:
         if status >= 500:
             raise _Transient(f"HTTP {status}", _retry_after(response.headers.get("retry-after")))
         try:
-            payload = parse_json(response.content)
+            payload = jsoncodec.loads(response.content)
         except ValueError:
             raise _Transient(f"malformed JSON (HTTP {status})") from None
         if not isinstance(payload, dict) or ("result" not in payload and "error" not in payload):

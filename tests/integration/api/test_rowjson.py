@@ -86,3 +86,13 @@ async def test_timestamps_match(pg: Any, moment: datetime) -> None:
 async def test_unix_seconds_match(pg: Any, value: int) -> None:
     text = await pg.fetchval(f"SELECT {unix_iso_sql('$1::bigint')}", value)
     assert text == _time_text(value)
+
+
+def test_a_field_without_a_column_is_refused() -> None:
+    """A list model gaining a computed field must select it, not silently drop it."""
+    from orbitpay.api.rowjson import row_json_sql
+    from orbitpay.api.schemas import Stream
+
+    columns = [c for c in streams.COLUMNS if c.key != "created_at"]
+    with pytest.raises(ValueError, match=r"Stream\.created_at"):
+        row_json_sql(Stream, columns)

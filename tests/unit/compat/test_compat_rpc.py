@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,8 +18,6 @@ from compat_kit import (
     max_cursor,
     tx_json,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 from orbitpay.stellar import scval as sv
 from orbitpay.stellar.rpc import (
@@ -248,29 +245,3 @@ async def test_retries_are_bounded() -> None:
         with pytest.raises(RpcUnavailable):
             await rpc.get_health()
     assert len(script.requests) == 3
-
-
-# ── response parsing (orjson with a stdlib fallback) ────────────────────────────
-
-
-@given(
-    st.recursive(
-        st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-        max_leaves=20,
-    )
-)
-def test_parse_json_reads_what_the_stdlib_reads(value: object) -> None:
-    from orbitpay.stellar.rpc import parse_json
-
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": value}).encode()
-    assert parse_json(body) == json.loads(body)
-
-
-def test_parse_json_accepts_what_only_the_stdlib_accepts() -> None:
-    from orbitpay.stellar.rpc import parse_json
-
-    got = parse_json(b'{"result": {"x": NaN, "y": Infinity}}')
-    assert math.isnan(got["result"]["x"]) and got["result"]["y"] == math.inf
-    with pytest.raises(ValueError):
-        parse_json(b'{"result": ')
