@@ -60,16 +60,24 @@ async def test_health_ok_then_503_when_database_stops_then_ok(
             "lag_seconds",
         }
 
+        # A list read leaves a pooled connection idle, to be broken by the restart.
+        assert (await client.get("/api/streams")).status_code == 200
+
         embedded.stop()
         down = await client.get("/health")
         assert down.status_code == 503
         assert down.json()["database"]["status"] == "down"
         assert down.json()["status"] == "degraded"
+        listed = await client.get("/api/streams")
+        assert listed.status_code == 503
+        assert listed.json()["error"]["code"] == "service_unavailable"
 
         embedded.start()
         back = await client.get("/health")
         assert back.status_code == 200
         assert back.json()["database"]["status"] == "ok"
+        # The connection broken by the restart is dropped, not handed out: no 503 now.
+        assert (await client.get("/api/streams")).status_code == 200
     finally:
         embedded.stop()
 

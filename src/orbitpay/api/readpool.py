@@ -1,19 +1,36 @@
-"""A small asyncpg pool for the list endpoints' single-statement reads.
+"""A small first-come-first-served set of asyncpg connections for the API's plain reads.
 
-A list page is one ``SELECT``: it needs no transaction, no SQLAlchemy
-result machinery and no pre-ping (``pool_pre_ping`` on asyncpg costs a
-``BEGIN``/``;``/``ROLLBACK`` round trip triple per checkout). This pool hands
-out plain asyncpg connections, resets nothing on release (nothing is ever
-left open on them) and is created lazily on the app's first list request,
-from the same URL as the app's engine, and closed with the app's lifespan
-(``install`` wraps it). A dead connection is dropped by asyncpg and the
-request answers 503.
+A list page is one ``SELECT``: it needs no transaction, no SQLAlchemy result
+machinery, no pre-ping and no reset. ``asyncpg.Pool`` does all of that work
+anyway: its ``acquire``/``release`` pair costs about 26 us of CPU per request
+(a ``wait_for`` and a shielded task per release), as much as the query's own
+client side, and its queue lets a newcomer take a connection just released for
+a request already waiting (a 3-4x p99/p50 tail under load, which needed a
+semaphore in front). ``bench/readpool.py`` measures both side by side.
+
+:class:`ReadPool` keeps only what these reads need:
+
+- at most ``size`` connections, opened lazily (never at import or startup, so
+  the API starts while the database is down) and kept open; one found closed
+  while idle (the server restarted) is dropped on the next acquire, not used;
+- a released connection goes straight to the oldest waiter (no barging), else
+  back to the idle stack (most recently used first: the warmest backend);
+- a connection is reused only when its block ended normally or with an error
+  that leaves it idle (a PostgreSQL error or an :class:`ApiError`); any other
+  exit (a cancelled request, a timeout, a dropped socket, a generator closed
+  mid-stream) retires it: closed in the background once the server has
+  cancelled its statement, then its slot goes to the next waiter to reopen.
+
+Connection failures become a 503 in :func:`read_connection`. The pool is
+created on the app's first read, from the engine's URL, and closed with the
+app's lifespan (``install`` wraps it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,7 +44,15 @@ from orbitpay.api.errors import ApiError
 # connections keep one (single-threaded) worker busy; more only add backends competing
 # for the same cores (bench/api.py: 4 gave the best throughput and p99 of 2..10).
 MAX_SIZE = 4
+CONNECT_TIMEOUT = 10.0
+RETIRE_TIMEOUT = 5.0
+# A runaway read is stopped by PostgreSQL itself (no client timer per statement).
+STATEMENT_TIMEOUT_MS = 60_000
 _STATE_KEY = "read_pool"
+
+
+class PoolClosed(RuntimeError):
+    """The pool was closed (the app is shutting down)."""
 
 
 async def _init(conn: asyncpg.Connection) -> None:
@@ -35,8 +60,161 @@ async def _init(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def _no_reset(conn: asyncpg.Connection) -> None:
-    """Statements run outside transactions and leave no session state: nothing to reset."""
+class ReadPool:
+    """Up to ``size`` asyncpg connections to ``dsn``, handed out in arrival order."""
+
+    def __init__(self, dsn: str, size: int = MAX_SIZE, **connect_kwargs: Any) -> None:
+        if size < 1:
+            raise ValueError("a pool needs at least one connection")
+        self._dsn = dsn
+        self._size = size
+        self._connect_kwargs = connect_kwargs
+        self._idle: list[asyncpg.Connection] = []
+        self._waiters: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
+        # Connections open, being opened, or promised to a waiter as a free slot.
+        self._slots = 0
+        self._closed = False
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def open_slots(self) -> int:
+        """Connections open or being opened (for tests and metrics)."""
+        return self._slots
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    async def acquire(self) -> asyncpg.Connection:
+        if self._closed:
+            raise PoolClosed("the read pool is closed")
+        while self._idle and not self._waiters:
+            conn = self._idle.pop()
+            if not conn.is_closed():
+                return conn
+            # Closed while idle (the server restarted or dropped it): its slot is free.
+            self._slots -= 1
+        if self._slots < self._size and not self._waiters:
+            self._slots += 1
+            return await self._open()
+        fut: asyncio.Future[asyncpg.Connection | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            conn = await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                # Handed a connection (or a slot) just as this request was cancelled.
+                given = fut.result()
+                if given is None:
+                    self._slots -= 1
+                    self._free_slot()
+                else:
+                    self.release(given)
+            else:
+                try:
+                    self._waiters.remove(fut)
+                except ValueError:
+                    pass
+            raise
+        if conn is None:  # a slot was freed and promised to this request: open it
+            return await self._open()
+        return conn
+
+    def release(self, conn: asyncpg.Connection, reusable: bool = True) -> None:
+        """Return ``conn``; ``reusable=False`` (or a closed connection) retires it."""
+        if self._closed or not reusable or conn.is_closed() or conn.is_in_transaction():
+            if conn.is_closed():
+                self._slots -= 1
+                self._free_slot()
+            else:
+                task = asyncio.get_running_loop().create_task(self._retire(conn))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+            return
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(conn)
+                return
+        self._idle.append(conn)
+
+    async def _open(self) -> asyncpg.Connection:
+        """Open a connection for a slot already counted; on failure give the slot back."""
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT, **self._connect_kwargs)
+            await _init(conn)
+        except BaseException:
+            self._slots -= 1
+            self._free_slot()
+            raise
+        if self._closed:
+            conn.terminate()
+            self._slots -= 1
+            raise PoolClosed("the read pool is closed")
+        return conn
+
+    async def _retire(self, conn: asyncpg.Connection) -> None:
+        """Close ``conn`` gracefully, then free its slot.
+
+        A statement cancelled mid-flight is still running on the server: asyncpg has
+        sent PostgreSQL a cancel request, and a graceful close waits for it, so the
+        backend stops now instead of running on to the statement timeout (a socket
+        merely dropped is noticed only when the statement ends). The slot stays taken
+        meanwhile, so cancelled requests never push the backends above ``size``.
+        """
+        try:
+            await asyncio.wait_for(conn.close(), RETIRE_TIMEOUT)
+        except (Exception, asyncio.CancelledError):
+            conn.terminate()
+        finally:
+            self._slots -= 1
+            self._free_slot()
+
+    def _free_slot(self) -> None:
+        """A slot became free: promise it to the oldest waiter (who opens a connection)."""
+        while self._waiters and self._slots < self._size:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self._slots += 1
+                fut.set_result(None)
+                return
+
+    async def close(self) -> None:
+        """Close idle connections now; those in use are terminated when released."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(PoolClosed("the read pool is closed"))
+        self._waiters.clear()
+        for conn in idle:
+            self._slots -= 1
+            try:
+                await asyncio.wait_for(conn.close(), RETIRE_TIMEOUT)
+            except (Exception, asyncio.CancelledError):
+                conn.terminate()
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for one block; reused only when the block leaves it idle."""
+        conn = await self.acquire()
+        try:
+            yield conn
+        except (asyncpg.PostgresError, ApiError):
+            # The server answered (or the route refused): the connection is idle again.
+            self.release(conn)
+            raise
+        except BaseException:
+            # Cancelled or broken mid-statement, or closed mid-stream: do not reuse.
+            self.release(conn, reusable=False)
+            raise
+        self.release(conn)
 
 
 def _dsn(app: FastAPI) -> str:
@@ -44,61 +222,30 @@ def _dsn(app: FastAPI) -> str:
     return str(url.set(drivername="postgresql").render_as_string(hide_password=False))
 
 
-async def _pool(app: FastAPI) -> asyncpg.Pool:
-    pool = getattr(app.state, _STATE_KEY, None)
-    if pool is not None:
-        return pool
-    lock = getattr(app.state, "read_pool_lock", None)
-    if lock is None:  # no await since the check: only one task creates it
-        lock = asyncio.Lock()
-        app.state.read_pool_lock = lock
-    async with lock:
-        pool = getattr(app.state, _STATE_KEY, None)
-        if pool is None:
-            pool = await asyncpg.create_pool(
-                _dsn(app),
-                min_size=0,
-                max_size=MAX_SIZE,
-                init=_init,
-                reset=_no_reset,
-                timeout=10,
-                command_timeout=60,
-                max_inactive_connection_lifetime=300,
-            )
-            setattr(app.state, _STATE_KEY, pool)
+def _pool(app: FastAPI) -> ReadPool:
+    pool: ReadPool | None = getattr(app.state, _STATE_KEY, None)
+    if pool is None:  # no await since the check: only one task creates it
+        pool = ReadPool(
+            _dsn(app),
+            MAX_SIZE,
+            server_settings={"statement_timeout": str(STATEMENT_TIMEOUT_MS)},
+        )
+        setattr(app.state, _STATE_KEY, pool)
     return pool
-
-
-def _gate(app: FastAPI) -> asyncio.Semaphore:
-    """First come, first served admission to the pool's ``MAX_SIZE`` connections.
-
-    asyncpg's pool lets a newly arriving request take a connection just released for
-    one already waiting (its queue wakes the waiter, the newcomer gets there first), so
-    under load some requests wait many turns: a 3-4x p99/p50 tail. ``asyncio.Semaphore``
-    queues in order (no barging since Python 3.11.1), so waits stay even.
-    """
-    gate = getattr(app.state, "read_pool_gate", None)
-    if gate is None:
-        gate = asyncio.Semaphore(MAX_SIZE)
-        app.state.read_pool_gate = gate
-    return gate  # type: ignore[no-any-return]
 
 
 @asynccontextmanager
 async def read_connection(app: FastAPI) -> AsyncIterator[asyncpg.Connection]:
     """A pooled asyncpg connection; connection failures become a 503."""
     try:
-        async with _gate(app):
-            pool = await _pool(app)
-            async with pool.acquire() as conn:
-                yield conn
-    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+        async with _pool(app).connection() as conn:
+            yield conn
+    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, PoolClosed):
         raise ApiError(503, "service_unavailable", "the database is unavailable") from None
 
 
 async def close(app: FastAPI) -> None:
-    app.state.read_pool_gate = None
-    pool = getattr(app.state, _STATE_KEY, None)
+    pool: ReadPool | None = getattr(app.state, _STATE_KEY, None)
     if pool is not None:
         setattr(app.state, _STATE_KEY, None)
         await pool.close()

@@ -22,11 +22,13 @@ The equivalence with the Python encoder is a test (``test_rowjson``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Boolean, ColumnElement, Integer, Numeric, literal_column
+from sqlalchemy import JSON, Boolean, Column, ColumnElement, Integer, Numeric, literal_column
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from orbitpay.api.schemas import MAX_UNIX_SECONDS, MIN_UNIX_SECONDS, field_kinds
@@ -35,6 +37,7 @@ _DIALECT = PGDialect_asyncpg()
 _SECONDS = '\'YYYY-MM-DD"T"HH24:MI:SS"Z"\''
 _MICROS = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
 _AS_TEXT = (Integer, Numeric, Boolean, JSON)  # their ::text is already their JSON
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]*")  # needs no escaping inside a JSON string
 
 
 def iso_utc_sql(timestamptz: str) -> str:
@@ -52,16 +55,33 @@ def unix_iso_sql(seconds: str) -> str:
     return f"to_char(to_timestamp({clamped}::double precision) AT TIME ZONE 'UTC', {_SECONDS})"
 
 
-def _value_sql(ref: str, kind: str | None, column: ColumnElement[Any]) -> str:
-    """The JSON text of one field (NULL when the column is NULL)."""
+def _plain_string(annotation: Any) -> bool:
+    """A field whose values are ``Literal`` strings needing no JSON escaping (enum columns)."""
+    if get_origin(annotation) is Literal:
+        return all(isinstance(v, str) and _PLAIN.fullmatch(v) for v in get_args(annotation))
+    if get_origin(annotation) in (Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return bool(args) and all(_plain_string(a) for a in args)
+    return False
+
+
+def _field_sql(
+    ref: str, kind: str | None, column: ColumnElement[Any], plain: bool
+) -> tuple[str, bool]:
+    """``(SQL text of the field's value, whether it is written between quotes)``.
+
+    The value is NULL exactly when the column is; quoted values are bare text
+    (the caller adds the quotes, merged into the neighbouring labels).
+    """
     if kind == "amount":
-        return f"'\"' || ({ref})::text || '\"'"
+        return f"({ref})::text", True
     if kind == "time":
-        iso = unix_iso_sql(ref) if isinstance(column.type, Integer) else iso_utc_sql(ref)
-        return f"'\"' || {iso} || '\"'"
+        return (unix_iso_sql(ref) if isinstance(column.type, Integer) else iso_utc_sql(ref)), True
+    if plain:
+        return ref, True
     if isinstance(column.type, _AS_TEXT):
-        return f"({ref})::text"
-    return f"to_json({ref})::text"  # strings (escaped), arrays
+        return f"({ref})::text", False
+    return f"to_json({ref})::text", False  # strings (escaped), arrays
 
 
 def row_json_sql(
@@ -69,20 +89,49 @@ def row_json_sql(
 ) -> ColumnElement[str]:
     """The JSON object text of ``model``'s fields over ``columns`` (matched by key).
 
-    Written with ``concat`` rather than ``json_build_object``, which costs about
-    twice as much per row (it resolves every argument's type on every call).
-    Every field needs a column of its name (``ValueError`` otherwise: a list whose model
-    gains a computed field must select it).
+    One ``concat`` whose literal parts (labels, quotes, braces) are merged, so
+    a row costs one call with about two arguments per field: a third less
+    PostgreSQL time per page than ``concat`` of separately escaped, ``COALESCE``d
+    parts, and half of ``json_build_object`` (which resolves every argument's
+    type on every call). NOT NULL table columns go in bare; a nullable one is
+    ``COALESCE``d to ``null`` (``concat`` would drop it). Strings are escaped
+    by ``to_json`` unless the model types them as ``Literal`` enums of plain
+    words (their columns are CHECK-constrained to exactly those values).
+    Every field needs a column of its name (``ValueError`` otherwise: a list
+    whose model gains a computed field must select it).
     """
     by_key = {getattr(c, "key", None): c for c in columns}
-    parts: list[str] = []
-    for i, (name, kind) in enumerate(field_kinds(model).items()):
+    kinds = field_kinds(model)
+    parts: list[tuple[bool, str]] = []  # (is a literal, text)
+
+    def literal(text: str) -> None:
+        if parts and parts[-1][0]:
+            parts[-1] = (True, parts[-1][1] + text)
+        else:
+            parts.append((True, text))
+
+    for i, (name, field) in enumerate(model.model_fields.items()):
         column = by_key.get(name)
         if column is None:
             raise ValueError(f"{model.__name__}.{name} has no column of that name")
         ref = str(column.compile(dialect=_DIALECT))
-        label = ("{" if i == 0 else ",") + json.dumps(name) + ":"
-        parts.append(f"'{label}'")
-        parts.append(f"COALESCE({_value_sql(ref, kind, column)}, 'null')")
-    parts.append("'}'")
-    return literal_column(f"concat({', '.join(parts)})")
+        value, quoted = _field_sql(ref, kinds[name], column, _plain_string(field.annotation))
+        literal(("{" if i == 0 else ",") + json.dumps(name) + ":")
+        if isinstance(column, Column) and not column.nullable:
+            if quoted:
+                literal('"')
+            parts.append((False, value))
+            if quoted:
+                literal('"')
+        elif quoted:
+            parts.append((False, f"COALESCE('\"' || {value} || '\"', 'null')"))
+        else:
+            parts.append((False, f"COALESCE({value}, 'null')"))
+    literal("}")
+    sql = [_quote(text) if is_literal else text for is_literal, text in parts]
+    return literal_column(f"concat({', '.join(sql)})")
+
+
+def _quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"

@@ -96,3 +96,34 @@ def test_a_field_without_a_column_is_refused() -> None:
     columns = [c for c in streams.COLUMNS if c.key != "created_at"]
     with pytest.raises(ValueError, match=r"Stream\.created_at"):
         row_json_sql(Stream, columns)
+
+
+HOSTILE = 'quote " backslash \\ tab \t newline \n bell \x07 del \x7f é ✓ 😀 </script>'
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.endpoint)
+async def test_free_text_and_nulls_are_escaped(
+    clean_engine: AsyncEngine, pg: Any, spec: ListSpec
+) -> None:
+    """Strings a contract chose (titles, memos, types) and NULLs in every nullable column.
+
+    Only ``Literal`` enum fields go into the JSON unescaped; everything else from
+    the chain must come out as the same string, and a NULL as ``null``.
+    """
+    await seed_world(clean_engine)
+    table = spec.columns[0].table
+    for column in table.columns:
+        if column.nullable and column.key in spec.model.model_fields:
+            await pg.execute(f"UPDATE {table.name} SET {column.name} = NULL")
+    for column in table.columns:
+        if str(column.type) == "TEXT" and column.key in ("title", "memo", "type", "decode_error"):
+            if not _constrained(column):
+                await pg.execute(f"UPDATE {table.name} SET {column.name} = $1", HOSTILE)
+    typed = await fetch_rows(pg, spec, {}, "asc", None, 1000)
+    as_json = await fetch_rows(pg, spec, {}, "asc", None, 1000, as_json=True)
+    assert [json.loads(r[-1]) for r in as_json] == [spec.encoder(r) for r in typed]
+
+
+def _constrained(column: Any) -> bool:
+    """An enum-like column (CHECK-constrained to fixed words): it cannot hold free text."""
+    return any(column.name in str(getattr(c, "sqltext", "")) for c in column.table.constraints)

@@ -1,0 +1,280 @@
+"""The API's read pool (``api/readpool.py``) against a real PostgreSQL.
+
+It replaces ``asyncpg.Pool`` on the list routes, so it must keep what the
+routes relied on: a bound on connections, first-come-first-served waits, no
+connection lost or leaked when a request is cancelled at any point, and no
+broken connection handed out again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orbitpay.api.errors import ApiError
+from orbitpay.api.readpool import PoolClosed, ReadPool, read_connection
+
+
+@pytest.fixture
+def dsn(engine: AsyncEngine) -> str:
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture
+async def pool(dsn: str) -> AsyncIterator[ReadPool]:
+    the_pool = ReadPool(dsn, 2)
+    yield the_pool
+    await the_pool.close()
+
+
+async def _pid(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT pg_backend_pid()"))
+
+
+async def _backend_alive(dsn: str, pid: int) -> bool:
+    probe = await asyncpg.connect(dsn)
+    try:
+        return bool(
+            await probe.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)
+        )
+    finally:
+        await probe.close()
+
+
+async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail("the pool did not get there in time")
+        await asyncio.sleep(0.01)
+
+
+async def test_connections_are_bounded_and_reused(pool: ReadPool) -> None:
+    in_use = 0
+    peak = 0
+    pids: set[int] = set()
+
+    async def read() -> None:
+        nonlocal in_use, peak
+        async with pool.connection() as conn:
+            in_use += 1
+            peak = max(peak, in_use)
+            pids.add(await _pid(conn))
+            await conn.fetchval("SELECT pg_sleep(0.005)")
+            in_use -= 1
+
+    await asyncio.gather(*(read() for _ in range(40)))
+    assert peak == 2
+    assert len(pids) == 2  # two backends served all forty reads
+    assert pool.open_slots == 2
+    assert pool.idle == 2
+
+
+async def test_waiters_are_served_in_arrival_order_without_barging(pool: ReadPool) -> None:
+    first = await pool.acquire()
+    second = await pool.acquire()
+    order: list[int] = []
+
+    async def wait(n: int) -> None:
+        conn = await pool.acquire()
+        order.append(n)
+        await asyncio.sleep(0)
+        pool.release(conn)
+
+    waiters = []
+    for n in range(5):
+        waiters.append(asyncio.create_task(wait(n)))
+        await asyncio.sleep(0)  # each one queues before the next is created
+    pool.release(first)
+    # A newcomer arriving right after the release must queue behind the five.
+    late = asyncio.create_task(wait(99))
+    pool.release(second)
+    await asyncio.gather(*waiters, late)
+    assert order == [0, 1, 2, 3, 4, 99]
+    assert pool.open_slots == 2
+
+
+async def test_a_cancelled_waiter_takes_nothing_with_it(pool: ReadPool) -> None:
+    held = [await pool.acquire(), await pool.acquire()]
+    doomed = asyncio.create_task(pool.acquire())
+    served = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0)
+    doomed.cancel()
+    pool.release(held.pop())
+    conn = await asyncio.wait_for(served, 5)
+    assert doomed.cancelled()
+    assert await conn.fetchval("SELECT 1") == 1
+    pool.release(conn)
+    pool.release(held.pop())
+    assert pool.open_slots == 2
+    assert pool.idle == 2
+
+
+async def test_a_waiter_cancelled_after_being_handed_a_connection_passes_it_on(
+    pool: ReadPool,
+) -> None:
+    held = [await pool.acquire(), await pool.acquire()]
+    doomed = asyncio.create_task(pool.acquire())
+    served = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0)
+    pool.release(held.pop())  # handed to `doomed`, which has not run yet ...
+    doomed.cancel()  # ... and is cancelled before it does
+    conn = await asyncio.wait_for(served, 5)
+    assert await conn.fetchval("SELECT 2") == 2
+    pool.release(conn)
+    pool.release(held.pop())
+    assert pool.open_slots == 2
+    assert pool.idle == 2
+
+
+async def test_a_statement_cancelled_midway_retires_its_connection(
+    pool: ReadPool, dsn: str
+) -> None:
+    started = asyncio.Event()
+    pid = 0
+
+    async def slow() -> None:
+        nonlocal pid
+        async with pool.connection() as conn:
+            pid = await _pid(conn)
+            started.set()
+            await conn.fetchval("SELECT pg_sleep(30)")
+
+    task = asyncio.create_task(slow())
+    await started.wait()
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert pool.idle == 0  # not returned to the idle set
+    await _until(lambda: pool.open_slots == 0)  # retired: closed, its slot free
+    # The server cancelled the statement: the backend is gone, not sleeping on for 30 s.
+    assert not await _backend_alive(dsn, pid)
+    async with pool.connection() as conn:
+        assert await _pid(conn) != pid
+        assert await conn.fetchval("SELECT 3") == 3
+
+
+async def test_a_sql_error_leaves_the_connection_in_service(pool: ReadPool) -> None:
+    async with pool.connection() as conn:
+        pid = await _pid(conn)
+    with pytest.raises(asyncpg.UndefinedTableError):
+        async with pool.connection() as conn:
+            await conn.fetch("SELECT * FROM no_such_table")
+    async with pool.connection() as conn:
+        assert await _pid(conn) == pid
+    assert pool.open_slots == 1
+
+
+async def test_a_route_error_leaves_the_connection_in_service(pool: ReadPool) -> None:
+    with pytest.raises(ApiError):
+        async with pool.connection() as conn:
+            pid = await _pid(conn)
+            raise ApiError(404, "not_found", "nothing here")
+    async with pool.connection() as conn:
+        assert await _pid(conn) == pid
+
+
+async def test_a_backend_killed_while_idle_is_not_handed_out(pool: ReadPool, dsn: str) -> None:
+    async with pool.connection() as conn:
+        pid = await _pid(conn)
+    killer = await asyncpg.connect(dsn)
+    try:
+        assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await killer.close()
+    for _ in range(50):
+        if not await _backend_alive(dsn, pid):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # the client side sees the socket close
+    async with pool.connection() as conn:
+        assert await _pid(conn) != pid
+    assert pool.open_slots == 1
+
+
+async def test_a_backend_killed_midway_fails_that_read_only(pool: ReadPool, dsn: str) -> None:
+    async with pool.connection() as conn:
+        pid = await _pid(conn)
+
+    async def doomed() -> None:
+        async with pool.connection() as conn:
+            await conn.fetchval("SELECT pg_sleep(30)")
+
+    task = asyncio.create_task(doomed())
+    await asyncio.sleep(0.2)
+    killer = await asyncpg.connect(dsn)
+    try:
+        await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await killer.close()
+    with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+        await asyncio.wait_for(task, 10)
+    async with pool.connection() as conn:
+        assert await conn.fetchval("SELECT 4") == 4
+        assert await _pid(conn) != pid
+    assert pool.open_slots == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_a_failed_connect_frees_its_slot_for_the_next_request() -> None:
+    pool = ReadPool(f"postgresql://postgres@127.0.0.1:{_closed_port()}/none", 1)
+    for _ in range(3):
+        with pytest.raises(OSError):
+            await pool.acquire()
+        assert pool.open_slots == 0
+    await pool.close()
+
+
+async def test_read_connection_answers_503_when_the_database_is_unreachable() -> None:
+    class _Engine:
+        url = __import__("sqlalchemy").engine.make_url(
+            f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/none"
+        )
+
+    app = FastAPI()
+    app.state.resources = type("R", (), {"engine": _Engine()})()
+    with pytest.raises(ApiError) as caught:
+        async with read_connection(app):
+            pass
+    assert caught.value.status == 503
+
+
+async def test_close_retires_idle_and_in_use_connections(dsn: str) -> None:
+    pool = ReadPool(dsn, 2)
+    first, second = await pool.acquire(), await pool.acquire()
+    pool.release(second)
+    waiters = [asyncio.create_task(pool.acquire()) for _ in range(2)]
+    await asyncio.sleep(0)
+    # The first waiter took the idle connection; the second is waiting.
+    assert waiters[0].done() and waiters[0].result() is second
+    await pool.close()
+    with pytest.raises(PoolClosed):
+        await waiters[1]
+    with pytest.raises(PoolClosed):
+        await pool.acquire()
+    for conn in (first, second):
+        pool.release(conn)  # released after close: closed, not kept
+    await _until(lambda: first.is_closed() and second.is_closed())
+    assert pool.idle == 0
+    assert pool.open_slots == 0
+
+
+async def test_close_closes_idle_connections(dsn: str) -> None:
+    pool = ReadPool(dsn, 2)
+    conn = await pool.acquire()
+    pool.release(conn)
+    await pool.close()
+    assert conn.is_closed()
+    assert pool.open_slots == 0
