@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65535)
     rate_limit: str = "100/minute"
     require_api_key: bool = False
+    # Connections each API process keeps for its plain reads (lists, SSE, analytics series).
+    api_read_connections: int = Field(default=8, ge=1, le=200)
     # Signs list cursors; set the same value on every API worker. Unset: derived
     # from the database URL (stable per deployment, but not secret without a password).
     cursor_secret: str | None = Field(default=None, min_length=16)

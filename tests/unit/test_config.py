@@ -56,6 +56,7 @@ def test_env_and_dotenv_are_read(
         ("ORBITPAY_GOVERNANCE_CONTRACT_ID", GOOD_CONTRACT[:-1] + "A"),
         ("ORBITPAY_POLL_INTERVAL", "-1"),
         ("ORBITPAY_RATE_LIMIT", "lots"),
+        ("ORBITPAY_API_READ_CONNECTIONS", "0"),
         ("ORBITPAY_LOG_FORMAT", "xml"),
         ("ORBITPAY_START_LEDGER", "0"),
     ],

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.api.errors import ApiError
 from orbitpay.api.readpool import PoolClosed, ReadPool, read_connection
+from orbitpay.config import load_settings
 
 
 @pytest.fixture
@@ -244,7 +245,7 @@ async def test_read_connection_answers_503_when_the_database_is_unreachable() ->
         )
 
     app = FastAPI()
-    app.state.resources = type("R", (), {"engine": _Engine()})()
+    app.state.resources = type("R", (), {"engine": _Engine(), "settings": load_settings()})()
     with pytest.raises(ApiError) as caught:
         async with read_connection(app):
             pass
@@ -269,6 +270,20 @@ async def test_close_retires_idle_and_in_use_connections(dsn: str) -> None:
     await _until(lambda: first.is_closed() and second.is_closed())
     assert pool.idle == 0
     assert pool.open_slots == 0
+
+
+async def test_the_pool_size_comes_from_the_settings(engine: AsyncEngine) -> None:
+    from orbitpay.api.readpool import close
+
+    app = FastAPI()
+    settings = load_settings(api_read_connections=3)
+    app.state.resources = type("R", (), {"engine": engine, "settings": settings})()
+    try:
+        async with read_connection(app) as conn:
+            assert await conn.fetchval("SELECT 1") == 1
+        assert app.state.read_pool.size == 3
+    finally:
+        await close(app)
 
 
 async def test_close_closes_idle_connections(dsn: str) -> None:
