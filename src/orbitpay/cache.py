@@ -129,22 +129,50 @@ class Cache:
         ttl: float,
         compute: Callable[[], Awaitable[Any]],
     ) -> Any:
+        text, value = await self._lookup(namespace, key, ttl, compute)
+        return json.loads(text) if value is _MISSING else value
+
+    async def get_or_set_text(
+        self,
+        namespace: str,
+        key: str,
+        ttl: float,
+        compute: Callable[[], Awaitable[Any]],
+    ) -> str:
+        """The value's JSON text, for a route that only sends it on.
+
+        A hit is returned as stored: no decoding into Python objects and encoding
+        back (for an analytics response, most of the CPU of a cached request).
+        """
+        text, _ = await self._lookup(namespace, key, ttl, compute)
+        return text
+
+    async def _lookup(
+        self,
+        namespace: str,
+        key: str,
+        ttl: float,
+        compute: Callable[[], Awaitable[Any]],
+    ) -> tuple[str, Any]:
+        """``(JSON text, value)``; the value is ``_MISSING`` on a hit (only the text is read)."""
         try:
             full_key = f"{self.prefix}:{namespace}:{await self._version(namespace)}:{key}"
             cached = await self.backend.get(full_key)
         except Exception:
             CACHE_REQUESTS.labels("error").inc()
-            return await compute()
+            value = await compute()
+            return _dumps(value), value
         if cached is not None:
             CACHE_REQUESTS.labels("hit").inc()
-            return json.loads(cached)
+            return cached, _MISSING
         CACHE_REQUESTS.labels("miss").inc()
         value = await compute()
+        text = _dumps(value)
         try:
-            await self.backend.set(full_key, json.dumps(value, default=str), ttl)
+            await self.backend.set(full_key, text, ttl)
         except Exception:
             CACHE_REQUESTS.labels("error").inc()
-        return value
+        return text, value
 
     async def invalidate(self, *namespaces: str) -> None:
         """Make every cached value of these namespaces stale (called after a commit)."""
@@ -164,6 +192,13 @@ class Cache:
 
     async def close(self) -> None:
         await self.backend.close()
+
+
+_MISSING = object()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))
 
 
 def create_cache(redis_url: str | None) -> Cache:

@@ -130,6 +130,11 @@ def raw_json(body: Any) -> Response:
     return Response(content=json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
+def json_text(body: str) -> Response:
+    """A body that is already JSON text (e.g. a cached response)."""
+    return Response(content=body, media_type="application/json")
+
+
 def wants_csv(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return "text/csv" in accept.lower()

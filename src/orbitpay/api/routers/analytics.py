@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orbitpay.api.common import READ_RESPONSES, ContractQuery, Now, Resources, raw_json
+from orbitpay.api.common import READ_RESPONSES, ContractQuery, Now, Resources, json_text
 from orbitpay.api.deps import AppResources
 from orbitpay.api.errors import ApiError
 from orbitpay.api.readpool import read_connection
@@ -141,15 +141,22 @@ def range_key(rng: Range) -> str:
     return f"{rng.start_epoch}:{end}:{rng.interval}:{rng.now // TTL_ANALYTICS}"
 
 
-async def cached(res: AppResources, key: str, compute: Callable[[], Awaitable[Any]]) -> Any:
-    """``Cache.get_or_set`` in ``analytics`` with single-flight per process."""
+async def cached(
+    res: AppResources, key: str, compute: Callable[[], Awaitable[Any]], *, text: bool = False
+) -> Any:
+    """``Cache.get_or_set`` in ``analytics`` with single-flight per process.
+
+    ``text=True`` returns the value's JSON text (``Cache.get_or_set_text``): a whole
+    response served from the cache is sent as stored, never decoded and re-encoded.
+    """
     running = _inflight.get(key)
     if running is not None:
         return await asyncio.shield(running)
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     _inflight[key] = future
     try:
-        value = await res.cache.get_or_set("analytics", key, TTL_ANALYTICS, compute)
+        lookup = res.cache.get_or_set_text if text else res.cache.get_or_set
+        value = await lookup("analytics", key, TTL_ANALYTICS, compute)
     except BaseException as exc:
         future.set_exception(exc)
         future.exception()  # mark retrieved: waiters re-raise it, nobody else must
@@ -353,8 +360,8 @@ async def payroll(
     async def compute() -> dict[str, Any]:
         return await payroll_analytics(res, rng, contract, request.app)
 
-    body = await cached(res, f"payroll:{contract or '*'}:{range_key(rng)}", compute)
-    return raw_json(body)
+    key = f"payroll:{contract or '*'}:{range_key(rng)}"
+    return json_text(await cached(res, key, compute, text=True))
 
 
 # ------------------------------------------------------------------ treasury
@@ -453,8 +460,8 @@ async def treasury(res: Resources, rng: RangeDep, contract: ContractQuery = None
         async with res.engine.connect() as conn:
             return await treasury_analytics(conn, rng, contract)
 
-    body = await cached(res, f"treasury:{contract or '*'}:{range_key(rng)}", compute)
-    return raw_json(body)
+    key = f"treasury:{contract or '*'}:{range_key(rng)}"
+    return json_text(await cached(res, key, compute, text=True))
 
 
 # ------------------------------------------------------------------ vesting
@@ -594,5 +601,5 @@ async def vesting(res: Resources, rng: RangeDep, contract: ContractQuery = None)
         async with res.engine.connect() as conn:
             return await vesting_analytics(conn, rng, contract)
 
-    body = await cached(res, f"vesting:{contract or '*'}:{range_key(rng)}", compute)
-    return raw_json(body)
+    key = f"vesting:{contract or '*'}:{range_key(rng)}"
+    return json_text(await cached(res, key, compute, text=True))
