@@ -7,7 +7,6 @@ so a malformed address is a 422 naming the parameter; ``{id}`` paths accept
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -123,11 +122,6 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
         media_type="application/json",
         status_code=status_code,
     )
-
-
-def raw_json(body: Any) -> Response:
-    """A body that is already JSON-ready (e.g. a cached ``model_dump(mode="json")``)."""
-    return Response(content=json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
 def json_text(body: str) -> Response:

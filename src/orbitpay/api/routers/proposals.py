@@ -14,8 +14,8 @@ from orbitpay.api.common import (
     OnChainId,
     Resources,
     address_query,
+    json_text,
     list_response,
-    raw_json,
     resolve_entity,
     wants_csv,
 )
@@ -157,10 +157,10 @@ async def get_proposal(res: Resources, id: OnChainId, contract: ContractQuery = 
         async with res.engine.connect() as conn:
             return await _proposal_state(conn, id, contract)
 
-    body = await res.cache.get_or_set(
+    body = await res.cache.get_or_set_text(
         "proposals", f"detail:{contract or '*'}:{id}", TTL_PROPOSAL_VOTES, compute
     )
-    return raw_json(body)
+    return json_text(body)
 
 
 @router.get("/{id}/votes", response_model=Page[Vote], summary="A proposal's votes, paginated")

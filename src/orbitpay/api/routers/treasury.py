@@ -13,8 +13,8 @@ from orbitpay.api.common import (
     ContractPath,
     ListSpec,
     Resources,
+    json_text,
     list_response,
-    raw_json,
     wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
@@ -154,8 +154,10 @@ async def get_balance(request: Request, res: Resources, addr: ContractPath) -> R
             await require_treasury(conn, addr)
             return await treasury_balance(conn, addr)
 
-    body = await res.cache.get_or_set("treasury", f"balance:{addr}", TTL_TREASURY_BALANCE, compute)
-    return raw_json(body)
+    key = f"balance:{addr}"
+    return json_text(
+        await res.cache.get_or_set_text("treasury", key, TTL_TREASURY_BALANCE, compute)
+    )
 
 
 APPROVALS = literal_column(
