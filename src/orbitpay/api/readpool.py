@@ -146,10 +146,13 @@ class ReadPool:
 
     async def _open(self) -> asyncpg.Connection:
         """Open a connection for a slot already counted; on failure give the slot back."""
+        conn: asyncpg.Connection | None = None
         try:
             conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT, **self._connect_kwargs)
             await _init(conn)
         except BaseException:
+            if conn is not None:
+                conn.terminate()  # connected, but its set-up failed or was cancelled
             self._slots -= 1
             self._free_slot()
             raise

@@ -293,3 +293,37 @@ async def test_close_closes_idle_connections(dsn: str) -> None:
     await pool.close()
     assert conn.is_closed()
     assert pool.open_slots == 0
+
+
+async def test_a_request_cancelled_while_connecting_frees_its_slot(dsn: str) -> None:
+    pool = ReadPool(dsn, 1)
+    try:
+        opening = asyncio.create_task(pool.acquire())
+        await asyncio.sleep(0)  # the task took the slot and is connecting
+        assert pool.open_slots == 1
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+        assert pool.open_slots == 0
+        async with pool.connection() as conn:  # the slot is usable again
+            assert await conn.fetchval("SELECT 5") == 5
+    finally:
+        await pool.close()
+
+
+async def test_a_waiter_reopens_the_slot_of_a_retired_connection(dsn: str) -> None:
+    pool = ReadPool(dsn, 1)
+    try:
+        held = await pool.acquire()
+        old_pid = await _pid(held)
+        waiter = asyncio.create_task(pool.acquire())
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        pool.release(held, reusable=False)  # retired: closed, then its slot is handed on
+        conn = await asyncio.wait_for(waiter, 5)
+        assert held.is_closed()
+        assert await _pid(conn) != old_pid
+        assert pool.open_slots == 1
+        pool.release(conn)
+    finally:
+        await pool.close()
