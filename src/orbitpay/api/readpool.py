@@ -2,7 +2,7 @@
 
 A list page is one ``SELECT``: it needs no transaction, no SQLAlchemy result
 machinery, no pre-ping and no reset. ``asyncpg.Pool`` does all of that work
-anyway: its ``acquire``/``release`` pair costs about 26 us of CPU per request
+anyway: its ``acquire``/``release`` pair costs about 25 us of CPU per request
 (a ``wait_for`` and a shielded task per release), as much as the query's own
 client side, and its queue lets a newcomer take a connection just released for
 a request already waiting (a 3-4x p99/p50 tail under load, which needed a
