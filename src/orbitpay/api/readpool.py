@@ -30,15 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from orbitpay.api.errors import ApiError
+from orbitpay.observability.metrics import READ_POOL_RETIRED, REGISTRY
 
 # Connections per API process (``ORBITPAY_API_READ_CONNECTIONS``). One worker is a single
 # thread, but more statements in flight let PostgreSQL run on the other cores while the
@@ -77,6 +81,7 @@ class ReadPool:
         self._slots = 0
         self._closed = False
         self._retiring: set[asyncio.Task[None]] = set()
+        _LIVE.add(self)
 
     @property
     def size(self) -> int:
@@ -90,6 +95,14 @@ class ReadPool:
     @property
     def idle(self) -> int:
         return len(self._idle)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for fut in self._waiters if not fut.done())
 
     async def acquire(self) -> asyncpg.Connection:
         if self._closed:
@@ -133,6 +146,7 @@ class ReadPool:
                 self._slots -= 1
                 self._free_slot()
             else:
+                READ_POOL_RETIRED.inc()
                 task = asyncio.get_running_loop().create_task(self._retire(conn))
                 self._retiring.add(task)
                 task.add_done_callback(self._retiring.discard)
@@ -220,6 +234,37 @@ class ReadPool:
             self.release(conn, reusable=False)
             raise
         self.release(conn)
+
+
+_LIVE: weakref.WeakSet[ReadPool] = weakref.WeakSet()
+
+
+class _PoolCollector(Collector):
+    """The process's read pools, read when Prometheus scrapes (no cost per request)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        pools = [p for p in list(_LIVE) if not p.closed]
+        connections = GaugeMetricFamily(
+            "orbitpay_api_read_pool_connections",
+            "API read pool connections: open (or opening) and idle.",
+            labels=["state"],
+        )
+        connections.add_metric(["open"], sum(p.open_slots for p in pools))
+        connections.add_metric(["idle"], sum(p.idle for p in pools))
+        yield connections
+        yield GaugeMetricFamily(
+            "orbitpay_api_read_pool_waiting",
+            "Requests waiting for an API read pool connection.",
+            value=sum(p.waiting for p in pools),
+        )
+        yield GaugeMetricFamily(
+            "orbitpay_api_read_pool_size",
+            "Connections the API read pools may open (ORBITPAY_API_READ_CONNECTIONS each).",
+            value=sum(p.size for p in pools),
+        )
+
+
+REGISTRY.register(_PoolCollector())
 
 
 def _dsn(app: FastAPI) -> str:

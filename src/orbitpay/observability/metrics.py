@@ -118,6 +118,11 @@ HTTP_LATENCY = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+READ_POOL_RETIRED = Counter(
+    "orbitpay_api_read_pool_retired_total",
+    "API read pool connections retired mid-use (request cancelled, statement or socket broken).",
+    registry=REGISTRY,
+)
 RATE_LIMITED = Counter(
     "orbitpay_http_rate_limited_total",
     "Requests answered 429.",

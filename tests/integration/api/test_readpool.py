@@ -327,3 +327,31 @@ async def test_a_waiter_reopens_the_slot_of_a_retired_connection(dsn: str) -> No
         pool.release(conn)
     finally:
         await pool.close()
+
+
+async def test_metrics_show_the_pools_state_at_scrape_time(dsn: str) -> None:
+    from orbitpay.observability.metrics import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        value = REGISTRY.get_sample_value(name, labels)
+        assert value is not None, name
+        return value
+
+    base_open = sample("orbitpay_api_read_pool_connections", state="open")
+    base_retired = sample("orbitpay_api_read_pool_retired_total")
+    pool = ReadPool(dsn, 2)
+    try:
+        first, second = await pool.acquire(), await pool.acquire()
+        waiter = asyncio.create_task(pool.acquire())
+        await asyncio.sleep(0)
+        assert sample("orbitpay_api_read_pool_connections", state="open") == base_open + 2
+        assert sample("orbitpay_api_read_pool_waiting") >= 1
+        pool.release(first, reusable=False)
+        assert sample("orbitpay_api_read_pool_retired_total") == base_retired + 1
+        pool.release(await asyncio.wait_for(waiter, 5))
+        pool.release(second)
+        assert sample("orbitpay_api_read_pool_waiting") == 0
+        assert sample("orbitpay_api_read_pool_connections", state="idle") >= 2
+    finally:
+        await pool.close()
+    assert sample("orbitpay_api_read_pool_connections", state="open") == base_open
