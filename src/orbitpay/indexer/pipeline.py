@@ -567,29 +567,21 @@ class Indexer:
                         if not keep:
                             continue  # nothing of this group before the common frontier
                         ln.buffer = rest
-                        batch.append(
-                            Prepared(
-                                page=page,
-                                items=[],
-                                group=ln.group,
-                                cursor=keep[-1].id,
-                                scanned_to=rest[0].ledger - 1,
-                                events=keep,
-                            )
-                        )
+                        cursor, scanned_to = keep[-1].id, rest[0].ledger - 1
                     else:
                         ln.buffer = []
                         ln.page = None
-                        batch.append(
-                            Prepared(
-                                page=page,
-                                items=[],
-                                group=ln.group,
-                                cursor=page.cursor,
-                                scanned_to=page.scanned_to,
-                                events=keep,
-                            )
+                        cursor, scanned_to = page.cursor, page.scanned_to
+                    batch.append(
+                        Prepared(
+                            page=page,
+                            items=[],
+                            group=ln.group,
+                            cursor=cursor,
+                            scanned_to=scanned_to,
+                            events=keep,
                         )
+                    )
                 if stop is None or not stop.is_set():
                     for ln in lanes:
                         if ln.page is None and not ln.done:
