@@ -130,7 +130,7 @@ class Cache:
         compute: Callable[[], Awaitable[Any]],
     ) -> Any:
         text, value = await self._lookup(namespace, key, ttl, compute)
-        return json.loads(text) if value is _MISSING else value
+        return json.loads(text) if value is _MISSING else value  # a hit always has text
 
     async def get_or_set_text(
         self,
@@ -144,8 +144,8 @@ class Cache:
         A hit is returned as stored: no decoding into Python objects and encoding
         back (for an analytics response, most of the CPU of a cached request).
         """
-        text, _ = await self._lookup(namespace, key, ttl, compute)
-        return text
+        text, value = await self._lookup(namespace, key, ttl, compute)
+        return _dumps(value) if text is None else text
 
     async def _lookup(
         self,
@@ -153,15 +153,15 @@ class Cache:
         key: str,
         ttl: float,
         compute: Callable[[], Awaitable[Any]],
-    ) -> tuple[str, Any]:
-        """``(JSON text, value)``; the value is ``_MISSING`` on a hit (only the text is read)."""
+    ) -> tuple[str | None, Any]:
+        """``(JSON text, value)``: the value is ``_MISSING`` on a hit (only the text is
+        read); the text is None when the backend failed (nothing was encoded)."""
         try:
             full_key = f"{self.prefix}:{namespace}:{await self._version(namespace)}:{key}"
             cached = await self.backend.get(full_key)
         except Exception:
             CACHE_REQUESTS.labels("error").inc()
-            value = await compute()
-            return _dumps(value), value
+            return None, await compute()
         if cached is not None:
             CACHE_REQUESTS.labels("hit").inc()
             return cached, _MISSING

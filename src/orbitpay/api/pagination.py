@@ -242,9 +242,6 @@ class Pager:
         last = rows[self.params.limit - 1]
         return self.codec.encode(self.scope, self.keyset.key_of(last))
 
-    def cursor_after(self, row: Mapping[str, Any]) -> str:
-        return self.codec.encode(self.scope, self.keyset.key_of(row))
-
     def cursor_after_key(self, key: Sequence[Any]) -> str:
         """The cursor after a row whose sort key (in the keyset's column order) is ``key``."""
         return self.codec.encode(self.scope, [_plain(v) for v in key])

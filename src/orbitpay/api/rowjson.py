@@ -28,12 +28,22 @@ from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Boolean, Column, ColumnElement, Integer, Numeric, literal_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ColumnElement,
+    Integer,
+    Numeric,
+    String,
+    literal_column,
+)
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from orbitpay.api.schemas import MAX_UNIX_SECONDS, MIN_UNIX_SECONDS, field_kinds
 
 _DIALECT = PGDialect_asyncpg()
+_QUOTE = String().literal_processor(dialect=_DIALECT)  # a SQL string literal
 _SECONDS = '\'YYYY-MM-DD"T"HH24:MI:SS"Z"\''
 _MICROS = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
 _AS_TEXT = (Integer, Numeric, Boolean, JSON)  # their ::text is already their JSON
@@ -128,10 +138,5 @@ def row_json_sql(
         else:
             parts.append((False, f"COALESCE({value}, 'null')"))
     literal("}")
-    sql = [_quote(text) if is_literal else text for is_literal, text in parts]
+    sql = [_QUOTE(text) if is_literal else text for is_literal, text in parts]
     return literal_column(f"concat({', '.join(sql)})")
-
-
-def _quote(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.api.errors import ApiError
@@ -232,9 +233,7 @@ async def test_a_failed_connect_frees_its_slot_for_the_next_request() -> None:
 
 async def test_read_connection_answers_503_when_the_database_is_unreachable() -> None:
     class _Engine:
-        url = __import__("sqlalchemy").engine.make_url(
-            f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/none"
-        )
+        url = make_url(f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/none")
 
     app = FastAPI()
     app.state.resources = type("R", (), {"engine": _Engine(), "settings": load_settings()})()
