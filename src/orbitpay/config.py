@@ -19,8 +19,11 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from stellar_sdk import StrKey
 
+from orbitpay.enums import ContractKind
+
 ENV_PREFIX = "ORBITPAY_"
-CONTRACT_KINDS = ("treasury", "payroll", "vesting", "governance")
+# Iterated where every kind gets a slot (settings, organizations); spelled in ``enums``.
+CONTRACT_KINDS: tuple[ContractKind, ...] = tuple(ContractKind)
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
 _RATE_PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 

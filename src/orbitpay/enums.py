@@ -13,7 +13,8 @@ by the API. These enums feed:
 - the contract decoders and the projection.
 
 A ``StrEnum`` member *is* its value (``StreamStatus.ACTIVE == "active"``), so
-rows, JSON and SQL parameters see plain strings.
+rows, JSON and SQL parameters see plain strings. The class docstrings are the
+descriptions the OpenAPI schema shows, hence plain text written for API clients.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class ContractEnum(StrEnum):
 
 
 class ContractKind(StrEnum):
-    """The four OrbitPay contracts (``contracts.kind``)."""
+    """Which of the four OrbitPay contracts a contract is."""
 
     TREASURY = "treasury"
     PAYROLL = "payroll"
@@ -60,7 +61,7 @@ class ContractKind(StrEnum):
 
 
 class TreasuryEventType(StrEnum):
-    """A treasury history row's type (``treasury_events.type``); ``unknown``: not understood."""
+    """What a treasury history entry records; unknown: an event the indexer does not understand."""
 
     INITIALIZED = "initialized"
     DEPOSIT = "deposit"
@@ -74,7 +75,7 @@ class TreasuryEventType(StrEnum):
 
 
 class WithdrawalStatus(ContractEnum):
-    """The treasury's ``WithdrawalStatus`` (``withdrawals.status``)."""
+    """A treasury withdrawal's status (the contract's WithdrawalStatus)."""
 
     PENDING = "pending"
     APPROVED = "approved"
@@ -83,7 +84,7 @@ class WithdrawalStatus(ContractEnum):
 
 
 class StreamStatus(ContractEnum):
-    """The payroll contract's ``StreamStatus`` (``streams.status``)."""
+    """A payroll stream's status (the contract's StreamStatus)."""
 
     ACTIVE = "active"
     PAUSED = "paused"
@@ -92,14 +93,14 @@ class StreamStatus(ContractEnum):
 
 
 class ClaimKind(StrEnum):
-    """What paid a stream's recipient (``stream_claims.kind``): a claim, or a cancellation."""
+    """What paid a stream's recipient: a claim, or a cancellation's payout."""
 
     CLAIM = "claim"
     CANCEL = "cancel"
 
 
 class ScheduleStatus(ContractEnum):
-    """The vesting contract's ``ScheduleStatus`` (``vesting_schedules.status``)."""
+    """A vesting schedule's status (the contract's ScheduleStatus)."""
 
     ACTIVE = "active"
     REVOKED = "revoked"
@@ -107,7 +108,7 @@ class ScheduleStatus(ContractEnum):
 
 
 class ProposalStatus(ContractEnum):
-    """The governance contract's ``ProposalStatus`` (``proposals.status``)."""
+    """A governance proposal's status (the contract's ProposalStatus)."""
 
     ACTIVE = "active"
     APPROVED = "approved"
@@ -118,7 +119,7 @@ class ProposalStatus(ContractEnum):
 
 
 class VoteChoice(ContractEnum):
-    """The governance contract's ``VoteChoice`` (``votes.choice``)."""
+    """A governance vote (the contract's VoteChoice)."""
 
     YES = "yes"
     NO = "no"
@@ -126,14 +127,14 @@ class VoteChoice(ContractEnum):
 
 
 class ApiKeyScope(StrEnum):
-    """What an API key may do (``api_keys.scope``); ``write`` includes ``read``."""
+    """What an API key may do; write includes read."""
 
     READ = "read"
     WRITE = "write"
 
 
 class DiscrepancySource(StrEnum):
-    """Which stage found a discrepancy (``discrepancies.source``)."""
+    """Which stage found a discrepancy."""
 
     RECONCILE = "reconcile"
     ENRICH = "enrich"
@@ -142,7 +143,7 @@ class DiscrepancySource(StrEnum):
 
 
 class DiscrepancyEntity(StrEnum):
-    """What a discrepancy is about (``discrepancies.entity``)."""
+    """What kind of thing a discrepancy is about."""
 
     EVENT = "event"
     WITHDRAWAL = "withdrawal"

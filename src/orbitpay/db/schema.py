@@ -13,7 +13,7 @@ Conventions, relied on by the indexer and the API:
 - Every entity row keeps ``last_ledger``: the ledger of the last event applied
   to it, so an older event replayed later never overwrites newer state.
 - Enum-like columns hold lowercase snake case values, exactly as the API
-  serves them, guarded by CHECK constraints.
+  serves them, guarded by CHECK constraints built from ``orbitpay.enums``.
 
 The Alembic migrations in ``db/migrations`` create exactly these tables; a
 test compares the migrated database with this metadata.
@@ -42,6 +42,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from orbitpay.enums import (
+    ApiKeyScope,
+    ClaimKind,
+    ContractKind,
+    ProposalStatus,
+    ScheduleStatus,
+    StreamStatus,
+    TreasuryEventType,
+    VoteChoice,
+    WithdrawalStatus,
+    check_in,
+)
+
 MONEY = Numeric(39, 0)
 """Token amounts and vote weights: big enough for i128 and u128, exact."""
 
@@ -54,30 +67,6 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
-
-CONTRACT_KINDS = ("treasury", "payroll", "vesting", "governance")
-TREASURY_EVENT_TYPES = (
-    "initialized",
-    "deposit",
-    "withdrawal_created",
-    "withdrawal_approved",
-    "withdrawal_executed",
-    "signer_added",
-    "signer_removed",
-    "threshold_updated",
-    "unknown",
-)
-WITHDRAWAL_STATUSES = ("pending", "approved", "executed", "cancelled")
-STREAM_STATUSES = ("active", "paused", "cancelled", "completed")
-STREAM_PAYOUT_KINDS = ("claim", "cancel")
-SCHEDULE_STATUSES = ("active", "revoked", "fully_claimed")
-PROPOSAL_STATUSES = ("active", "approved", "rejected", "executed", "cancelled", "expired")
-VOTE_CHOICES = ("yes", "no", "abstain")
-API_KEY_SCOPES = ("read", "write")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 def _now() -> object:
@@ -123,7 +112,7 @@ contracts = Table(
     Column("initialized_ledger", Integer, nullable=True),
     Column("last_ledger", Integer, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
-    CheckConstraint(_in("kind", CONTRACT_KINDS), name="kind"),
+    CheckConstraint(check_in("kind", ContractKind), name="kind"),
     Index(None, "organization_id", "kind"),
 )
 
@@ -170,7 +159,7 @@ treasury_events = Table(
     Column("ledger", Integer, nullable=False),
     Column("tx_hash", Text, nullable=False),
     Column("timestamp", DateTime(timezone=True), nullable=False),
-    CheckConstraint(_in("type", TREASURY_EVENT_TYPES), name="type"),
+    CheckConstraint(check_in("type", TreasuryEventType), name="type"),
     Index(None, "contract_id", "ledger", "event_id"),
     Index(None, "contract_id", "type", "ledger", "event_id"),
     Index(None, "contract_id", "token", "timestamp"),
@@ -191,7 +180,7 @@ withdrawals = Table(
     Column("executed_at", DateTime(timezone=True), nullable=True),
     *_ledger_ref(),
     PrimaryKeyConstraint("contract_id", "withdrawal_id"),
-    CheckConstraint(_in("status", WITHDRAWAL_STATUSES), name="status"),
+    CheckConstraint(check_in("status", WithdrawalStatus), name="status"),
     Index(None, "contract_id", "status", "created_ledger", "withdrawal_id"),
     Index(None, "contract_id", "created_ledger", "withdrawal_id"),
 )
@@ -233,7 +222,7 @@ streams = Table(
     Column("cancelled_at", DateTime(timezone=True), nullable=True),
     *_ledger_ref(),
     PrimaryKeyConstraint("contract_id", "stream_id"),
-    CheckConstraint(_in("status", STREAM_STATUSES), name="status"),
+    CheckConstraint(check_in("status", StreamStatus), name="status"),
     CheckConstraint("claimed_amount <= total_amount", name="claimed_le_total"),
     Index(None, "sender", "created_ledger", "stream_id"),
     Index(None, "recipient", "created_ledger", "stream_id"),
@@ -246,7 +235,7 @@ streams = Table(
         "ix_streams_active_token",
         "token",
         "contract_id",
-        postgresql_where=text("status = 'active'"),
+        postgresql_where=text(f"status = '{StreamStatus.ACTIVE.value}'"),
         postgresql_include=["total_amount", "start_time", "end_time"],
     ),
 )
@@ -258,14 +247,14 @@ stream_claims = Table(
     Column("event_id", Text, ForeignKey("events.id", ondelete="CASCADE"), primary_key=True),
     Column("contract_id", Text, nullable=False),
     Column("stream_id", BigInteger, nullable=False),
-    Column("kind", Text, nullable=False, server_default="claim"),
+    Column("kind", Text, nullable=False, server_default=ClaimKind.CLAIM.value),
     Column("recipient", Text, nullable=False),
     Column("token", Text, nullable=False),
     Column("amount", MONEY, nullable=False),
     Column("ledger", Integer, nullable=False),
     Column("tx_hash", Text, nullable=False),
     Column("claimed_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint(_in("kind", STREAM_PAYOUT_KINDS), name="kind"),
+    CheckConstraint(check_in("kind", ClaimKind), name="kind"),
     ForeignKeyConstraint(
         ["contract_id", "stream_id"],
         ["streams.contract_id", "streams.stream_id"],
@@ -327,7 +316,7 @@ vesting_schedules = Table(
     Column("revoked_amount", MONEY, nullable=True),
     *_ledger_ref(),
     PrimaryKeyConstraint("contract_id", "schedule_id"),
-    CheckConstraint(_in("status", SCHEDULE_STATUSES), name="status"),
+    CheckConstraint(check_in("status", ScheduleStatus), name="status"),
     CheckConstraint("claimed_amount <= total_amount", name="claimed_le_total"),
     Index(None, "beneficiary", "created_ledger", "schedule_id"),
     Index(None, "grantor", "created_ledger", "schedule_id"),
@@ -378,7 +367,7 @@ proposals = Table(
     Column("executed_at", DateTime(timezone=True), nullable=True),
     *_ledger_ref(),
     PrimaryKeyConstraint("contract_id", "proposal_id"),
-    CheckConstraint(_in("status", PROPOSAL_STATUSES), name="status"),
+    CheckConstraint(check_in("status", ProposalStatus), name="status"),
     Index(None, "status", "created_ledger", "proposal_id"),
     Index(None, "proposer", "created_ledger", "proposal_id"),
     Index(None, "contract_id", "created_ledger", "proposal_id"),
@@ -399,7 +388,7 @@ votes = Table(
     Column("voted_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("contract_id", "proposal_id", "voter"),
     UniqueConstraint("event_id"),
-    CheckConstraint(_in("choice", VOTE_CHOICES), name="choice"),
+    CheckConstraint(check_in("choice", VoteChoice), name="choice"),
     ForeignKeyConstraint(
         ["contract_id", "proposal_id"],
         ["proposals.contract_id", "proposals.proposal_id"],
@@ -467,7 +456,7 @@ api_keys = Table(
     Column("rotated_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
-    CheckConstraint(_in("scope", API_KEY_SCOPES), name="scope"),
+    CheckConstraint(check_in("scope", ApiKeyScope), name="scope"),
 )
 
 discrepancies = Table(
@@ -491,5 +480,3 @@ discrepancies = Table(
     Index(None, "contract_id", "entity", "entity_id"),
     Index(None, "detected_at"),
 )
-
-ALL_TABLES = tuple(metadata.sorted_tables)

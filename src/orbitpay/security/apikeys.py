@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from orbitpay.db.schema import API_KEY_SCOPES, api_keys
+from orbitpay.db.schema import api_keys
+from orbitpay.enums import ApiKeyScope
 
 KEY_PREFIX = "opk"
 ROTATION_GRACE = timedelta(hours=24)
@@ -51,7 +52,7 @@ class KeyIdentity:
     scope: str
 
     def allows(self, scope: str) -> bool:
-        return self.scope == "write" or scope == "read"
+        return self.scope == ApiKeyScope.WRITE or scope == ApiKeyScope.READ
 
 
 def _hash(secret: str) -> str:
@@ -70,8 +71,10 @@ def _split(key: str) -> tuple[str, str] | None:
 
 
 async def create_key(conn: AsyncConnection, name: str, scope: str) -> IssuedKey:
-    if scope not in API_KEY_SCOPES:
-        raise ApiKeyError(f"scope must be one of {', '.join(API_KEY_SCOPES)}")
+    try:
+        scope = ApiKeyScope(scope)
+    except ValueError:
+        raise ApiKeyError(f"scope must be one of {', '.join(ApiKeyScope)}") from None
     if not name.strip():
         raise ApiKeyError("name must not be empty")
     key_id = secrets.token_hex(6)

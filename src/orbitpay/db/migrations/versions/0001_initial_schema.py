@@ -3,6 +3,11 @@
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-29 09:14:06.226265
+
+The CHECK constraints spell their allowed values out rather than importing
+``orbitpay.enums``: a migration is history, and must build the same database
+whatever the enums become later. A new value needs a new migration that widens
+the constraint; ``tests/integration/test_enum_checks.py`` fails until it exists.
 """
 
 from collections.abc import Sequence
