@@ -16,6 +16,16 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from orbitpay.enums import ClaimKind
+
+# Re-exported: the routers declare their status filters with these.
+from orbitpay.enums import ProposalStatus as ProposalStatus
+from orbitpay.enums import ScheduleStatus as ScheduleStatus
+from orbitpay.enums import StreamStatus as StreamStatus
+from orbitpay.enums import TreasuryEventType as TreasuryEventType
+from orbitpay.enums import VoteChoice as VoteChoice
+from orbitpay.enums import WithdrawalStatus as WithdrawalStatus
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The unix seconds an API time can show (years 1..9999); contract times are clamped to these.
 MAX_UNIX_SECONDS = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH).total_seconds())
@@ -180,16 +190,14 @@ class Organization(ApiModel):
 
 # ---------------------------------------------------------------- streams
 
-StreamStatus = Literal["active", "paused", "cancelled", "completed"]
-
 
 class StreamClaim(ApiModel):
     amount: Amount
     ledger: int
     tx_hash: str
     claimed_at: Time
-    kind: Literal["claim", "cancel"] = Field(
-        "claim", description="`cancel`: what a cancellation paid the recipient."
+    kind: ClaimKind = Field(
+        ClaimKind.CLAIM, description="`cancel`: what a cancellation paid the recipient."
     )
 
 
@@ -257,18 +265,6 @@ class StreamDetail(Stream):
 
 # ---------------------------------------------------------------- treasury
 
-TreasuryEventType = Literal[
-    "initialized",
-    "deposit",
-    "withdrawal_created",
-    "withdrawal_approved",
-    "withdrawal_executed",
-    "signer_added",
-    "signer_removed",
-    "threshold_updated",
-    "unknown",
-]
-
 
 class TreasuryEvent(ApiModel):
     model_config = ConfigDict(
@@ -335,9 +331,6 @@ class TreasuryBalance(ApiModel):
     )
 
 
-WithdrawalStatus = Literal["pending", "approved", "executed", "cancelled"]
-
-
 class Withdrawal(ApiModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -374,8 +367,6 @@ class Withdrawal(ApiModel):
 
 
 # ---------------------------------------------------------------- vesting
-
-ScheduleStatus = Literal["active", "revoked", "fully_claimed"]
 
 _SCHEDULE_EXAMPLE = {
     "schedule_id": 0,
@@ -485,9 +476,6 @@ class VestingProgress(ApiModel):
 
 
 # ---------------------------------------------------------------- governance
-
-ProposalStatus = Literal["active", "approved", "rejected", "executed", "cancelled", "expired"]
-VoteChoice = Literal["yes", "no", "abstain"]
 
 _PROPOSAL_EXAMPLE = {
     "proposal_id": 0,
