@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import signal
 from contextlib import suppress
+from typing import TYPE_CHECKING
 
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.api.app import create_app
 from orbitpay.cache import create_cache
@@ -21,6 +23,9 @@ from orbitpay.db.engine import create_engine
 from orbitpay.observability.logging import get_logger
 from orbitpay.orgs import register_organization
 from orbitpay.runtime import database, run
+
+if TYPE_CHECKING:
+    from orbitpay.devnet.server import DevnetHandle
 
 log = get_logger(__name__)
 
@@ -69,7 +74,7 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    devnet = None
+    devnet: DevnetHandle | None = None
     tasks: list[asyncio.Task[None]] = []
 
     def stop_on_failure(task: asyncio.Task[None]) -> None:
@@ -98,8 +103,9 @@ async def _serve(
             config = uvicorn.Config(
                 app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
             )
+            # uvicorn's serve() captures SIGINT/SIGTERM itself (and restores ours
+            # afterwards); its exit ends _run_server, which sets ``stop`` for the rest.
             server = uvicorn.Server(config)
-            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
             serving = asyncio.create_task(_run_server(server, stop))
             serving.add_done_callback(stop_on_failure)
             tasks.append(serving)
@@ -152,13 +158,13 @@ async def _announce(server: uvicorn.Server, host: str, port: int) -> None:
     print(f"OrbitPay API: {base}  (docs: {base}/docs)", flush=True)
 
 
-async def _start_demo_devnet(engine: object) -> tuple[object, str]:
+async def _start_demo_devnet(engine: AsyncEngine) -> tuple[DevnetHandle, str]:
     """Start the devnet's live demo chain and register its organization."""
     from orbitpay.devnet.server import start_background_devnet
 
     handle = await asyncio.to_thread(start_background_devnet, scenario="demo", live=True)
     for org in handle.chain.organizations():
-        async with engine.begin() as conn:  # type: ignore[attr-defined]
+        async with engine.begin() as conn:
             await register_organization(conn, org["name"], org["contracts"], admin=org["admin"])
     log.info("devnet_started", url=handle.url)
     print(f"Built-in devnet (demo scenario): {handle.url}", flush=True)

@@ -28,12 +28,20 @@ from orbitpay.indexer.progress import Progress
 from orbitpay.indexer.reconcile import ReconcileReport, reconcile
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import INDEXER_UP
+from orbitpay.retry import Attempt, Backoff, GaveUp, Retries, Sleep, retrying
 from orbitpay.runtime import run
 from orbitpay.stellar.rpc import RpcClient, RpcError, RpcUnavailable
 
 log = get_logger(__name__)
 
-DB_RETRY_MAX_SECONDS = 30.0
+# A database outage (or a cursor moved under us) pauses the loop with the shared
+# backoff; it never gives up, the long-running indexer resumes by itself.
+DB_OUTAGE_BACKOFF = Backoff(max_retries=None, base_delay=1.0, max_delay=30.0)
+
+
+def once_backoff(settings: Settings) -> Backoff:
+    """``orbitpay index --once``: a few whole-run retries, then a non-zero exit."""
+    return Backoff(max_retries=max(3, settings.rpc_max_retries), base_delay=2.0, max_delay=30.0)
 
 
 def make_rpc(settings: Settings, rpc_url: str) -> RpcClient:
@@ -43,6 +51,22 @@ def make_rpc(settings: Settings, rpc_url: str) -> RpcClient:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), max(0.0, seconds))
+
+
+def _indexer(
+    settings: Settings,
+    engine: AsyncEngine,
+    client: RpcClient,
+    cache: Any,
+    progress: Progress | None,
+    page_limit: int | None,
+) -> Indexer:
+    """An :class:`Indexer` with the pipeline's own page limit unless one is given."""
+    if page_limit:
+        return Indexer(
+            settings, engine, client, cache=cache, progress=progress, page_limit=page_limit
+        )
+    return Indexer(settings, engine, client, cache=cache, progress=progress)
 
 
 async def _report_rpc_down(indexer: Indexer, error: str) -> None:
@@ -74,14 +98,7 @@ async def index_until_latest(
     own = rpc is None
     client = rpc or make_rpc(settings, rpc_url)
     prog = Progress(tty=progress) if progress is not False else None
-    indexer = Indexer(
-        settings,
-        engine,
-        client,
-        cache=cache,
-        progress=prog,
-        **({"page_limit": page_limit} if page_limit else {}),
-    )
+    indexer = _indexer(settings, engine, client, cache, prog, page_limit)
     try:
         await indexer.check_network()
         result = await indexer.sync()
@@ -119,16 +136,9 @@ async def run_indexer(
     """
     lock = AdvisoryLock(engine)
     client = make_rpc(settings, rpc_url)
-    indexer = Indexer(
-        settings,
-        engine,
-        client,
-        cache=cache,
-        progress=Progress(min_ledgers=100),
-        **({"page_limit": page_limit} if page_limit else {}),
-    )
+    indexer = _indexer(settings, engine, client, cache, Progress(min_ledgers=100), page_limit)
     last_reconcile = 0.0
-    db_backoff = 1.0
+    outages = Retries(DB_OUTAGE_BACKOFF)
     checked_network = False
     INDEXER_UP.set(0)
     try:
@@ -143,7 +153,7 @@ async def run_indexer(
                     checked_network = True
                 result = await indexer.sync(stop)
                 INDEXER_UP.set(1)
-                db_backoff = 1.0
+                outages.succeeded()
                 if time.monotonic() - last_reconcile >= settings.reconcile_interval:
                     await reconcile(engine, client)
                     last_reconcile = time.monotonic()
@@ -177,13 +187,13 @@ async def run_indexer(
                 if not is_db_outage(exc) and not isinstance(exc, store.CursorMoved):
                     raise
                 INDEXER_UP.set(0)
+                pause = outages.failed(exc)
                 log.warning(
                     "database_unavailable" if is_db_outage(exc) else "cursor_moved",
                     error=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
-                    retry_in=db_backoff,
+                    retry_in=round(pause, 3),
                 )
-                await _wait(stop, db_backoff)
-                db_backoff = min(DB_RETRY_MAX_SECONDS, db_backoff * 2)
+                await _wait(stop, pause)
                 continue
             await _wait(stop, settings.poll_interval)
     finally:
@@ -230,37 +240,30 @@ async def _index_command(settings: Settings, url: str, once: bool) -> int:
         lock = AdvisoryLock(engine)
         if not await lock.acquire(stop):
             return 130
+        rpc_url = settings.rpc_url
         try:
-            attempts = 0
-            while True:
-                try:
-                    result = await index_until_latest(
-                        settings, engine, settings.rpc_url, cache=cache
-                    )
-                    log.info(
-                        "caught_up",
-                        events=result.events,
-                        pages=result.pages,
-                        last_ledger=result.last_ledger,
-                        latest_ledger=result.latest_ledger,
-                    )
-                    return 0
-                except (RpcUnavailable, store.CursorMoved) as exc:
-                    error = str(exc)
-                except Exception as exc:
-                    if not is_db_outage(exc):
-                        raise
-                    error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                attempts += 1
-                if attempts > max(3, settings.rpc_max_retries):
-                    print(f"orbitpay index --once: giving up: {error}", file=sys.stderr)
-                    return 1
-                log.warning("index_once_retry", error=error, attempt=attempts)
-                await _wait(stop, min(DB_RETRY_MAX_SECONDS, 2.0**attempts))
-                if stop.is_set():
-                    return 130
+            result = await retrying(
+                lambda: index_until_latest(settings, engine, rpc_url, cache=cache),
+                policy=once_backoff(settings),
+                retry_on=_once_retryable,
+                on_retry=_log_once_retry,
+                sleep=_sleep_until_stopped(stop),
+            )
+        except GaveUp as exc:
+            print(f"orbitpay index --once: giving up: {_first_line(exc.error)}", file=sys.stderr)
+            return 1
+        except _Stopped:
+            return 130
         finally:
             await lock.release()
+        log.info(
+            "caught_up",
+            events=result.events,
+            pages=result.pages,
+            last_ledger=result.last_ledger,
+            latest_ledger=result.latest_ledger,
+        )
+        return 0
     except GapError as exc:
         print(f"orbitpay index: {exc}", file=sys.stderr)
         return 1
@@ -271,6 +274,35 @@ async def _index_command(settings: Settings, url: str, once: bool) -> int:
         if cache is not None:
             await cache.close()
         await engine.dispose()
+
+
+class _Stopped(Exception):
+    """SIGINT/SIGTERM arrived while ``--once`` waited to retry."""
+
+
+def _sleep_until_stopped(stop: asyncio.Event) -> Sleep:
+    async def sleep(seconds: float) -> None:
+        await _wait(stop, seconds)
+        if stop.is_set():
+            raise _Stopped
+
+    return sleep
+
+
+def _once_retryable(exc: BaseException) -> bool:
+    """An RPC outage, a database outage or a moved cursor: run ``--once`` again."""
+    return isinstance(exc, RpcUnavailable | store.CursorMoved) or is_db_outage(exc)
+
+
+def _first_line(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _log_once_retry(attempt: Attempt) -> None:
+    log.warning("index_once_retry", error=_first_line(attempt.error), attempt=attempt.number)
 
 
 def run_index_command(settings: Settings, url: str, *, once: bool) -> int:

@@ -8,8 +8,9 @@ or not, ``transactionIndex``/``operationIndex`` present or not, the
 
 Transient failures (timeouts, connection errors, HTTP 5xx, HTTP 429 with its
 ``Retry-After``, a body that is not a JSON-RPC response, JSON-RPC internal
-errors) are retried with capped exponential backoff and full jitter, at most
-``max_retries`` times; then :class:`RpcUnavailable` is raised. A JSON-RPC
+errors) are retried by :func:`orbitpay.retry.retrying` (capped exponential
+backoff with full jitter, ``Retry-After`` as a floor), at most ``max_retries``
+times; then :class:`RpcUnavailable` is raised. A JSON-RPC
 error that says the request itself is wrong (e.g. a ``startLedger`` outside
 the retention window) is raised at once as :class:`RpcError`.
 """
@@ -17,10 +18,8 @@ the retention window) is raised at once as :class:`RpcError`.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import itertools
 import json
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,11 +30,10 @@ import httpx
 
 from orbitpay import jsoncodec
 from orbitpay.observability.metrics import RPC_LATENCY, RPC_REQUESTS, RPC_UP
+from orbitpay.retry import Attempt, Backoff, GaveUp, Sleep, Transient, parse_retry_after, retrying
 
 # JSON-RPC error codes that mean "try again later" rather than "your request is wrong".
 _TRANSIENT_RPC_CODES = frozenset({-32603})
-MAX_RETRY_AFTER_SECONDS = 60.0
-MAX_EVENTS_LIMIT = 10_000
 MAX_FILTERS = 5
 MAX_CONTRACT_IDS_PER_FILTER = 5
 
@@ -54,11 +52,8 @@ class RpcUnavailable(Exception):
     """The RPC kept failing transiently; retries are exhausted."""
 
 
-class _Transient(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
+class _Transient(Transient):
+    """A failure of one request that another attempt may not repeat."""
 
 
 # ── typed responses ──────────────────────────────────────────────────────────
@@ -296,38 +291,6 @@ def filters_for(contract_ids: Sequence[str]) -> list[EventFilter]:
 
 
 @dataclass
-class RetryPolicy:
-    max_retries: int = 8
-    base_delay: float = 0.1
-    max_delay: float = 10.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Exponential backoff with full jitter; ``Retry-After`` wins when larger."""
-        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
-        wait = random.uniform(ceiling / 2, ceiling)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, MAX_RETRY_AFTER_SECONDS))
-        return wait
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-@dataclass
 class RpcStats:
     requests: int = 0
     retries: int = 0
@@ -339,6 +302,9 @@ class RpcClient:
 
     ``concurrency`` bounds the requests in flight at once (getTransaction
     fan-out shares it with paging), so a burst never opens hundreds of sockets.
+    ``retry`` replaces the default policy (``max_retries`` retries, 0.1 s to
+    10 s); ``sleep`` is how the client waits between attempts (tests pass a
+    recorder instead of real sleeps).
     """
 
     def __init__(
@@ -348,11 +314,13 @@ class RpcClient:
         timeout: float = 15.0,
         max_retries: int = 8,
         concurrency: int = 16,
-        retry: RetryPolicy | None = None,
+        retry: Backoff | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.url = url
-        self.retry = retry or RetryPolicy(max_retries=max_retries)
+        self.retry = retry or Backoff(max_retries=max_retries)
+        self._sleep = sleep
         self._ids = itertools.count(1)
         self._sem = asyncio.Semaphore(concurrency)
         self.stats = RpcStats()
@@ -374,25 +342,26 @@ class RpcClient:
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """One JSON-RPC call with retries; returns ``result``."""
-        attempt = 0
-        while True:
-            try:
-                result = await self._once(method, params)
-            except _Transient as exc:
-                if attempt >= self.retry.max_retries:
-                    RPC_REQUESTS.labels(method, "error").inc()
-                    RPC_UP.set(0)
-                    raise RpcUnavailable(
-                        f"{method}: {exc.reason} (gave up after {attempt + 1} attempts)"
-                    ) from None
-                RPC_REQUESTS.labels(method, "retry").inc()
-                self.stats.retries += 1
-                await asyncio.sleep(self.retry.delay(attempt, exc.retry_after))
-                attempt += 1
-                continue
-            RPC_REQUESTS.labels(method, "ok").inc()
-            RPC_UP.set(1)
-            return result
+
+        def count_retry(_: Attempt) -> None:
+            RPC_REQUESTS.labels(method, "retry").inc()
+            self.stats.retries += 1
+
+        try:
+            result = await retrying(
+                lambda: self._once(method, params),
+                policy=self.retry,
+                retry_on=(_Transient,),
+                on_retry=count_retry,
+                sleep=self._sleep,
+            )
+        except GaveUp as exc:
+            RPC_REQUESTS.labels(method, "error").inc()
+            RPC_UP.set(0)
+            raise RpcUnavailable(f"{method}: {exc}") from None
+        RPC_REQUESTS.labels(method, "ok").inc()
+        RPC_UP.set(1)
+        return result
 
     async def _once(self, method: str, params: dict[str, Any] | None) -> Any:
         body: dict[str, Any] = {"jsonrpc": "2.0", "id": next(self._ids), "method": method}
@@ -412,9 +381,11 @@ class RpcClient:
                 RPC_LATENCY.labels(method).observe(time.perf_counter() - started)
         status = response.status_code
         if status == 429:
-            raise _Transient("HTTP 429", _retry_after(response.headers.get("retry-after")))
+            raise _Transient("HTTP 429", parse_retry_after(response.headers.get("retry-after")))
         if status >= 500:
-            raise _Transient(f"HTTP {status}", _retry_after(response.headers.get("retry-after")))
+            raise _Transient(
+                f"HTTP {status}", parse_retry_after(response.headers.get("retry-after"))
+            )
         try:
             payload = jsoncodec.loads(response.content)
         except ValueError:

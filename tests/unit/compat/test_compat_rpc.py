@@ -19,11 +19,11 @@ from compat_kit import (
     tx_json,
 )
 
+from orbitpay.retry import Backoff
 from orbitpay.stellar import scval as sv
 from orbitpay.stellar.rpc import (
     EventPage,
     RawEvent,
-    RetryPolicy,
     RpcClient,
     RpcError,
     RpcUnavailable,
@@ -61,7 +61,7 @@ def err(code: int, message: str, status: int = 200) -> tuple[int, dict[str, str]
 def client(script: Script, retries: int = 3) -> RpcClient:
     return RpcClient(
         "http://rpc.invalid",
-        retry=RetryPolicy(max_retries=retries, base_delay=0.001, max_delay=0.002),
+        retry=Backoff(max_retries=retries, base_delay=0.001, max_delay=0.002),
         transport=httpx.MockTransport(script),
     )
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from orbitpay.retry import Backoff
 from orbitpay.stellar.rpc import (
     EventPage,
     RawEvent,
-    RetryPolicy,
     RpcClient,
     RpcError,
     RpcUnavailable,
@@ -79,7 +79,7 @@ def client(url: str, retries: int = 5, timeout: float = 0.5) -> RpcClient:
     return RpcClient(
         url,
         timeout=timeout,
-        retry=RetryPolicy(max_retries=retries, base_delay=0.01, max_delay=0.05),
+        retry=Backoff(max_retries=retries, base_delay=0.01, max_delay=0.05),
     )
 
 
@@ -125,11 +125,12 @@ async def test_internal_json_rpc_errors_are_retried(fake: FakeRpc) -> None:
 
 
 def test_backoff_grows_and_is_capped() -> None:
-    policy = RetryPolicy(max_retries=10, base_delay=0.1, max_delay=2.0)
+    # Full jitter (the docstring's promise): anywhere in [0, ceiling], not [ceiling/2, ceiling].
+    policy = Backoff(max_retries=10, base_delay=0.1, max_delay=2.0)
     for attempt in range(10):
         d = policy.delay(attempt)
         ceiling = min(2.0, 0.1 * 2**attempt)
-        assert ceiling / 2 <= d <= ceiling
+        assert 0 <= d <= ceiling
     assert policy.delay(0, retry_after=3) == 3
     assert policy.delay(0, retry_after=10_000) == 60  # Retry-After is capped too
 
