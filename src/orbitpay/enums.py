@@ -140,6 +140,7 @@ class DiscrepancySource(StrEnum):
     ENRICH = "enrich"
     DECODE = "decode"
     GAP = "gap"
+    BOOTSTRAP = "bootstrap"
 
 
 class DiscrepancyEntity(StrEnum):
@@ -152,6 +153,16 @@ class DiscrepancyEntity(StrEnum):
     PROPOSAL = "proposal"
     VOTE = "vote"
     CURSOR = "cursor"
+
+
+class Origin(StrEnum):
+    """Where an entity row came from: contract events from the RPC (events), events read from
+    the ledger data lake (archive), or the contract's storage read from ledger state when its
+    events were out of reach (ledger_state)."""
+
+    EVENTS = "events"
+    ARCHIVE = "archive"
+    LEDGER_STATE = "ledger_state"
 
 
 def check_in(column: str, values: type[StrEnum]) -> str:
