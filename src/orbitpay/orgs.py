@@ -39,11 +39,11 @@ async def register_organization(
             raise OrganizationError(f"unknown contract kind {kind!r}")
         if not is_contract_id(cid):
             raise OrganizationError(f"{kind}: {cid!r} is not a valid C... contract strkey")
-    stmt = insert(organizations).values(name=name, admin=admin)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[organizations.c.name], set_={"name": stmt.excluded.name}
+    new = insert(organizations).values(name=name, admin=admin)
+    upsert = new.on_conflict_do_update(
+        index_elements=[organizations.c.name], set_={"name": new.excluded.name}
     ).returning(organizations.c.id)
-    org_id = int((await conn.execute(stmt)).scalar_one())
+    org_id = int((await conn.execute(upsert)).scalar_one())
     for kind, cid in contract_ids.items():
         existing = (
             await conn.execute(

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from orbitpay.enums import ClaimKind
 
@@ -201,7 +202,7 @@ class StreamClaim(ApiModel):
     )
 
 
-_STREAM_EXAMPLE = {
+_STREAM_EXAMPLE: JsonDict = {
     "stream_id": 0,
     "contract_id": _C2,
     "sender": _G,
@@ -368,7 +369,7 @@ class Withdrawal(ApiModel):
 
 # ---------------------------------------------------------------- vesting
 
-_SCHEDULE_EXAMPLE = {
+_SCHEDULE_EXAMPLE: JsonDict = {
     "schedule_id": 0,
     "contract_id": _C,
     "grantor": _G,
@@ -477,7 +478,7 @@ class VestingProgress(ApiModel):
 
 # ---------------------------------------------------------------- governance
 
-_PROPOSAL_EXAMPLE = {
+_PROPOSAL_EXAMPLE: JsonDict = {
     "proposal_id": 0,
     "contract_id": _C,
     "proposer": _G,
@@ -494,7 +495,7 @@ _PROPOSAL_EXAMPLE = {
     "created_ledger": 1234,
     "created_tx_hash": _TX,
 }
-_VOTE_EXAMPLE = {
+_VOTE_EXAMPLE: JsonDict = {
     "voter": _G2,
     "choice": "yes",
     "weight": "1",

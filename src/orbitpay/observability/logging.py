@@ -56,4 +56,5 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    """A logger for ``name`` (a stdlib ``BoundLogger``: ``configure`` sets that wrapper class)."""
+    return structlog.stdlib.get_logger(name)

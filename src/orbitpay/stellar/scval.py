@@ -62,7 +62,7 @@ _STRKEY_CACHE: dict[tuple[bool, bytes], str] = {}
 def _decode_address(a: xdr.SCAddress) -> str:
     t = a.type
     if t == xdr.SCAddressType.SC_ADDRESS_TYPE_ACCOUNT:
-        assert a.account_id is not None
+        assert a.account_id is not None and a.account_id.account_id.ed25519 is not None
         raw, is_account = a.account_id.account_id.ed25519.uint256, True
     elif t == xdr.SCAddressType.SC_ADDRESS_TYPE_CONTRACT:
         assert a.contract_id is not None
@@ -87,18 +87,27 @@ def _hashable(v: Any) -> Any:
 
 
 def decode_scval(sc: xdr.SCVal) -> Any:
-    """Decode an ``xdr.SCVal`` into a plain Python value (see module docstring)."""
+    """Decode an ``xdr.SCVal`` into a plain Python value (see module docstring).
+
+    The SDK types every arm of the union as optional; ``sc.type`` says which one
+    is set, and the asserts tell the type checker so.
+    """
     t = sc.type
     if t == _T.SCV_SYMBOL:
+        assert sc.sym is not None
         return sc.sym.sc_symbol.decode()
     if t == _T.SCV_U32:
+        assert sc.u32 is not None
         return sc.u32.uint32
     if t == _T.SCV_ADDRESS:
+        assert sc.address is not None
         return _decode_address(sc.address)
     if t == _T.SCV_I128:
-        p = sc.i128
-        return (p.hi.int64 << 64) | p.lo.uint64
+        i128_parts = sc.i128
+        assert i128_parts is not None
+        return (i128_parts.hi.int64 << 64) | i128_parts.lo.uint64
     if t == _T.SCV_U64:
+        assert sc.u64 is not None
         return sc.u64.uint64
     if t == _T.SCV_VEC:
         return [decode_scval(x) for x in (sc.vec.sc_vec if sc.vec is not None else [])]
@@ -112,19 +121,26 @@ def decode_scval(sc: xdr.SCVal) -> Any:
     if t == _T.SCV_VOID:
         return None
     if t == _T.SCV_U128:
-        p = sc.u128
-        return (p.hi.uint64 << 64) | p.lo.uint64
+        u128_parts = sc.u128
+        assert u128_parts is not None
+        return (u128_parts.hi.uint64 << 64) | u128_parts.lo.uint64
     if t == _T.SCV_I32:
+        assert sc.i32 is not None
         return sc.i32.int32
     if t == _T.SCV_I64:
+        assert sc.i64 is not None
         return sc.i64.int64
     if t == _T.SCV_TIMEPOINT:
+        assert sc.timepoint is not None
         return sc.timepoint.time_point.uint64
     if t == _T.SCV_DURATION:
+        assert sc.duration is not None
         return sc.duration.duration.uint64
     if t == _T.SCV_BYTES:
+        assert sc.bytes is not None
         return bytes(sc.bytes.sc_bytes)
     if t == _T.SCV_STRING:
+        assert sc.str is not None
         raw = bytes(sc.str.sc_string)
         try:
             return raw.decode()
