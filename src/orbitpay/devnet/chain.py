@@ -423,7 +423,7 @@ class Chain:
         if kd.durability != x.ContractDataDurability.PERSISTENT:
             return None
         addr = kd.contract
-        if addr.type != x.SCAddressType.SC_ADDRESS_TYPE_CONTRACT:
+        if addr.type != x.SCAddressType.SC_ADDRESS_TYPE_CONTRACT or addr.contract_id is None:
             return None
         cid = StrKey.encode_contract(addr.contract_id.contract_id.hash)
         contract = self.contracts.get(cid)

@@ -33,12 +33,15 @@ from stellar_sdk import xdr as x
 
 from orbitpay.devnet import xdr as dx
 from orbitpay.devnet.chain import Chain, EventRec, TxRec
+from orbitpay.devnet.lake import ledger_close_meta, ledger_header_entry
 
 LEDGER_SCAN_LIMIT = 10_000
 EVENTS_DEFAULT_LIMIT = 100
 EVENTS_MAX_LIMIT = 10_000
 TX_DEFAULT_LIMIT = 10
 TX_MAX_LIMIT = 200
+LEDGERS_DEFAULT_LIMIT = 50
+LEDGERS_MAX_LIMIT = 200
 MAX_LEDGER_KEYS = 200
 MAX_FILTERS = 5
 MAX_CONTRACT_IDS = 5
@@ -79,6 +82,9 @@ def _uint(v: Any, name: str) -> int:
 
 class _Segment:
     __slots__ = ("value", "wildcard")
+
+    value: str | None
+    wildcard: str | None
 
     def __init__(self, raw: Any) -> None:
         if not isinstance(raw, str):
@@ -189,6 +195,7 @@ class RpcMethods:
             "getEvents": self.get_events,
             "getTransaction": self.get_transaction,
             "getTransactions": self.get_transactions,
+            "getLedgers": self.get_ledgers,
             "getLedgerEntries": self.get_ledger_entries,
             "getVersionInfo": self.get_version_info,
         }
@@ -234,15 +241,89 @@ class RpcMethods:
     def get_latest_ledger(self, p: dict[str, Any]) -> dict[str, Any]:
         c = self.chain
         seq = c.latest_ledger
-        t = c.close_time(seq)
-        header = dx.ledger_header(c.network_passphrase, seq, t)
+        entry = ledger_header_entry(c, seq)
         return {
             "id": dx.ledger_hash(c.network_passphrase, seq).hex(),
             "protocolVersion": self.protocol_version,
             "sequence": seq,
-            "closeTime": str(t),
-            "headerXdr": dx.b64(header.to_xdr_bytes()),
-            "metadataXdr": dx.b64(dx.ledger_close_meta(c.network_passphrase, seq, t)),
+            "closeTime": str(c.close_time(seq)),
+            "headerXdr": dx.b64(entry[32:-4]),
+            "metadataXdr": dx.b64(ledger_close_meta(c, seq)),
+        }
+
+    # getLedgers ----------------------------------------------------------------
+    def get_ledgers(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Ledgers from ``startLedger`` or after ``cursor`` (a ledger sequence).
+
+        As stellar-rpc's ``methods/get_ledgers.go`` with go-stellar-sdk's
+        ``ValidatePagination`` (no data lake fallback): ``startLedger`` outside
+        the window is ``-32600`` "start ledger (S) must be between the oldest
+        ledger: A and the latest ledger: B for this rpc instance"; a cursor whose
+        next ledger is outside it is ``-32602``.
+        """
+        c = self.chain
+        start_ledger = _uint(p.get("startLedger"), "startLedger")
+        fmt = p.get("xdrFormat")
+        if fmt not in (None, "", "base64"):
+            raise RpcError(INVALID_REQUEST, f"expected 'base64' xdrFormat, got {fmt!r}")
+        pagination = p.get("pagination")
+        if pagination is not None and not isinstance(pagination, dict):
+            raise RpcError(INVALID_PARAMS, "invalid parameters: pagination must be an object")
+        latest, latest_t, oldest, oldest_t = self._window()
+        out_of_range = RpcError(
+            INVALID_REQUEST,
+            f"start ledger ({start_ledger}) must be between the oldest ledger: {oldest} "
+            f"and the latest ledger: {latest} for this rpc instance",
+        )
+        cursor = (pagination or {}).get("cursor") or ""
+        limit = (pagination or {}).get("limit") or 0
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise RpcError(
+                INVALID_PARAMS, "invalid parameters: limit must be a non-negative integer"
+            )
+        if cursor:
+            if start_ledger:
+                raise RpcError(
+                    INVALID_REQUEST,
+                    f"startLedger ({start_ledger}) and cursor ({cursor}) cannot both be set",
+                )
+        elif not oldest <= start_ledger <= latest:
+            raise out_of_range
+        if limit > LEDGERS_MAX_LIMIT:
+            raise RpcError(INVALID_REQUEST, f"limit must not exceed {LEDGERS_MAX_LIMIT}")
+        start = start_ledger
+        if cursor:
+            if not isinstance(cursor, str) or not cursor.isdigit() or int(cursor) >= 1 << 32:
+                raise RpcError(INVALID_PARAMS, f"invalid cursor {cursor!r}")
+            start = int(cursor) + 1
+            if not oldest <= start <= latest:
+                raise RpcError(
+                    INVALID_PARAMS,
+                    f"cursor ('{cursor}') must be between the oldest ledger: {oldest} "
+                    f"and the latest ledger: {latest} for this rpc instance",
+                )
+        limit = limit or LEDGERS_DEFAULT_LIMIT
+        end = min(start + limit - 1, latest)
+        ledgers = []
+        for seq in range(start, end + 1):
+            entry = ledger_header_entry(c, seq)
+            ledgers.append(
+                {
+                    "hash": entry[:32].hex(),
+                    "sequence": seq,
+                    "ledgerCloseTime": str(c.close_time(seq)),
+                    "headerXdr": dx.b64(entry),
+                    "metadataXdr": dx.b64(ledger_close_meta(c, seq)),
+                }
+            )
+        next_cursor = str(ledgers[-1]["sequence"]) if ledgers else (cursor or str(start - 1))
+        return {
+            "ledgers": ledgers,
+            "latestLedger": latest,
+            "latestLedgerCloseTime": latest_t,
+            "oldestLedger": oldest,
+            "oldestLedgerCloseTime": oldest_t,
+            "cursor": next_cursor,
         }
 
     # getEvents ---------------------------------------------------------------
@@ -271,10 +352,10 @@ class RpcMethods:
             if not isinstance(raw_cursor, str):
                 raise RpcError(INVALID_PARAMS, "invalid parameters: cursor must be a string")
             try:
-                ledger, tx, op, ev = dx.parse_event_id(raw_cursor)
+                ledger, tx, op, ev_index = dx.parse_event_id(raw_cursor)
             except ValueError as exc:
                 raise RpcError(INVALID_PARAMS, str(exc)) from None
-            start = (ledger, tx, op, ev + 1)  # resume after the cursor
+            start = (ledger, tx, op, ev_index + 1)  # resume after the cursor
         else:
             if start_ledger <= 0:
                 raise RpcError(INVALID_PARAMS, "startLedger must be positive")
@@ -403,16 +484,16 @@ class RpcMethods:
                 t = int(raw_cursor)
             except (TypeError, ValueError):
                 raise RpcError(INVALID_PARAMS, f"invalid cursor {raw_cursor!r}") from None
-            ledger, tx, _ = dx.parse_toid(t)
-            after = (ledger, tx)
+            ledger, tx_order, _ = dx.parse_toid(t)
+            after = (ledger, tx_order)
         else:
             if start_ledger <= 0:
                 raise RpcError(INVALID_PARAMS, "startLedger must be positive")
             if start_ledger < oldest or start_ledger > latest:
                 raise RpcError(
                     INVALID_REQUEST,
-                    f"start ledger must be between the oldest ledger: {oldest} "
-                    f"and the latest ledger: {latest} for this rpc instance.",
+                    f"start ledger ({start_ledger}) must be between the oldest ledger: {oldest} "
+                    f"and the latest ledger: {latest} for this rpc instance",
                 )
             ledger, after = start_ledger, (start_ledger, 0)
         out: list[TxRec] = []

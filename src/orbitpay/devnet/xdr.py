@@ -79,7 +79,9 @@ def contract_strkey(seed: str) -> str:
 
 
 def _sc_address(strkey: str) -> x.SCAddress:
-    return sv.address(strkey).address
+    address = sv.address(strkey).address
+    assert address is not None  # an SCV_ADDRESS value always carries one
+    return address
 
 
 @dataclass(slots=True)
@@ -402,54 +404,6 @@ def instance_value(wasm_hash: bytes, storage: list[tuple[x.SCVal, x.SCVal]]) -> 
 
 def ledger_hash(passphrase: str, seq: int) -> bytes:
     return hashlib.sha256(f"orbitpay-devnet-ledger:{passphrase}:{seq}".encode()).digest()
-
-
-def ledger_header(passphrase: str, seq: int, close_time: int) -> x.LedgerHeader:
-    zero = x.Hash(b"\x00" * 32)
-    return x.LedgerHeader(
-        ledger_version=x.Uint32(PROTOCOL_VERSION),
-        previous_ledger_hash=x.Hash(ledger_hash(passphrase, seq - 1)),
-        scp_value=x.StellarValue(
-            tx_set_hash=zero,
-            close_time=x.TimePoint(x.Uint64(close_time)),
-            upgrades=[],
-            ext=x.StellarValueExt(x.StellarValueType.STELLAR_VALUE_BASIC),
-        ),
-        tx_set_result_hash=zero,
-        bucket_list_hash=zero,
-        ledger_seq=x.Uint32(seq),
-        total_coins=x.Int64(1_000_000_000_000_000_000),
-        fee_pool=x.Int64(0),
-        inflation_seq=x.Uint32(0),
-        id_pool=x.Uint64(0),
-        base_fee=x.Uint32(BASE_FEE),
-        base_reserve=x.Uint32(5_000_000),
-        max_tx_set_size=x.Uint32(1000),
-        skip_list=[zero, zero, zero, zero],
-        ext=x.LedgerHeaderExt(0),
-    )
-
-
-def ledger_close_meta(passphrase: str, seq: int, close_time: int) -> bytes:
-    header = ledger_header(passphrase, seq, close_time)
-    entry = x.LedgerHeaderHistoryEntry(
-        hash=x.Hash(ledger_hash(passphrase, seq)),
-        header=header,
-        ext=x.LedgerHeaderHistoryEntryExt(0),
-    )
-    meta = x.LedgerCloseMeta(
-        0,
-        v0=x.LedgerCloseMetaV0(
-            ledger_header=entry,
-            tx_set=x.TransactionSet(
-                previous_ledger_hash=x.Hash(ledger_hash(passphrase, seq - 1)), txs=[]
-            ),
-            tx_processing=[],
-            upgrades_processing=[],
-            scp_info=[],
-        ),
-    )
-    return meta.to_xdr_bytes()
 
 
 __all__ = [
