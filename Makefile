@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test venv dev-venv lint format bench clean
+.PHONY: run test test-fast venv dev-venv lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +26,21 @@ dev-venv: $(VENV)/.installed-dev
 run: venv
 	$(BIN)/orbitpay up
 
-## test: install with the dev extras and run the whole test suite
+## test: install with the dev extras, lint, type-check (strict) and run the whole test suite
 test: dev-venv
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## test-fast: the test suite without the end-to-end tests (tests/e2e), no lint
+test-fast: dev-venv
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+## lint: ruff (rules and formatting) and mypy --strict on src/orbitpay ([tool.mypy])
 lint: dev-venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 format: dev-venv
 	$(BIN)/ruff format src tests bench
