@@ -2,7 +2,9 @@
 
 ``create_app`` takes its dependencies explicitly (settings, engine, cache) so
 tests and ``orbitpay up`` can share one engine with the indexer; with none
-given, the lifespan builds them from settings.
+given, the lifespan builds them from settings. The lifespan also opens the
+API's read pool (on the engine's database; it connects on the first read, so
+the API starts while the database is down) and closes it on shutdown.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from orbitpay.api.routers import admin, health
 from orbitpay.cache import Cache, RedisBackend, create_cache
 from orbitpay.config import Settings
 from orbitpay.db.engine import create_engine
+from orbitpay.db.readpool import read_pool
 from orbitpay.security.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 
 DESCRIPTION = """\
@@ -54,12 +57,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned_engine = engine is None
         url = database_url or settings.database_url
-        if engine is None and url is None:
+        if engine is not None:
+            the_engine = engine
+        elif url is not None:
+            the_engine = create_engine(url)
+        else:
             raise RuntimeError("create_app needs an engine or a database URL")
-        the_engine = engine or create_engine(url)  # type: ignore[arg-type]
         the_cache = cache or create_cache(settings.redis_url)
+        reads = read_pool(the_engine.url, settings.api_read_connections)
         app.state.resources = AppResources(
-            settings=settings, engine=the_engine, cache=the_cache, indexer=indexer
+            settings=settings, engine=the_engine, cache=the_cache, reads=reads, indexer=indexer
         )
         app.state.limiter = _limiter(settings, the_cache)
         # Everything alive now (modules, routes, pydantic validators: ~160k objects) lives
@@ -69,6 +76,7 @@ def create_app(
         try:
             yield
         finally:
+            await reads.close()
             if cache is None:
                 await the_cache.close()
             if owned_engine:

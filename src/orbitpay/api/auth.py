@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
 
+from orbitpay.api.deps import AppResources
 from orbitpay.api.errors import ApiError
 from orbitpay.security.apikeys import KeyIdentity, KeyVerifier
 
@@ -21,12 +22,12 @@ API_KEY_HEADER = APIKeyHeader(
 
 
 def _verifier(request: Request) -> KeyVerifier:
-    res = request.app.state.resources
+    res: AppResources = request.app.state.resources
     verifier = res.extras.get("key_verifier")
-    if verifier is None:
+    if not isinstance(verifier, KeyVerifier):
         verifier = KeyVerifier(res.engine)
         res.extras["key_verifier"] = verifier
-    return verifier  # type: ignore[return-value]
+    return verifier
 
 
 async def _identify(request: Request, key: str | None, scope: str) -> KeyIdentity:

@@ -16,17 +16,17 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel
-from sqlalchemy import ColumnElement, Integer, Select, Table, bindparam, select, text
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import ColumnElement, Integer, Select, Table, bindparam, select
 from stellar_sdk import StrKey
 
-from orbitpay.api.deps import AppResources
+from orbitpay.api.deps import AppResources, Resources
 from orbitpay.api.errors import ApiError, ErrorResponse
 from orbitpay.api.pagination import Keyset, PageParams, Pager
-from orbitpay.api.readpool import read_connection
-from orbitpay.api.rowjson import row_json_sql
+from orbitpay.api.rowjson import DIALECT, row_json_sql
 from orbitpay.api.schemas import row_encoder
+from orbitpay.db.readpool import ReadPool
+
+__all__ = ["AppResources", "Resources"]  # re-exported for the routers
 
 MAX_ID = 2**63 - 1
 
@@ -107,12 +107,10 @@ async def request_time() -> int:
 Now = Annotated[int, Depends(request_time)]
 
 
-async def app_resources(request: Request) -> AppResources:
-    """The app's shared resources (an async dependency: no threadpool hop per request)."""
-    return request.app.state.resources  # type: ignore[no-any-return]
-
-
-Resources = Annotated[AppResources, Depends(app_resources)]
+def read_pool(request: Request) -> ReadPool:
+    """The app's read pool: every database read of the API goes through it."""
+    resources: AppResources = request.app.state.resources
+    return resources.reads
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -176,7 +174,6 @@ class ListSpec:
 
 
 _COMPILED: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
-_DIALECT = PGDialect_asyncpg()
 
 
 async def fetch_rows(
@@ -197,7 +194,7 @@ async def fetch_rows(
     compiled = _COMPILED.get(shape)
     if compiled is None:
         stmt = spec.statement(present, order, after is not None, as_json)
-        done = stmt.compile(dialect=_DIALECT)
+        done = stmt.compile(dialect=DIALECT)
         compiled = (done.string, tuple(done.positiontup or ()))
         _COMPILED[shape] = compiled
     sql, names = compiled
@@ -219,7 +216,7 @@ async def list_response(
     start = pager.start_key()
     args = (spec, values, paging.order, start, paging.limit + 1, True)
     if conn is None:
-        async with read_connection(request.app) as own:
+        async with read_pool(request).connection() as own:
             rows = await fetch_rows(own, *args)
     else:
         rows = await fetch_rows(conn, *args)
@@ -247,49 +244,42 @@ def make_pager(
 
 
 async def resolve_entity(
-    conn: AsyncConnection,
+    conn: asyncpg.Connection,
     table: Table,
     id_column: str,
     entity_id: int,
     contract: str | None,
     what: str,
-) -> Mapping[str, Any]:
+) -> asyncpg.Record:
     """The one row of ``table`` with on-chain id ``entity_id``: 404 if none, 409 if ambiguous.
 
     Without ``contract`` the candidates are found with a skip scan over the
     distinct contract ids (the primary key ``(contract_id, <id>)`` leads with
     the contract), so this stays a handful of index probes at any table size.
     """
+    name = table.name
     if contract is not None:
-        row = (
-            (
-                await conn.execute(
-                    table.select().where(
-                        table.c.contract_id == contract, table.c[id_column] == entity_id
-                    )
-                )
-            )
-            .mappings()
-            .first()
+        row = await conn.fetchrow(
+            f"SELECT * FROM {name} WHERE contract_id = $1 AND {id_column} = $2",
+            contract,
+            entity_id,
         )
         if row is None:
             raise ApiError(404, "not_found", f"no {what} {entity_id} in contract {contract}")
         return row
-    sql = text(
-        f"""
+    sql = f"""
         WITH RECURSIVE c(id) AS (
-            (SELECT contract_id FROM {table.name} ORDER BY contract_id LIMIT 1)
+            (SELECT contract_id FROM {name} ORDER BY contract_id LIMIT 1)
             UNION ALL
-            SELECT (SELECT t.contract_id FROM {table.name} t
+            SELECT (SELECT t.contract_id FROM {name} t
                     WHERE t.contract_id > c.id ORDER BY t.contract_id LIMIT 1)
             FROM c WHERE c.id IS NOT NULL
         )
-        SELECT t.contract_id FROM c JOIN {table.name} t
-            ON t.contract_id = c.id AND t.{id_column} = :id
+        SELECT t.contract_id FROM c JOIN {name} t
+            ON t.contract_id = c.id AND t.{id_column} = $1
         ORDER BY t.contract_id LIMIT 51
         """
-    )
-    candidates = [r[0] for r in (await conn.execute(sql, {"id": entity_id})).all()]
+    candidates: list[str] = [r[0] for r in await conn.fetch(sql, entity_id)]
     if not candidates:
         raise ApiError(404, "not_found", f"no {what} with id {entity_id}")
     if len(candidates) > 1:

@@ -13,12 +13,12 @@ import io
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from orbitpay.api.common import ListSpec, fetch_rows
+from orbitpay.api.common import ListSpec, fetch_rows, read_pool
 from orbitpay.api.pagination import PageParams, Pager
-from orbitpay.api.readpool import read_connection
+from orbitpay.db.readpool import ReadPool
 
 BATCH = 1000
 
@@ -42,7 +42,7 @@ def _cell(value: Any) -> str:
 
 
 async def _rows(
-    app: FastAPI,
+    pool: ReadPool,
     spec: ListSpec,
     values: Mapping[str, Any],
     order: str,
@@ -55,7 +55,7 @@ async def _rows(
     writer.writerow(fields)
     yield buffer.getvalue()
     key = start
-    async with read_connection(app) as conn:
+    async with pool.connection() as conn:
         while True:
             rows = await fetch_rows(conn, spec, values, order, key, BATCH)
             if not rows:
@@ -82,7 +82,7 @@ def csv_response(
     pager = Pager(request, spec.endpoint, values, paging, spec.keyset)
     start = pager.start_key()  # a bad cursor is a 400 now, not a broken stream later
     return StreamingResponse(
-        _rows(request.app, spec, values, paging.order, start),
+        _rows(read_pool(request), spec, values, paging.order, start),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
     )

@@ -1,20 +1,22 @@
 """Shared resources of the API, held on ``app.state`` and handed to routes.
 
 The API is stateless apart from these pooled clients, so any number of
-workers can run behind a load balancer.
+workers can run behind a load balancer. Every read goes through ``reads`` (one
+asyncpg pool, ``$n`` parameters); ``engine`` serves only the few writes
+(organizations, API keys), which need transactions.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.cache import Cache
 from orbitpay.config import Settings
+from orbitpay.db.readpool import ReadPool
 
 
 @dataclass
@@ -22,20 +24,15 @@ class AppResources:
     settings: Settings
     engine: AsyncEngine
     cache: Cache
+    reads: ReadPool
     # Set when the indexer runs in the same process (``orbitpay up``).
     indexer: object | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
 
-def resources(request: Request) -> AppResources:
-    return request.app.state.resources  # type: ignore[no-any-return]
-
-
-async def db_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A pooled read connection for one request."""
-    async with resources(request).engine.connect() as conn:
-        yield conn
+async def resources(request: Request) -> AppResources:
+    """The app's shared resources (an async dependency: no threadpool hop per request)."""
+    return cast(AppResources, request.app.state.resources)
 
 
 Resources = Annotated[AppResources, Depends(resources)]
-Connection = Annotated[AsyncConnection, Depends(db_connection)]

@@ -2,19 +2,29 @@
 
 Handlers here turn FastAPI's and Starlette's own errors (404 for unknown
 paths, 405, 422 validation) into that shape too, so clients parse one format.
+
+This is also the one place where database failures become HTTP answers. Only a
+failure to reach the database is a 503 (with ``Retry-After``): connection
+refused, reset or timed out, a connection lost mid-statement, the server
+shutting down or still starting (SQLSTATE ``57P01``-``57P03``, e.g. "the
+database system is starting up"), no connection slot free (``53300``), the read
+pool closed. Any other database error (bad SQL, a constraint, a statement
+timeout) is a bug or a bad request, not an outage: a 500 like any other.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from orbitpay.db.readpool import PoolClosed
 from orbitpay.observability.logging import get_logger
 
 log = get_logger(__name__)
@@ -34,6 +44,58 @@ _STATUS_CODES = {
     500: "internal_error",
     503: "service_unavailable",
 }
+
+
+# Seconds a client should wait before retrying after a 503: long enough for a database
+# restart or a failover, short enough not to keep dashboards dark.
+RETRY_AFTER_SECONDS = 5
+# Server answers that mean "no session now" rather than "this statement is wrong":
+# admin/crash shutdown, starting up, too many connections.
+CONNECTION_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# Errors a database failure can arrive as, from the read pool (asyncpg) or an engine
+# (SQLAlchemy wraps asyncpg's errors); each is checked by ``is_connection_error``.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    PoolClosed,
+    DBAPIError,
+)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it wraps) means the database could not be reached.
+
+    SQLAlchemy's errors hold the driver's in ``orig``, whose ``__cause__`` is asyncpg's
+    own: the chain is followed a few links deep.
+    """
+    link: BaseException | None = exc
+    for _ in range(4):
+        if link is None:
+            return False
+        if isinstance(link, OSError | PoolClosed | asyncpg.PostgresConnectionError):
+            return True  # refused, reset, timed out; lost mid-statement (class 08)
+        if isinstance(link, asyncpg.PostgresError) and link.sqlstate in CONNECTION_SQLSTATES:
+            return True
+        if isinstance(link, asyncpg.InterfaceError) and "connection is closed" in str(link):
+            return True
+        if isinstance(link, DBAPIError):
+            if link.connection_invalidated:
+                return True
+            link = link.orig
+        else:
+            link = link.__cause__
+    return False
+
+
+def service_unavailable() -> JSONResponse:
+    """The 503 of a database that cannot be reached now."""
+    return error_response(
+        503,
+        "service_unavailable",
+        "the database is unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 class ErrorBody(BaseModel):
@@ -93,6 +155,11 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str
     return message.replace("  ", " ") + str(first["message"]), details
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -110,12 +177,14 @@ def install_error_handlers(app: FastAPI) -> None:
         message, details = _validation_message(exc)
         return error_response(422, "invalid_input", message, details)
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(DBAPIError)
-    @app.exception_handler(OSError)
-    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("dependency_unavailable", error=str(exc).splitlines()[0][:300])
-        return error_response(503, "service_unavailable", "the database is unavailable")
+    async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+        if not is_connection_error(exc):
+            raise exc  # not an outage: the 500 handler below logs and answers it
+        log.warning("dependency_unavailable", error=_first_line(exc))
+        return service_unavailable()
+
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, _database_error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

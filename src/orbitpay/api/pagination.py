@@ -100,7 +100,7 @@ def derive_key(secret: str) -> bytes:
 def cursor_key(request: Request) -> bytes:
     """The deployment's cursor key, computed once per app and kept on its state."""
     state = request.app.state
-    key = getattr(state, "cursor_key", None)
+    key: bytes | None = getattr(state, "cursor_key", None)
     if key is None:
         res = state.resources
         secret = getattr(res.settings, "cursor_secret", None)
@@ -108,7 +108,7 @@ def cursor_key(request: Request) -> bytes:
             secret = res.engine.url.render_as_string(hide_password=False)
         key = derive_key(str(secret))
         state.cursor_key = key
-    return key  # type: ignore[no-any-return]
+    return key
 
 
 def scope_of(endpoint: str, filters: Mapping[str, Any], order: str) -> str:
@@ -175,28 +175,24 @@ class Keyset:
     def order_by(self, order: str) -> list[UnaryExpression[Any]]:
         return [c.desc() if order == "desc" else c.asc() for c in self.columns]
 
-    def after(self, key: Sequence[Any], order: str) -> ColumnElement[bool]:
-        """Rows strictly after ``key`` in ``order`` (a row-value comparison the planner indexes)."""
-        values = [_bind(col, value) for col, value in zip(self.columns, key, strict=True)]
-        left = tuple_(*self.columns)
-        right = tuple_(*values)
-        return left < right if order == "desc" else left > right
-
     def after_params(self, order: str) -> ColumnElement[bool]:
-        """``after`` with bind parameters ``k0, k1, ...`` (for statements compiled once)."""
+        """Rows strictly after the sort key bound as ``k0, k1, ...`` in ``order``.
+
+        A row-value comparison the planner indexes; the statement is compiled once.
+        """
         values = [bindparam(f"k{i}", type_=col.type) for i, col in enumerate(self.columns)]
         left = tuple_(*self.columns)
         right = tuple_(*values)
         return left < right if order == "desc" else left > right
 
     def key_of(self, row: Mapping[str, Any]) -> list[Any]:
-        return [_plain(row[c.key]) for c in self.columns]  # type: ignore[attr-defined]
+        return [_plain(row[_name(c)]) for c in self.columns]
 
 
-def _bind(col: ColumnElement[Any], value: Any) -> Any:
-    from sqlalchemy import literal
-
-    return literal(value, type_=col.type)
+def _name(column: ColumnElement[Any]) -> str:
+    if column.key is None:
+        raise ValueError(f"keyset column {column!r} has no name")
+    return column.key
 
 
 def _plain(value: Any) -> Any:
@@ -227,13 +223,6 @@ class Pager:
         if self.params.cursor is None:
             return None
         return self.codec.decode(self.params.cursor, self.scope, self.keyset.types)
-
-    def where(self) -> ColumnElement[bool] | None:
-        key = self.start_key()
-        return None if key is None else self.keyset.after(key, self.params.order)
-
-    def order_by(self) -> list[UnaryExpression[Any]]:
-        return self.keyset.order_by(self.params.order)
 
     def next_cursor(self, rows: Sequence[Mapping[str, Any]]) -> str | None:
         """Given up to ``limit + 1`` fetched rows: the cursor after the page, if more remain."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from orbitpay.api import readpool
 from orbitpay.api.routers import (
     analytics,
     events,
@@ -25,4 +24,3 @@ def include_all(app: FastAPI) -> None:
     app.include_router(proposals.router)
     app.include_router(analytics.router)
     app.include_router(events.router)
-    readpool.install(app)

@@ -42,8 +42,11 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from orbitpay.api.schemas import MAX_UNIX_SECONDS, MIN_UNIX_SECONDS, field_kinds
 
-_DIALECT = PGDialect_asyncpg()
-_QUOTE = String().literal_processor(dialect=_DIALECT)  # a SQL string literal
+# The dialect statements are compiled with: asyncpg's ``$n`` parameters, as run on the
+# read pool. (SQLAlchemy's dialect constructors and type processors are unannotated.)
+DIALECT: PGDialect_asyncpg = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+# A SQL string literal.
+_QUOTE = String().literal_processor(dialect=DIALECT)  # type: ignore[no-untyped-call]
 _SECONDS = '\'YYYY-MM-DD"T"HH24:MI:SS"Z"\''
 _MICROS = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
 _AS_TEXT = (Integer, Numeric, Boolean, JSON)  # their ::text is already their JSON
@@ -124,7 +127,7 @@ def row_json_sql(
         column = by_key.get(name)
         if column is None:
             raise ValueError(f"{model.__name__}.{name} has no column of that name")
-        ref = str(column.compile(dialect=_DIALECT))
+        ref = str(column.compile(dialect=DIALECT))
         value, quoted = _field_sql(ref, kinds[name], column, _plain_string(field.annotation))
         literal(("{" if i == 0 else ",") + json.dumps(name) + ":")
         if isinstance(column, Column) and not column.nullable:

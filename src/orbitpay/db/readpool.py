@@ -1,12 +1,11 @@
-"""A small first-come-first-served set of asyncpg connections for the API's plain reads.
+"""A small first-come-first-served set of asyncpg connections: the API's one read path.
 
-A list page is one ``SELECT``: it needs no transaction, no SQLAlchemy result
-machinery, no pre-ping and no reset. ``asyncpg.Pool`` does all of that work
-anyway: its ``acquire``/``release`` pair costs about 25 us of CPU per request
-(a ``wait_for`` and a shielded task per release), as much as the query's own
-client side, and its queue lets a newcomer take a connection just released for
-a request already waiting (a 3-4x p99/p50 tail under load, which needed a
-semaphore in front). ``bench/readpool.py`` measures both side by side.
+Every API read is a plain statement: no transaction, no SQLAlchemy result
+machinery, no pre-ping and no reset. ``asyncpg.Pool`` costs more per request
+even with its per-release reset round trip switched off (``reset=`` a no-op):
+``bench/readpool.py`` measures both side by side (README, "Read pool"). Its queue
+also lets a newcomer take a connection just released for a request already
+waiting (a 3-4x p99/p50 tail under load), which needs a FIFO semaphore in front.
 
 :class:`ReadPool` keeps only what these reads need:
 
@@ -15,15 +14,15 @@ semaphore in front). ``bench/readpool.py`` measures both side by side.
   while idle (the server restarted) is dropped on the next acquire, not used;
 - a released connection goes straight to the oldest waiter (no barging), else
   back to the idle stack (most recently used first: the warmest backend);
-- a connection is reused only when its block ended normally or with an error
-  that leaves it idle (a PostgreSQL error or an :class:`ApiError`); any other
-  exit (a cancelled request, a timeout, a dropped socket, a generator closed
-  mid-stream) retires it: closed in the background once the server has
-  cancelled its statement, then its slot goes to the next waiter to reopen.
+- a connection is reused only when its block ended normally or with an ordinary
+  error raised while it was idle (a PostgreSQL error, the caller's own "not
+  found"); any other exit (a cancelled request, a timeout, a dropped socket, a
+  generator closed mid-stream) retires it: closed in the background once the
+  server has cancelled its statement, then its slot goes to the next waiter.
 
-Connection failures become a 503 in :func:`read_connection`. The pool is
-created on the app's first read, from the engine's URL, and closed with the
-app's lifespan (``install`` wraps it).
+It knows nothing of HTTP: its owner opens and closes it (the API's lifespan),
+and callers map its errors (``orbitpay.api.errors`` turns connection failures,
+:class:`PoolClosed` included, into a 503).
 """
 
 from __future__ import annotations
@@ -37,11 +36,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy.engine import URL, make_url
 
-from orbitpay.api.errors import ApiError
 from orbitpay.observability.metrics import READ_POOL_RETIRED, REGISTRY
 
 # Connections per API process (``ORBITPAY_API_READ_CONNECTIONS``). One worker is a single
@@ -54,7 +52,6 @@ CONNECT_TIMEOUT = 10.0
 RETIRE_TIMEOUT = 5.0
 # A runaway read is stopped by PostgreSQL itself (no client timer per statement).
 STATEMENT_TIMEOUT_MS = 60_000
-_STATE_KEY = "read_pool"
 
 
 class PoolClosed(RuntimeError):
@@ -119,7 +116,7 @@ class ReadPool:
         fut: asyncio.Future[asyncpg.Connection | None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         try:
-            conn = await fut
+            handed = await fut
         except BaseException:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 # Handed a connection (or a slot) just as this request was cancelled.
@@ -135,9 +132,9 @@ class ReadPool:
                 except ValueError:
                     pass
             raise
-        if conn is None:  # a slot was freed and promised to this request: open it
+        if handed is None:  # a slot was freed and promised to this request: open it
             return await self._open()
-        return conn
+        return handed
 
     def release(self, conn: asyncpg.Connection, reusable: bool = True) -> None:
         """Return ``conn``; ``reusable=False`` (or a closed connection) retires it."""
@@ -221,19 +218,31 @@ class ReadPool:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection for one block; reused only when the block leaves it idle."""
+        """A connection for one block; reused only when the block leaves it idle.
+
+        An ordinary exception raised by the block (a PostgreSQL error, or the
+        caller's own, such as a "not found") is raised while no statement is in
+        flight: the connection is idle and goes back. A cancellation, a timeout,
+        a generator closed mid-stream or a connection-level failure may leave a
+        statement running or the socket broken: the connection is retired.
+        """
         conn = await self.acquire()
         try:
             yield conn
-        except (asyncpg.PostgresError, ApiError):
-            # The server answered (or the route refused): the connection is idle again.
+        except _RETIRING:
+            self.release(conn, reusable=False)
+            raise
+        except Exception:
             self.release(conn)
             raise
         except BaseException:
-            # Cancelled or broken mid-statement, or closed mid-stream: do not reuse.
             self.release(conn, reusable=False)
             raise
         self.release(conn)
+
+
+# Exceptions after which a connection may still be busy or broken.
+_RETIRING = (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
 
 
 _LIVE: weakref.WeakSet[ReadPool] = weakref.WeakSet()
@@ -267,50 +276,15 @@ class _PoolCollector(Collector):
 REGISTRY.register(_PoolCollector())
 
 
-def _dsn(app: FastAPI) -> str:
-    url = app.state.resources.engine.url
-    return str(url.set(drivername="postgresql").render_as_string(hide_password=False))
+def read_pool(url: str | URL, size: int = MAX_SIZE) -> ReadPool:
+    """A pool for the database at ``url`` (any PostgreSQL URL form, e.g. the engine's).
 
-
-def _pool(app: FastAPI) -> ReadPool:
-    pool: ReadPool | None = getattr(app.state, _STATE_KEY, None)
-    if pool is None:  # no await since the check: only one task creates it
-        pool = ReadPool(
-            _dsn(app),
-            app.state.resources.settings.api_read_connections,
-            server_settings={"statement_timeout": str(STATEMENT_TIMEOUT_MS)},
-        )
-        setattr(app.state, _STATE_KEY, pool)
-    return pool
-
-
-@asynccontextmanager
-async def read_connection(app: FastAPI) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled asyncpg connection; connection failures become a 503."""
-    try:
-        async with _pool(app).connection() as conn:
-            yield conn
-    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, PoolClosed):
-        raise ApiError(503, "service_unavailable", "the database is unavailable") from None
-
-
-async def close(app: FastAPI) -> None:
-    pool: ReadPool | None = getattr(app.state, _STATE_KEY, None)
-    if pool is not None:
-        setattr(app.state, _STATE_KEY, None)
-        await pool.close()
-
-
-def install(app: FastAPI) -> None:
-    """Close the pool when the app's lifespan ends."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(the_app: FastAPI) -> AsyncIterator[Any]:
-        async with inner(the_app) as state:
-            try:
-                yield state
-            finally:
-                await close(the_app)
-
-    app.router.lifespan_context = lifespan
+    Its connections carry a server-side ``statement_timeout``. Nothing connects
+    until the first read.
+    """
+    plain = make_url(url).set(drivername="postgresql")
+    return ReadPool(
+        plain.render_as_string(hide_password=False),
+        size,
+        server_settings={"statement_timeout": str(STATEMENT_TIMEOUT_MS)},
+    )

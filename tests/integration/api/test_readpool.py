@@ -1,6 +1,6 @@
-"""The API's read pool (``api/readpool.py``) against a real PostgreSQL.
+"""The API's read pool (``db/readpool.py``) against a real PostgreSQL.
 
-It replaces ``asyncpg.Pool`` on the list routes, so it must keep what the
+It replaces ``asyncpg.Pool`` on every API read, so it must keep what the
 routes relied on: a bound on connections, first-come-first-served waits, no
 connection lost or leaked when a request is cancelled at any point, and no
 broken connection handed out again.
@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
-from fastapi import FastAPI
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orbitpay.api.app import create_app
 from orbitpay.api.errors import ApiError
-from orbitpay.api.readpool import PoolClosed, ReadPool, read_connection
+from orbitpay.cache import Cache, MemoryBackend
 from orbitpay.config import load_settings
+from orbitpay.db.readpool import STATEMENT_TIMEOUT_MS, PoolClosed, ReadPool, read_pool
 
 
 @pytest.fixture
@@ -175,6 +175,17 @@ async def test_a_route_error_leaves_the_connection_in_service(pool: ReadPool) ->
         assert await _pid(conn) == pid
 
 
+async def test_a_timeout_retires_the_connection(pool: ReadPool) -> None:
+    """A timeout may leave a statement running: the connection is not handed out again."""
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2), pool.connection() as conn:
+            pid = await _pid(conn)
+            await conn.fetchval("SELECT pg_sleep(30)")
+    await _until(lambda: pool.open_slots == 0)
+    async with pool.connection() as conn:
+        assert await _pid(conn) != pid
+
+
 async def test_a_backend_killed_while_idle_is_not_handed_out(pool: ReadPool, dsn: str) -> None:
     async with pool.connection() as conn:
         pid = await _pid(conn)
@@ -231,16 +242,20 @@ async def test_a_failed_connect_frees_its_slot_for_the_next_request() -> None:
     await pool.close()
 
 
-async def test_read_connection_answers_503_when_the_database_is_unreachable() -> None:
-    class _Engine:
-        url = make_url(f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/none")
-
-    app = FastAPI()
-    app.state.resources = type("R", (), {"engine": _Engine(), "settings": load_settings()})()
-    with pytest.raises(ApiError) as caught:
-        async with read_connection(app):
-            pass
-    assert caught.value.status == 503
+async def test_read_pool_takes_any_url_form_and_sets_the_statement_timeout(
+    engine: AsyncEngine,
+) -> None:
+    pool = read_pool(engine.url, 3)  # postgresql+asyncpg://... as the engine has it
+    try:
+        assert pool.size == 3 and pool.open_slots == 0  # nothing opened until a read
+        async with pool.connection() as conn:
+            timeout_ms = await conn.fetchval(
+                "SELECT (extract(epoch FROM current_setting('statement_timeout')::interval)"
+                " * 1000)::int"
+            )
+        assert timeout_ms == STATEMENT_TIMEOUT_MS
+    finally:
+        await pool.close()
 
 
 async def test_close_retires_idle_and_in_use_connections(dsn: str) -> None:
@@ -263,18 +278,18 @@ async def test_close_retires_idle_and_in_use_connections(dsn: str) -> None:
     assert pool.open_slots == 0
 
 
-async def test_the_pool_size_comes_from_the_settings(engine: AsyncEngine) -> None:
-    from orbitpay.api.readpool import close
-
-    app = FastAPI()
+async def test_the_app_opens_its_pool_with_the_settings_size_and_closes_it(
+    engine: AsyncEngine,
+) -> None:
     settings = load_settings(api_read_connections=3)
-    app.state.resources = type("R", (), {"engine": engine, "settings": settings})()
-    try:
-        async with read_connection(app) as conn:
+    app = create_app(settings, engine=engine, cache=Cache(MemoryBackend()))
+    async with app.router.lifespan_context(app):
+        pool: ReadPool = app.state.resources.reads
+        assert pool.size == 3
+        async with pool.connection() as conn:
             assert await conn.fetchval("SELECT 1") == 1
-        assert app.state.read_pool.size == 3
-    finally:
-        await close(app)
+        assert pool.idle == 1
+    assert pool.closed and pool.open_slots == 0
 
 
 async def test_close_closes_idle_connections(dsn: str) -> None:

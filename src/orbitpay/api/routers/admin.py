@@ -1,9 +1,15 @@
-"""Write endpoints (``X-API-Key`` with scope ``write``): organizations and API keys."""
+"""Write endpoints (``X-API-Key`` with scope ``write``): organizations and API keys.
+
+The writes run in SQLAlchemy transactions on the engine, through the same
+functions as the CLI (``orbitpay.orgs``, ``orbitpay.security.apikeys``), so the
+rules (idempotent registration, key hashing, rotation grace) live in one place.
+Listing the keys is a read, and goes through the read pool like every other.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, Field
@@ -17,13 +23,13 @@ from orbitpay.security.apikeys import (
     IssuedKey,
     KeyIdentity,
     create_key,
-    list_keys,
     revoke_key,
     rotate_key,
 )
 
 router = APIRouter(prefix="/api", tags=["administration"])
 Writer = Annotated[KeyIdentity, Depends(require_write)]
+Scope = Literal["read", "write"]
 KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{1,64}$", description="The key's id.")]
 
 
@@ -46,7 +52,7 @@ class OrganizationCreated(BaseModel):
 
 class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200, examples=["dashboard"])
-    scope: Literal["read", "write"] = "read"
+    scope: Scope = "read"
 
 
 class KeySecret(BaseModel):
@@ -54,7 +60,7 @@ class KeySecret(BaseModel):
 
     id: str
     name: str
-    scope: Literal["read", "write"]
+    scope: Scope
     key: str
     created_at: datetime
 
@@ -62,7 +68,7 @@ class KeySecret(BaseModel):
 class KeyInfo(BaseModel):
     id: str
     name: str
-    scope: Literal["read", "write"]
+    scope: Scope
     prefix: str
     created_at: datetime
     rotated_at: datetime | None
@@ -74,7 +80,7 @@ def _secret(issued: IssuedKey) -> KeySecret:
     return KeySecret(
         id=issued.id,
         name=issued.name,
-        scope=issued.scope,  # type: ignore[arg-type]
+        scope=cast(Scope, issued.scope),  # create_key refuses any other scope
         key=issued.secret,
         created_at=issued.created_at,
     )
@@ -108,11 +114,17 @@ async def create_organization(
     return OrganizationCreated(**org)
 
 
+KEYS_SQL = """
+    SELECT id, name, scope, prefix, created_at, rotated_at, revoked_at, last_used_at
+    FROM api_keys ORDER BY created_at
+"""
+
+
 @router.get("/keys", response_model=list[KeyInfo])
 async def get_keys(res: Resources, _: Writer) -> list[KeyInfo]:
     """Every key (never the secrets)."""
-    async with res.engine.connect() as conn:
-        return [KeyInfo(**row) for row in await list_keys(conn)]
+    async with res.reads.connection() as conn:
+        return [KeyInfo.model_validate(dict(row)) for row in await conn.fetch(KEYS_SQL)]
 
 
 @router.post("/keys", status_code=201, response_model=KeySecret)

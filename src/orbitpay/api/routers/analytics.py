@@ -2,7 +2,9 @@
 
 Series are computed in SQL: ``generate_series`` makes the buckets, the facts
 are grouped by bucket index and ``LEFT JOIN``-ed onto them, so empty buckets
-are zeros, not gaps. Buckets start at ``from`` rounded down to the interval
+are zeros, not gaps. Statements take asyncpg's positional ``$n`` parameters;
+the optional ``contract`` filter is always the last one, so a statement without
+it simply has one parameter fewer. Buckets start at ``from`` rounded down to the interval
 (hour; UTC midnight; Monday 00:00 UTC) and cover ``[from, to)``; at most
 ``MAX_BUCKETS`` of them (more is a 422).
 
@@ -16,19 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Response
 
-from orbitpay.api.common import READ_RESPONSES, ContractQuery, Now, Resources, json_text
-from orbitpay.api.deps import AppResources
+from orbitpay.api.common import (
+    READ_RESPONSES,
+    AppResources,
+    ContractQuery,
+    Now,
+    Resources,
+    json_text,
+)
 from orbitpay.api.errors import ApiError
-from orbitpay.api.readpool import read_connection
 from orbitpay.api.schemas import (
     Interval,
     PayrollAnalytics,
@@ -63,15 +69,9 @@ class Range:
     def bucket_time(self, i: int) -> datetime:
         return self.start + timedelta(seconds=self.step * i)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "start": self.start,
-            "end": self.to,
-            "start_epoch": self.start_epoch,
-            "step": self.step,
-            "n": self.buckets,
-            "now": self.now,
-        }
+    def series_args(self) -> list[Any]:
+        """``$1``..``$6`` of the series statements: n, (tokens), start, end, epoch, step."""
+        return [self.buckets, None, self.start, self.to, self.start_epoch, self.step]
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -168,7 +168,10 @@ async def cached(
 
 
 def _series(
-    rng: Range, rows: list[Any], names: tuple[str, ...], tokens: list[str]
+    rng: Range,
+    rows: Sequence[asyncpg.Record] | Sequence[tuple[Any, ...]],
+    names: tuple[str, ...],
+    tokens: list[str],
 ) -> list[dict[str, Any]]:
     """Rows ``(token, i, v1, v2, ...)`` -> one series per (name, token) with every bucket."""
     values: dict[tuple[str, str], list[int]] = {
@@ -192,40 +195,43 @@ def _series(
     ]
 
 
-def _contract_filter(column: str, contract: str | None) -> str:
-    return f"AND {column} = :contract" if contract else ""
+def _contract_filter(column: str, contract: str | None, param: int) -> str:
+    """``AND column = $param`` when filtering by contract (``param`` is the last one)."""
+    return f"AND {column} = ${param}" if contract else ""
 
 
+def _args(args: list[Any], contract: str | None) -> list[Any]:
+    """The statement's arguments, the contract appended when there is one."""
+    return [*args, contract] if contract else args
+
+
+# In the series statements $5 is the first bucket's unix time and $6 the bucket's seconds.
 def _bucket(column: str) -> str:
     """The bucket index of a TIMESTAMPTZ column."""
     return (
-        f"CAST(floor((extract(epoch FROM {column}) - CAST(:start_epoch AS bigint))"
-        " / CAST(:step AS bigint)) AS integer)"
+        f"CAST(floor((extract(epoch FROM {column}) - CAST($5 AS bigint))"
+        " / CAST($6 AS bigint)) AS integer)"
     )
 
 
-_BUCKET_END = "(CAST(:start_epoch AS bigint) + (b.i + 1) * CAST(:step AS bigint))"
-_FMT = {
-    "bucket_claimed_at": _bucket("claimed_at"),
-    "bucket_ts": _bucket("ts"),
-    "bucket_hour": _bucket("hour"),
-}
+_BUCKET_END = "(CAST($5 AS bigint) + (b.i + 1) * CAST($6 AS bigint))"
 
 
 # ------------------------------------------------------------------ payroll
 
+# $1: now (unix seconds); $2: the contract.
 PAYROLL_TOTALS = """
     WITH paid AS (
         SELECT token, sum(disbursed) AS disbursed FROM payroll_totals
-        WHERE true {claims_contract} GROUP BY token
+        WHERE true {contract} GROUP BY token
     ),
     live AS (
         SELECT token,
                count(*) AS active_streams,
                COALESCE(sum(div(total_amount * 86400, end_time - start_time))
-                        FILTER (WHERE start_time <= :now AND end_time > :now), 0) AS burn
+                        FILTER (WHERE start_time <= $1 AND end_time > $1), 0) AS burn
         FROM streams
-        WHERE status = 'active' AND end_time > start_time {streams_contract}
+        WHERE status = 'active' AND end_time > start_time {contract}
         GROUP BY token
     )
     SELECT COALESCE(paid.token, live.token) AS token,
@@ -259,6 +265,11 @@ PAYROLL_RECENT = """
 """
 
 
+def payroll_totals_sql(contract: str | None) -> str:
+    """The figures' statement (``$1`` now, ``$2`` the contract)."""
+    return PAYROLL_TOTALS.format(contract=_contract_filter("contract_id", contract, 2))
+
+
 def payroll_series_sql(contract: str | None) -> tuple[str, str]:
     """The whole-hours and partial-hour statements (``$5``/``$6`` is the contract)."""
     return (
@@ -272,9 +283,7 @@ def _bucket_rows(rng: Range, rows: Any) -> list[list[Any]]:
     return [[r[0], int((r[1] - rng.start).total_seconds()) // rng.step, int(r[2])] for r in rows]
 
 
-async def payroll_analytics(
-    res: AppResources, rng: Range, contract: str | None, app: Any
-) -> dict[str, Any]:
+async def payroll_analytics(res: AppResources, rng: Range, contract: str | None) -> dict[str, Any]:
     """The figures (cached per clock window, whatever the range) and the range's series.
 
     The whole-hour part of the series is cached too (same namespace, so new payroll
@@ -282,22 +291,16 @@ async def payroll_analytics(
     only every hour, so a cache miss of the response only reads the partial last hour.
     """
     whole_end = max(rng.start, rng.to.replace(minute=0, second=0, microsecond=0))
-    params = {**rng.params(), "contract": contract, "whole_end": whole_end}
-    fmt = {
-        **_FMT,
-        "claims_contract": _contract_filter("contract_id", contract),
-        "streams_contract": _contract_filter("contract_id", contract),
-    }
 
     async def figures() -> list[dict[str, Any]]:
-        async with res.engine.connect() as conn:
-            rows = (await conn.execute(text(PAYROLL_TOTALS.format(**fmt)), params)).all()
+        async with res.reads.connection() as conn:
+            rows = await conn.fetch(payroll_totals_sql(contract), *_args([rng.now], contract))
         return [
             {
-                "token": r.token,
-                "total_disbursed": str(int(r.disbursed)),
-                "active_streams": int(r.active_streams),
-                "burn_rate_per_day": str(int(r.burn)),
+                "token": r["token"],
+                "total_disbursed": str(int(r["disbursed"])),
+                "active_streams": int(r["active_streams"]),
+                "burn_rate_per_day": str(int(r["burn"])),
             }
             for r in rows
         ]
@@ -310,7 +313,7 @@ async def payroll_analytics(
     extra = [contract] if contract else []
 
     async def whole_hours() -> list[list[Any]]:
-        async with read_connection(app) as conn:
+        async with res.reads.connection() as conn:
             rows = await conn.fetch(hours_sql, stride, rng.start, tokens, whole_end, *extra)
         return _bucket_rows(rng, rows)
 
@@ -320,7 +323,7 @@ async def payroll_analytics(
     )
     parts = list(await cached(res, hours_key, whole_hours))
     if rng.to > whole_end:
-        async with read_connection(app) as conn:
+        async with res.reads.connection() as conn:
             rows = await conn.fetch(
                 recent_sql, stride, rng.start, tokens, whole_end, rng.to, *extra
             )
@@ -354,11 +357,9 @@ async def payroll_analytics(
     description="Totals are all-time (disbursed) or at `as_of` (active streams, burn rate); "
     "the series covers the range. Cached 30 s (new payroll events invalidate it).",
 )
-async def payroll(
-    request: Request, res: Resources, rng: RangeDep, contract: ContractQuery = None
-) -> Response:
+async def payroll(res: Resources, rng: RangeDep, contract: ContractQuery = None) -> Response:
     async def compute() -> dict[str, Any]:
-        return await payroll_analytics(res, rng, contract, request.app)
+        return await payroll_analytics(res, rng, contract)
 
     key = f"payroll:{contract or '*'}:{range_key(rng)}"
     return json_text(await cached(res, key, compute, text=True))
@@ -366,6 +367,7 @@ async def payroll(
 
 # ------------------------------------------------------------------ treasury
 
+# {contract}: the filter on ``te.contract_id`` (its parameter number differs per statement).
 TREASURY_FLOWS = """
     WITH flows AS (
         SELECT COALESCE(te.token, w.token) AS token, te.timestamp AS ts,
@@ -380,6 +382,7 @@ TREASURY_FLOWS = """
     )
 """
 
+# $1: the contract.
 TREASURY_TOTALS = (
     TREASURY_FLOWS
     + """
@@ -388,21 +391,22 @@ TREASURY_TOTALS = (
 """
 )
 
+# $1: buckets; $2: tokens; $3, $4: start and end; $5, $6: start epoch and step; $7: contract.
 TREASURY_SERIES = (
     TREASURY_FLOWS
     + """,
-    b AS (SELECT generate_series(0, CAST(:n AS integer) - 1) AS i),
-    tok AS (SELECT unnest(CAST(:tokens AS text[])) AS token),
+    b AS (SELECT generate_series(0, CAST($1 AS integer) - 1) AS i),
+    tok AS (SELECT unnest(CAST($2 AS text[])) AS token),
     opening AS (
         SELECT token, sum(dep - wd) AS v FROM flows
-        WHERE ts < CAST(:start AS timestamptz) GROUP BY token
+        WHERE ts < CAST($3 AS timestamptz) GROUP BY token
     ),
     agg AS (
         SELECT token,
                {bucket_ts} AS i,
                sum(dep) AS dep, sum(wd) AS wd
         FROM flows
-        WHERE ts >= CAST(:start AS timestamptz) AND ts < CAST(:end AS timestamptz)
+        WHERE ts >= CAST($3 AS timestamptz) AND ts < CAST($4 AS timestamptz)
         GROUP BY 1, 2
     )
     SELECT tok.token, b.i,
@@ -420,29 +424,31 @@ TREASURY_SERIES = (
 
 
 async def treasury_analytics(
-    conn: AsyncConnection, rng: Range, contract: str | None
+    conn: asyncpg.Connection, rng: Range, contract: str | None
 ) -> dict[str, Any]:
-    params = {**rng.params(), "contract": contract}
-    fmt = {**_FMT, "contract": _contract_filter("te.contract_id", contract)}
-    totals = (await conn.execute(text(TREASURY_TOTALS.format(**fmt)), params)).all()
-    tokens = [r.token for r in totals]
-    rows = (
-        await conn.execute(text(TREASURY_SERIES.format(**fmt)), {**params, "tokens": tokens})
-    ).all()
+    totals_sql = TREASURY_TOTALS.format(contract=_contract_filter("te.contract_id", contract, 1))
+    series_sql = TREASURY_SERIES.format(
+        contract=_contract_filter("te.contract_id", contract, 7), bucket_ts=_bucket("ts")
+    )
+    totals = await conn.fetch(totals_sql, *_args([], contract))
+    tokens = [r["token"] for r in totals]
+    series_args = rng.series_args()
+    series_args[1] = tokens
+    rows = await conn.fetch(series_sql, *_args(series_args, contract))
     body = TreasuryAnalytics.model_validate(
         {
             "range": rng.describe(),
             "contract_id": contract,
             "balances": [
                 {
-                    "token": r.token,
-                    "deposited": r.deposited,
-                    "withdrawn": r.withdrawn,
-                    "balance": int(r.deposited) - int(r.withdrawn),
+                    "token": r["token"],
+                    "deposited": r["deposited"],
+                    "withdrawn": r["withdrawn"],
+                    "balance": int(r["deposited"]) - int(r["withdrawn"]),
                 }
                 for r in totals
             ],
-            "series": _series(rng, list(rows), ("deposits", "withdrawals", "balance"), tokens),
+            "series": _series(rng, rows, ("deposits", "withdrawals", "balance"), tokens),
         }
     )
     return body.model_dump(mode="json", by_alias=True)
@@ -457,7 +463,7 @@ async def treasury_analytics(
 )
 async def treasury(res: Resources, rng: RangeDep, contract: ContractQuery = None) -> Response:
     async def compute() -> dict[str, Any]:
-        async with res.engine.connect() as conn:
+        async with res.reads.connection() as conn:
             return await treasury_analytics(conn, rng, contract)
 
     key = f"treasury:{contract or '*'}:{range_key(rng)}"
@@ -486,28 +492,32 @@ def vested_sql(at: str) -> str:
     return f"LEAST({formula}, total_amount)"
 
 
+# $1: now (unix seconds); $2: the contract.
 VESTING_TOTALS = f"""
     SELECT token,
            count(*) AS schedules,
            sum(total_amount) AS total_value,
-           sum({vested_sql("CAST(:now AS bigint)")}) AS vested,
+           sum({vested_sql("CAST($1 AS bigint)")}) AS vested,
            sum(claimed_amount) AS claimed
     FROM vesting_schedules
     WHERE true {{contract}}
     GROUP BY token ORDER BY token
 """
 
+# $1: now (unix seconds); $2: the contract.
 VESTING_CLIFFS = """
     SELECT schedule_id, contract_id, beneficiary, token, cliff_time, cliff_amount
     FROM vesting_schedules
-    WHERE status = 'active' AND cliff_time > CAST(:now AS bigint) {contract}
+    WHERE status = 'active' AND cliff_time > CAST($1 AS bigint) {contract}
     ORDER BY cliff_time, contract_id, schedule_id
     LIMIT 100
 """
 
+# $1: buckets; $2: tokens; $3, $4: start and end; $5, $6: start epoch and step;
+# $7: the end's unix time (rounded up); $8: the contract.
 VESTING_SERIES = f"""
-    WITH b AS (SELECT generate_series(0, CAST(:n AS integer) - 1) AS i),
-    tok AS (SELECT unnest(CAST(:tokens AS text[])) AS token),
+    WITH b AS (SELECT generate_series(0, CAST($1 AS integer) - 1) AS i),
+    tok AS (SELECT unnest(CAST($2 AS text[])) AS token),
     vested AS (
         SELECT s.token, b.i,
                sum({vested_sql(_BUCKET_END)}) AS v
@@ -520,20 +530,19 @@ VESTING_SERIES = f"""
                {{bucket_claimed_at}} AS i,
                sum(amount) AS v
         FROM vesting_claims
-        WHERE token = ANY(CAST(:tokens AS text[]))
-          AND claimed_at >= CAST(:start AS timestamptz) AND claimed_at < CAST(:end AS timestamptz)
-          {{claims_contract}}
+        WHERE token = ANY(CAST($2 AS text[]))
+          AND claimed_at >= CAST($3 AS timestamptz) AND claimed_at < CAST($4 AS timestamptz)
+          {{contract}}
         GROUP BY 1, 2
     ),
     cliffs AS (
         SELECT token,
-               CAST((cliff_time - CAST(:start_epoch AS bigint)) / CAST(:step AS bigint) AS integer)
-                 AS i,
+               CAST((cliff_time - CAST($5 AS bigint)) / CAST($6 AS bigint) AS integer) AS i,
                sum(cliff_amount) AS v
         FROM vesting_schedules
-        WHERE cliff_time >= CAST(:start_epoch AS bigint)
-          AND cliff_time < CAST(:start_epoch AS bigint) + CAST(:n AS bigint) * CAST(:step AS bigint)
-          AND cliff_time < CAST(:end_epoch AS bigint)
+        WHERE cliff_time >= CAST($5 AS bigint)
+          AND cliff_time < CAST($5 AS bigint) + CAST($1 AS bigint) * CAST($6 AS bigint)
+          AND cliff_time < CAST($7 AS bigint)
           AND cliff_duration > 0 {{contract}}
         GROUP BY 1, 2
     )
@@ -550,42 +559,43 @@ VESTING_SERIES = f"""
 
 
 async def vesting_analytics(
-    conn: AsyncConnection, rng: Range, contract: str | None
+    conn: asyncpg.Connection, rng: Range, contract: str | None
 ) -> dict[str, Any]:
     end_epoch = math.ceil((rng.to - _EPOCH).total_seconds())
-    params = {**rng.params(), "contract": contract, "end_epoch": end_epoch}
-    fmt = {
-        **_FMT,
-        "contract": _contract_filter("contract_id", contract),
-        "claims_contract": _contract_filter("contract_id", contract),
-    }
-    totals = (await conn.execute(text(VESTING_TOTALS.format(**fmt)), params)).all()
-    tokens = [r.token for r in totals]
-    cliffs = (await conn.execute(text(VESTING_CLIFFS.format(**fmt)), params)).mappings().all()
-    rows = (
-        await conn.execute(text(VESTING_SERIES.format(**fmt)), {**params, "tokens": tokens})
-    ).all()
+    now_args = _args([rng.now], contract)
+    by_now = {"contract": _contract_filter("contract_id", contract, 2)}
+    totals = await conn.fetch(VESTING_TOTALS.format(**by_now), *now_args)
+    tokens = [r["token"] for r in totals]
+    cliffs = await conn.fetch(VESTING_CLIFFS.format(**by_now), *now_args)
+    series_args = [*rng.series_args(), end_epoch]
+    series_args[1] = tokens
+    series_sql = VESTING_SERIES.format(
+        contract=_contract_filter("contract_id", contract, 8),
+        bucket_claimed_at=_bucket("claimed_at"),
+    )
+    rows = await conn.fetch(series_sql, *_args(series_args, contract))
     body = VestingAnalytics.model_validate(
         {
             "range": rng.describe(),
-            "total_value": [{"token": r.token, "amount": r.total_value} for r in totals],
-            "vested": [{"token": r.token, "amount": r.vested} for r in totals],
+            "total_value": [{"token": r["token"], "amount": r["total_value"]} for r in totals],
+            "vested": [{"token": r["token"], "amount": r["vested"]} for r in totals],
             "unvested": [
-                {"token": r.token, "amount": int(r.total_value) - int(r.vested)} for r in totals
+                {"token": r["token"], "amount": int(r["total_value"]) - int(r["vested"])}
+                for r in totals
             ],
             "by_token": [
                 {
-                    "token": r.token,
-                    "schedules": int(r.schedules),
-                    "total_value": r.total_value,
-                    "vested": r.vested,
-                    "unvested": int(r.total_value) - int(r.vested),
-                    "claimed": r.claimed,
+                    "token": r["token"],
+                    "schedules": int(r["schedules"]),
+                    "total_value": r["total_value"],
+                    "vested": r["vested"],
+                    "unvested": int(r["total_value"]) - int(r["vested"]),
+                    "claimed": r["claimed"],
                 }
                 for r in totals
             ],
             "upcoming_cliffs": [dict(c) for c in cliffs],
-            "series": _series(rng, list(rows), ("vested", "claimed", "cliffs"), tokens),
+            "series": _series(rng, rows, ("vested", "claimed", "cliffs"), tokens),
         }
     )
     return body.model_dump(mode="json", by_alias=True)
@@ -598,7 +608,7 @@ async def vesting_analytics(
 )
 async def vesting(res: Resources, rng: RangeDep, contract: ContractQuery = None) -> Response:
     async def compute() -> dict[str, Any]:
-        async with res.engine.connect() as conn:
+        async with res.reads.connection() as conn:
             return await vesting_analytics(conn, rng, contract)
 
     key = f"vesting:{contract or '*'}:{range_key(rng)}"

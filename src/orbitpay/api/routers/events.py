@@ -16,8 +16,9 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
@@ -26,11 +27,11 @@ from orbitpay.api.common import (
     ContractQuery,
     ListSpec,
     list_response,
+    read_pool,
 )
 from orbitpay.api.errors import ApiError
 from orbitpay.api.pagination import Keyset, Page
 from orbitpay.api.queryparams import QueryParam, QuerySpec
-from orbitpay.api.readpool import read_connection
 from orbitpay.api.schemas import Event
 from orbitpay.db.schema import events
 
@@ -81,14 +82,6 @@ TypeQuery = Annotated[
 ]
 
 
-def _filtered(query: Any, contract: str | None, type: str | None) -> Any:
-    if contract is not None:
-        query = query.where(e.contract_id == contract)
-    if type is not None:
-        query = query.where(e.type == type)
-    return query
-
-
 LIST_QUERY = QuerySpec([QueryParam("contract", ContractQuery), QueryParam("type", TypeQuery)])
 
 
@@ -104,7 +97,7 @@ async def list_events(request: Request) -> Response:
     return await list_response(request, SPEC, values, paging)
 
 
-def _sse(row: Any) -> str:
+def _sse(row: asyncpg.Record) -> str:
     data = Event.model_validate(dict(row)).model_dump_json()
     return f"id: {row['id']}\ndata: {data}\n\n"
 
@@ -129,12 +122,13 @@ async def _follow(
 ) -> AsyncIterator[str]:
     yield f"retry: {int(POLL_SECONDS * 2000)}\n: streaming events after {after}\n\n"
     sql, args = _follow_sql(contract, type)
+    pool = read_pool(request)
     last = after
     last_sent = time.monotonic()
     while True:
         if await request.is_disconnected():
             return
-        async with read_connection(request.app) as conn:
+        async with pool.connection() as conn:
             rows = await conn.fetch(sql, last, *args)
         for row in rows:
             yield _sse(row)
@@ -168,7 +162,7 @@ async def stream_events(
 ) -> StreamingResponse:
     start = last_event_id or cursor or "now"
     if start == "now":
-        async with read_connection(request.app) as conn:
+        async with read_pool(request).connection() as conn:
             after = await conn.fetchval("SELECT max(id) FROM events") or "0"
     elif start == "0":
         after = "0"

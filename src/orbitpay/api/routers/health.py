@@ -11,14 +11,13 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+import asyncpg
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
-from sqlalchemy import func, select, text
 
-from orbitpay.api.deps import AppResources, resources
-from orbitpay.db.schema import indexer_cursors, indexer_status
+from orbitpay.api.deps import AppResources, Resources
 from orbitpay.observability.metrics import DB_UP, REGISTRY
 
 router = APIRouter(tags=["operations"])
@@ -51,32 +50,33 @@ class HealthResponse(BaseModel):
     indexer: IndexerHealth
 
 
+CURSOR_SQL = """
+    SELECT min(last_ledger) AS last_ledger,
+           max(last_ledger_closed_at) AS closed_at,
+           max(latest_ledger) AS latest_ledger
+    FROM indexer_cursors
+"""
+STATUS_SQL = """
+    SELECT rpc_status, rpc_error, rpc_latest_ledger, gap_from_ledger, gap_to_ledger, heartbeat_at
+    FROM indexer_status ORDER BY name LIMIT 1
+"""
+
+
 async def _database(res: AppResources) -> tuple[ComponentHealth, dict[str, Any] | None]:
+    """The database's health and the indexer's reported state (``None`` when it is down)."""
+    cursor: asyncpg.Record | None = None
+    status: asyncpg.Record | None = None
     try:
         async with asyncio.timeout(3):
-            async with res.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-                cursor = (
-                    await conn.execute(
-                        select(
-                            func.min(indexer_cursors.c.last_ledger).label("last_ledger"),
-                            func.max(indexer_cursors.c.last_ledger_closed_at).label("closed_at"),
-                            func.max(indexer_cursors.c.latest_ledger).label("latest_ledger"),
-                        )
-                    )
-                ).one()
-                status = (
-                    await conn.execute(select(indexer_status).order_by(indexer_status.c.name))
-                ).first()
+            async with res.reads.connection() as conn:
+                cursor = await conn.fetchrow(CURSOR_SQL)
+                status = await conn.fetchrow(STATUS_SQL)
     except Exception as exc:
         DB_UP.set(0)
         message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         return ComponentHealth(status="down", error=message), None
     DB_UP.set(1)
-    return ComponentHealth(status="ok", kind="postgresql"), {
-        "cursor": cursor._mapping,
-        "status": status._mapping if status else None,
-    }
+    return ComponentHealth(status="ok", kind="postgresql"), {"cursor": cursor, "status": status}
 
 
 def _indexer(state: dict[str, Any] | None) -> tuple[ComponentHealth, IndexerHealth]:
@@ -93,14 +93,19 @@ def _indexer(state: dict[str, Any] | None) -> tuple[ComponentHealth, IndexerHeal
         rpc = ComponentHealth(status="unknown", error="no indexer has reported yet")
         indexer = IndexerHealth(status="unknown", last_ledger=last, latest_ledger=latest)
         return rpc, indexer
-    rpc_status = status["rpc_status"] if status["rpc_status"] in ("ok", "down") else "unknown"
+    reported = status["rpc_status"]
+    rpc_status: Literal["ok", "down", "unknown"] = (
+        "ok" if reported == "ok" else "down" if reported == "down" else "unknown"
+    )
     rpc = ComponentHealth(status=rpc_status, error=status["rpc_error"])
     heartbeat = status["heartbeat_at"]
     stale = heartbeat is None or (now - heartbeat).total_seconds() > HEARTBEAT_STALE_SECONDS
     gap = None
     if status["gap_from_ledger"] is not None:
         gap = {"from_ledger": status["gap_from_ledger"], "to_ledger": status["gap_to_ledger"]}
-    indexer_state = "down" if stale else ("degraded" if gap or rpc_status != "ok" else "ok")
+    indexer_state: Literal["ok", "degraded", "down"] = (
+        "down" if stale else ("degraded" if gap or rpc_status != "ok" else "ok")
+    )
     return rpc, IndexerHealth(
         status=indexer_state,
         last_ledger=last,
@@ -117,8 +122,7 @@ def _indexer(state: dict[str, Any] | None) -> tuple[ComponentHealth, IndexerHeal
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "the database is down"}},
 )
-async def health(request: Request) -> JSONResponse:
-    res = resources(request)
+async def health(res: Resources) -> JSONResponse:
     (database, state), cache_ok = await asyncio.gather(_database(res), res.cache.ping())
     cache = ComponentHealth(status="ok" if cache_ok else "down", kind=res.cache.kind)
     rpc, indexer = _indexer(state)

@@ -5,39 +5,55 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Path, Request, Response
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orbitpay.api.common import MAX_ID, READ_RESPONSES, json_response, make_pager
-from orbitpay.api.deps import Connection
+from orbitpay.api.common import (
+    MAX_ID,
+    READ_RESPONSES,
+    ListSpec,
+    Resources,
+    fetch_rows,
+    json_response,
+    make_pager,
+)
 from orbitpay.api.errors import ApiError
 from orbitpay.api.pagination import Keyset, Page, Paging
 from orbitpay.api.schemas import Organization
 from orbitpay.config import CONTRACT_KINDS
-from orbitpay.db.schema import contracts, organizations
+from orbitpay.db.schema import organizations
 
 router = APIRouter(prefix="/api/organizations", tags=["organizations"], responses=READ_RESPONSES)
 
 KEYSET = Keyset(columns=(organizations.c.id,), types=(int,))
-COLUMNS = [
+COLUMNS = (
     organizations.c.id,
     organizations.c.name,
     organizations.c.admin,
     organizations.c.created_at,
-]
+)
+# The page's rows come as columns (the contracts are joined in Python, below).
+SPEC = ListSpec(
+    endpoint="organizations",
+    columns=COLUMNS,
+    keyset=KEYSET,
+    filters={"id": organizations.c.id},
+    model=Organization,
+)
+CONTRACTS_SQL = """
+    SELECT organization_id, kind, contract_id FROM contracts
+    WHERE organization_id = ANY($1::bigint[])
+    ORDER BY contract_id
+"""
 
 
-async def _with_contracts(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+async def _with_contracts(
+    conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]
+) -> list[dict[str, Any]]:
     ids = [r["id"] for r in rows]
     owned: dict[int, dict[str, list[str]]] = {i: {k: [] for k in CONTRACT_KINDS} for i in ids}
     if ids:
-        found = await conn.execute(
-            select(contracts.c.organization_id, contracts.c.kind, contracts.c.contract_id)
-            .where(contracts.c.organization_id.in_(ids))
-            .order_by(contracts.c.contract_id)
-        )
-        for org_id, kind, cid in found.all():
+        for org_id, kind, cid in await conn.fetch(CONTRACTS_SQL, ids):
             owned[org_id].setdefault(kind, []).append(cid)
     return [{**dict(r), "contracts": owned[r["id"]]} for r in rows]
 
@@ -48,26 +64,24 @@ async def _with_contracts(conn: AsyncConnection, rows: Sequence[Any]) -> list[di
     summary="List organizations",
     description="Organizations with their contracts by kind; `order` sorts by id.",
 )
-async def list_organizations(request: Request, conn: Connection, paging: Paging) -> Response:
+async def list_organizations(request: Request, res: Resources, paging: Paging) -> Response:
     pager = make_pager(request, "organizations", {}, paging, KEYSET)
-    query = select(*COLUMNS)
-    where = pager.where()
-    if where is not None:
-        query = query.where(where)
-    query = query.order_by(*pager.order_by()).limit(paging.limit + 1)
-    rows = (await conn.execute(query)).mappings().all()
-    items = [
-        Organization.model_validate(o) for o in await _with_contracts(conn, rows[: paging.limit])
-    ]
+    start = pager.start_key()
+    async with res.reads.connection() as conn:
+        rows = await fetch_rows(conn, SPEC, {}, paging.order, start, paging.limit + 1)
+        found = await _with_contracts(conn, rows[: paging.limit])
+    items = [Organization.model_validate(o) for o in found]
     return json_response(Page[Organization](items=items, next_cursor=pager.next_cursor(rows)))
 
 
 @router.get("/{id}", response_model=Organization, summary="One organization")
 async def get_organization(
-    conn: Connection,
+    res: Resources,
     id: Annotated[int, Path(ge=0, le=MAX_ID, description="The organization id.")],
 ) -> Response:
-    rows = (await conn.execute(select(*COLUMNS).where(organizations.c.id == id))).mappings().all()
-    if not rows:
-        raise ApiError(404, "not_found", f"no organization {id}")
-    return json_response(Organization.model_validate((await _with_contracts(conn, rows))[0]))
+    async with res.reads.connection() as conn:
+        rows = await fetch_rows(conn, SPEC, {"id": id}, "asc", None, 1)
+        if not rows:
+            raise ApiError(404, "not_found", f"no organization {id}")
+        found = await _with_contracts(conn, rows)
+    return json_response(Organization.model_validate(found[0]))

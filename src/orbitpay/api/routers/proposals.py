@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import func, select
 
 from orbitpay.api.common import (
     READ_RESPONSES,
@@ -20,7 +20,6 @@ from orbitpay.api.common import (
     wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
-from orbitpay.api.deps import Connection
 from orbitpay.api.pagination import Keyset, Page, Paging
 from orbitpay.api.queryparams import QueryParam, QuerySpec
 from orbitpay.api.schemas import Proposal, ProposalDetail, ProposalStatus, Vote, VoteChoice
@@ -109,24 +108,23 @@ async def list_proposals(request: Request) -> Response:
     return await list_response(request, SPEC, values, paging)
 
 
-async def _proposal_state(conn: Any, proposal_id: int, contract: str | None) -> dict[str, Any]:
+VOTERS_SQL = "SELECT count(*) FROM votes WHERE contract_id = $1 AND proposal_id = $2"
+VOTES_SQL = f"""
+    SELECT {", ".join(c.name for c in VOTE_COLUMNS)}
+    FROM votes
+    WHERE contract_id = $1 AND proposal_id = $2
+    ORDER BY ledger, event_id
+    LIMIT {DETAIL_VOTES}
+"""
+
+
+async def _proposal_state(
+    conn: asyncpg.Connection, proposal_id: int, contract: str | None
+) -> dict[str, Any]:
     row = await resolve_entity(conn, proposals, "proposal_id", proposal_id, contract, "proposal")
-    where = (votes.c.contract_id == row["contract_id"], votes.c.proposal_id == row["proposal_id"])
-    voters = (
-        await conn.execute(select(func.count()).select_from(votes).where(*where))
-    ).scalar_one()
-    shown = (
-        (
-            await conn.execute(
-                select(*VOTE_COLUMNS)
-                .where(*where)
-                .order_by(votes.c.ledger, votes.c.event_id)
-                .limit(DETAIL_VOTES)
-            )
-        )
-        .mappings()
-        .all()
-    )
+    key = (row["contract_id"], row["proposal_id"])
+    voters: int = await conn.fetchval(VOTERS_SQL, *key)
+    shown = await conn.fetch(VOTES_SQL, *key)
     yes, no, abstain = (int(row["yes_votes"]), int(row["no_votes"]), int(row["abstain_votes"]))
     detail = ProposalDetail.model_validate(
         {
@@ -154,7 +152,7 @@ async def _proposal_state(conn: Any, proposal_id: int, contract: str | None) -> 
 )
 async def get_proposal(res: Resources, id: OnChainId, contract: ContractQuery = None) -> Response:
     async def compute() -> dict[str, Any]:
-        async with res.engine.connect() as conn:
+        async with res.reads.connection() as conn:
             return await _proposal_state(conn, id, contract)
 
     body = await res.cache.get_or_set_text(
@@ -166,12 +164,13 @@ async def get_proposal(res: Resources, id: OnChainId, contract: ContractQuery = 
 @router.get("/{id}/votes", response_model=Page[Vote], summary="A proposal's votes, paginated")
 async def list_votes(
     request: Request,
-    conn: Connection,
+    res: Resources,
     paging: Paging,
     id: OnChainId,
     contract: ContractQuery = None,
     choice: Annotated[VoteChoice | None, Query()] = None,
 ) -> Response:
-    row = await resolve_entity(conn, proposals, "proposal_id", id, contract, "proposal")
-    values = {"contract": row["contract_id"], "proposal": id, "choice": choice}
-    return await list_response(request, VOTES_SPEC, values, paging)
+    async with res.reads.connection() as conn:
+        row = await resolve_entity(conn, proposals, "proposal_id", id, contract, "proposal")
+        values = {"contract": row["contract_id"], "proposal": id, "choice": choice}
+        return await list_response(request, VOTES_SPEC, values, paging, conn)

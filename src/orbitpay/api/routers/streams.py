@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import select
 
 from orbitpay.api.common import (
     READ_RESPONSES,
@@ -25,7 +25,7 @@ from orbitpay.api.pagination import Keyset, Page
 from orbitpay.api.queryparams import QueryParam, QuerySpec
 from orbitpay.api.schemas import Stream, StreamClaim, StreamDetail, StreamStatus, unix_time
 from orbitpay.cache import TTL_STREAM_CLAIMABLE
-from orbitpay.db.schema import stream_claims, streams
+from orbitpay.db.schema import streams
 from orbitpay.formulas import stream_claimable
 
 router = APIRouter(prefix="/api/streams", tags=["streams"], responses=READ_RESPONSES)
@@ -94,28 +94,19 @@ async def list_streams(request: Request) -> Response:
     return await list_response(request, SPEC, values, paging)
 
 
-async def _stream_state(conn: Any, stream_id: int, contract: str | None) -> dict[str, Any]:
+CLAIMS_SQL = """
+    SELECT amount, ledger, tx_hash, claimed_at, kind
+    FROM stream_claims
+    WHERE contract_id = $1 AND stream_id = $2
+    ORDER BY ledger, event_id
+"""
+
+
+async def _stream_state(
+    conn: asyncpg.Connection, stream_id: int, contract: str | None
+) -> dict[str, Any]:
     row = await resolve_entity(conn, streams, "stream_id", stream_id, contract, "stream")
-    claims = (
-        (
-            await conn.execute(
-                select(
-                    stream_claims.c.amount,
-                    stream_claims.c.ledger,
-                    stream_claims.c.tx_hash,
-                    stream_claims.c.claimed_at,
-                    stream_claims.c.kind,
-                )
-                .where(
-                    stream_claims.c.contract_id == row["contract_id"],
-                    stream_claims.c.stream_id == row["stream_id"],
-                )
-                .order_by(stream_claims.c.ledger, stream_claims.c.event_id)
-            )
-        )
-        .mappings()
-        .all()
-    )
+    claims = await conn.fetch(CLAIMS_SQL, row["contract_id"], row["stream_id"])
     stream = Stream.model_validate({c.key: row[c.key] for c in COLUMNS})
     return {
         "stream": stream.model_dump(mode="json"),
@@ -144,7 +135,7 @@ async def get_stream(
     contract: ContractQuery = None,
 ) -> Response:
     async def compute() -> dict[str, Any]:
-        async with res.engine.connect() as conn:
+        async with res.reads.connection() as conn:
             return await _stream_state(conn, id, contract)
 
     state = await res.cache.get_or_set(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import literal_column
+from sqlalchemy import Label, literal_column
 
 from orbitpay.api.common import (
     READ_RESPONSES,
@@ -15,12 +15,12 @@ from orbitpay.api.common import (
     Resources,
     json_text,
     list_response,
+    read_pool,
     wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.errors import ApiError
 from orbitpay.api.pagination import Keyset, Page, Paging
-from orbitpay.api.readpool import read_connection
 from orbitpay.api.schemas import (
     TreasuryBalance,
     TreasuryEvent,
@@ -91,7 +91,7 @@ async def treasury_event_log(
     type: Annotated[TreasuryEventType | None, Query(description="Only this event type.")] = None,
 ) -> Response:
     values = {"addr": addr, "type": type}
-    async with read_connection(request.app) as conn:
+    async with read_pool(request).connection() as conn:
         await require_treasury(conn, addr)
         if wants_csv(request):
             return csv_response(request, EVENTS_SPEC, values, paging, "treasury_events")
@@ -148,9 +148,9 @@ async def treasury_balance(conn: asyncpg.Connection, addr: str) -> dict[str, Any
     "(the contract does not move tokens on deposit today, so this is an accounting "
     "balance). Cached for 60 s; new treasury events invalidate it.",
 )
-async def get_balance(request: Request, res: Resources, addr: ContractPath) -> Response:
+async def get_balance(res: Resources, addr: ContractPath) -> Response:
     async def compute() -> dict[str, Any]:
-        async with read_connection(request.app) as conn:
+        async with res.reads.connection() as conn:
             await require_treasury(conn, addr)
             return await treasury_balance(conn, addr)
 
@@ -160,7 +160,7 @@ async def get_balance(request: Request, res: Resources, addr: ContractPath) -> R
     )
 
 
-APPROVALS = literal_column(
+APPROVALS: Label[list[str]] = literal_column(
     "(SELECT COALESCE(array_agg(wa.signer ORDER BY wa.ledger, wa.signer), ARRAY[]::text[]) "
     "FROM withdrawal_approvals wa WHERE wa.contract_id = withdrawals.contract_id "
     "AND wa.withdrawal_id = withdrawals.withdrawal_id)"
@@ -200,6 +200,6 @@ async def list_withdrawals(
     status: Annotated[WithdrawalStatus | None, Query()] = None,
 ) -> Response:
     values = {"addr": addr, "status": status}
-    async with read_connection(request.app) as conn:
+    async with read_pool(request).connection() as conn:
         await require_treasury(conn, addr)
         return await list_response(request, WITHDRAWALS_SPEC, values, paging, conn)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import select
 
 from orbitpay.api.common import (
     READ_RESPONSES,
+    AppResources,
     ContractQuery,
     ListSpec,
     Now,
@@ -31,7 +32,7 @@ from orbitpay.api.schemas import (
     VestingProgress,
     unix_time,
 )
-from orbitpay.db.schema import vesting_claims, vesting_schedules
+from orbitpay.db.schema import vesting_schedules
 from orbitpay.formulas import vesting_next_unlock, vesting_vested
 
 router = APIRouter(prefix="/api/vesting", tags=["vesting"], responses=READ_RESPONSES)
@@ -107,29 +108,21 @@ async def list_schedules(request: Request) -> Response:
     return await list_response(request, SPEC, values, paging)
 
 
-async def _schedule_state(conn: Any, schedule_id: int, contract: str | None) -> dict[str, Any]:
+CLAIMS_SQL = """
+    SELECT amount, ledger, tx_hash, claimed_at
+    FROM vesting_claims
+    WHERE contract_id = $1 AND schedule_id = $2
+    ORDER BY ledger, event_id
+"""
+
+
+async def _schedule_state(
+    conn: asyncpg.Connection, schedule_id: int, contract: str | None
+) -> dict[str, Any]:
     row = await resolve_entity(
         conn, vesting_schedules, "schedule_id", schedule_id, contract, "schedule"
     )
-    claims = (
-        (
-            await conn.execute(
-                select(
-                    vesting_claims.c.amount,
-                    vesting_claims.c.ledger,
-                    vesting_claims.c.tx_hash,
-                    vesting_claims.c.claimed_at,
-                )
-                .where(
-                    vesting_claims.c.contract_id == row["contract_id"],
-                    vesting_claims.c.schedule_id == row["schedule_id"],
-                )
-                .order_by(vesting_claims.c.ledger, vesting_claims.c.event_id)
-            )
-        )
-        .mappings()
-        .all()
-    )
+    claims = await conn.fetch(CLAIMS_SQL, row["contract_id"], row["schedule_id"])
     schedule = Schedule.model_validate({c.key: row[c.key] for c in COLUMNS})
     return {
         "schedule": schedule.model_dump(mode="json"),
@@ -145,13 +138,16 @@ async def _schedule_state(conn: Any, schedule_id: int, contract: str | None) -> 
     }
 
 
-async def _cached_state(res: Any, schedule_id: int, contract: str | None) -> dict[str, Any]:
+async def _cached_state(
+    res: AppResources, schedule_id: int, contract: str | None
+) -> dict[str, Any]:
     async def compute() -> dict[str, Any]:
-        async with res.engine.connect() as conn:
+        async with res.reads.connection() as conn:
             return await _schedule_state(conn, schedule_id, contract)
 
     key = f"schedule:{contract or '*'}:{schedule_id}"
-    return await res.cache.get_or_set("vesting", key, TTL_SCHEDULE, compute)  # type: ignore[no-any-return]
+    state: dict[str, Any] = await res.cache.get_or_set("vesting", key, TTL_SCHEDULE, compute)
+    return state
 
 
 @router.get("/{id}", response_model=ScheduleDetail, summary="One schedule with its claims")
@@ -176,9 +172,13 @@ def progress_of(state: dict[str, Any], now: int) -> VestingProgress:
     status = schedule["status"]
     next_unlock = None
     if status == "active":
-        vested = vesting_vested(*state["terms"], now)
+        terms: list[int] = state["terms"]
+        original, cliff_amount, start, cliff_duration, total_duration = terms
+        vested = vesting_vested(original, cliff_amount, start, cliff_duration, total_duration, now)
         claimable = max(0, vested - claimed)
-        next_unlock = vesting_next_unlock(*state["terms"], now)
+        next_unlock = vesting_next_unlock(
+            original, cliff_amount, start, cliff_duration, total_duration, now
+        )
     else:
         vested = total
         claimable = 0
