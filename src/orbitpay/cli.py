@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orbitpay.config import ConfigError, Settings, load_settings
+from orbitpay.enums import ContractKind
 from orbitpay.runtime import database, setup_logging
 
 app = typer.Typer(
@@ -148,10 +150,21 @@ def devnet(
     scenario: str = typer.Option("demo", help="demo, load or empty."),
     ledger_interval: float = typer.Option(5.0, help="Seconds between ledgers in live mode."),
     fault_rate: float = typer.Option(0.0, help="Share of requests answered with a fault."),
+    retention: int | None = typer.Option(
+        None, min=1, help="Serve only the last N ledgers through the RPC (as stellar-rpc)."
+    ),
+    archive: Path | None = typer.Option(
+        None, help="Write the whole history as a SEP-54 ledger data lake in this directory."
+    ),
+    archive_ledgers_per_file: int = typer.Option(
+        1, min=1, help="Ledgers per lake object (1 like the public pubnet lake)."
+    ),
+    archive_files_per_partition: int = typer.Option(64_000, min=1, help="Lake objects per folder."),
 ) -> None:
     """Serve the simulated Stellar RPC running the four OrbitPay contracts."""
     from orbitpay.devnet.server import run_devnet
 
+    extra: dict[str, Any] = {} if retention is None else {"retention_ledgers": retention}
     run_devnet(
         host=host,
         port=port,
@@ -159,6 +172,10 @@ def devnet(
         scenario=scenario,
         ledger_interval=ledger_interval,
         fault_rate=fault_rate,
+        archive=archive,
+        archive_ledgers_per_file=archive_ledgers_per_file,
+        archive_files_per_partition=archive_files_per_partition,
+        **extra,
     )
 
 
@@ -230,14 +247,14 @@ def org_list(
     if as_json:
         print(json.dumps(orgs, default=str, indent=2))
         return
-    table = Table("id", "name", "admin", "treasury", "payroll", "vesting", "governance")
+    table = Table("id", "name", "admin", *ContractKind)
     for org in orgs:
         c = org["contracts"]
         table.add_row(
             str(org["id"]),
             org["name"],
             org["admin"] or "",
-            *(", ".join(c[k]) for k in ("treasury", "payroll", "vesting", "governance")),
+            *(", ".join(c[k]) for k in ContractKind),
         )
     console.print(table)
 

@@ -1,7 +1,9 @@
 """HTTP front of the devnet: JSON-RPC 2.0 on ``POST /`` (Starlette + uvicorn).
 
 Extra, non-RPC routes for tests and demos: ``GET /devnet/state`` (the state
-dump), ``GET /devnet/organizations``.
+dump), ``GET /devnet/organizations``, and, with an archive, the SEP-54 lake
+under ``GET /lake/<key>`` (so ``ORBITPAY_ARCHIVE_URL=<devnet>/lake`` reads it
+over HTTP, as from a public bucket).
 
 Start one in a test::
 
@@ -19,6 +21,8 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -30,6 +34,7 @@ from starlette.routing import Route
 from orbitpay import jsoncodec
 from orbitpay.devnet.chain import Chain
 from orbitpay.devnet.faults import FaultConfig
+from orbitpay.devnet.lake import LakeWriter
 from orbitpay.devnet.rpc import PARSE_ERROR, RpcMethods, handle_request
 
 
@@ -42,8 +47,10 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     )
 
 
-def create_app(chain: Chain, faults: FaultConfig | None = None) -> Starlette:
-    """An ASGI app serving ``chain`` over the Stellar RPC wire format."""
+def create_app(
+    chain: Chain, faults: FaultConfig | None = None, lake_dir: Path | None = None
+) -> Starlette:
+    """An ASGI app serving ``chain`` over the Stellar RPC wire format (and ``lake_dir``)."""
     methods = RpcMethods(chain)
 
     async def rpc(request: Request) -> Response:
@@ -93,23 +100,44 @@ def create_app(chain: Chain, faults: FaultConfig | None = None) -> Starlette:
         with chain.lock:
             return JSONResponse(chain.organizations())
 
-    return Starlette(
-        routes=[
-            Route("/", rpc, methods=["POST"]),
-            Route("/devnet/state", state, methods=["GET"]),
-            Route("/devnet/organizations", orgs, methods=["GET"]),
-        ]
-    )
+    routes = [
+        Route("/", rpc, methods=["POST"]),
+        Route("/devnet/state", state, methods=["GET"]),
+        Route("/devnet/organizations", orgs, methods=["GET"]),
+    ]
+    if lake_dir is not None:
+        root = lake_dir.resolve()
+
+        async def lake(request: Request) -> Response:
+            path = (root / request.path_params["key"]).resolve()
+            hidden = path.name.startswith(".") and path.name != ".config.json"  # temp files
+            if hidden or not path.is_relative_to(root):
+                return Response(status_code=404)
+            try:
+                body = await asyncio.to_thread(path.read_bytes)
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return Response(status_code=404)
+            return Response(body, media_type="application/octet-stream")
+
+        routes.append(Route("/lake/{key:path}", lake, methods=["GET"]))
+    return Starlette(routes=routes)
 
 
 class LiveProducer(threading.Thread):
     """Closes a ledger every ``interval`` seconds, with new scenario activity in it."""
 
-    def __init__(self, chain: Chain, interval: float, step: Any) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        interval: float,
+        step: Any,
+        on_close: Callable[[], object] | None = None,
+    ) -> None:
         super().__init__(daemon=True, name="orbitpay-devnet-ledgers")
         self.chain = chain
         self.interval = interval
         self.step = step
+        self.on_close = on_close
         self._stop_evt = threading.Event()
 
     def run(self) -> None:
@@ -119,6 +147,8 @@ class LiveProducer(threading.Thread):
                 if self.step is not None:
                     self.step()
                 self.chain.close_ledger()
+            if self.on_close is not None:
+                self.on_close()  # e.g. the lake writer, outside the chain lock
             next_t += self.interval
 
     def stop(self) -> None:
@@ -135,9 +165,12 @@ class DevnetHandle:
         thread: threading.Thread,
         url: str,
         producer: LiveProducer | None,
+        lake: LakeWriter | None = None,
     ) -> None:
         self.chain = chain
         self.url = url
+        self.lake = lake
+        self.lake_url = f"{url}/lake" if lake is not None else None
         self._server = server
         self._thread = thread
         self._producer = producer
@@ -184,6 +217,22 @@ def _make(
     return chain, live_stepper(chain, scenario, seed)
 
 
+def _lake(
+    chain: Chain, archive: Path | None, ledgers_per_file: int, files_per_partition: int
+) -> LakeWriter | None:
+    """A lake writer for ``archive`` with the history so far already written (None: no lake)."""
+    if archive is None:
+        return None
+    writer = LakeWriter(
+        chain,
+        archive,
+        ledgers_per_batch=ledgers_per_file,
+        batches_per_partition=files_per_partition,
+    )
+    writer.sync()
+    return writer
+
+
 def serve_chain(
     chain: Chain,
     host: str = "127.0.0.1",
@@ -191,12 +240,18 @@ def serve_chain(
     faults: FaultConfig | None = None,
     ledger_interval: float = 0.0,
     step: Any = None,
+    *,
+    archive: Path | None = None,
+    archive_ledgers_per_file: int = 1,
+    archive_files_per_partition: int = 64_000,
 ) -> DevnetHandle:
     """Serve an existing chain in a daemon thread (0 = a free port); ledgers close live if
-    ``ledger_interval`` > 0."""
+    ``ledger_interval`` > 0. With ``archive`` the chain's history is written there as a
+    SEP-54 lake (kept up to date as ledgers close) and served under ``/lake``."""
     port = port or _free_port(host)
+    lake = _lake(chain, archive, archive_ledgers_per_file, archive_files_per_partition)
     config = uvicorn.Config(
-        create_app(chain, faults),
+        create_app(chain, faults, archive),
         host=host,
         port=port,
         log_level="warning",
@@ -213,9 +268,11 @@ def serve_chain(
         time.sleep(0.02)
     producer = None
     if ledger_interval > 0:
-        producer = LiveProducer(chain, ledger_interval, step)
+        producer = LiveProducer(
+            chain, ledger_interval, step, lake.sync if lake is not None else None
+        )
         producer.start()
-    return DevnetHandle(chain, server, thread, f"http://{host}:{port}", producer)
+    return DevnetHandle(chain, server, thread, f"http://{host}:{port}", producer, lake)
 
 
 def start_background_devnet(
@@ -226,15 +283,29 @@ def start_background_devnet(
     port: int = 0,
     faults: FaultConfig | None = None,
     live: bool = True,
+    archive: Path | None = None,
+    archive_ledgers_per_file: int = 1,
+    archive_files_per_partition: int = 64_000,
     **params: Any,
 ) -> DevnetHandle:
     """Build the scenario, serve it on ``host:port`` (0 = a free port) and return a handle.
 
     With ``live`` a ledger closes every ``ledger_interval`` seconds (with new demo
-    activity); without it the chain stays as pre-generated.
+    activity); without it the chain stays as pre-generated. ``retention_ledgers``
+    (in ``params``) limits what the RPC serves; ``archive`` writes and serves a lake.
     """
     chain, step = _make(scenario, seed, params, live=live)
-    return serve_chain(chain, host, port, faults, ledger_interval if live else 0.0, step)
+    return serve_chain(
+        chain,
+        host,
+        port,
+        faults,
+        ledger_interval if live else 0.0,
+        step,
+        archive=archive,
+        archive_ledgers_per_file=archive_ledgers_per_file,
+        archive_files_per_partition=archive_files_per_partition,
+    )
 
 
 def run_devnet(
@@ -244,14 +315,21 @@ def run_devnet(
     scenario: str = "demo",
     ledger_interval: float = 5.0,
     fault_rate: float = 0.0,
+    archive: Path | None = None,
+    archive_ledgers_per_file: int = 1,
+    archive_files_per_partition: int = 64_000,
     **params: Any,
 ) -> None:
     """Serve the devnet in the foreground (used by ``orbitpay devnet``); ledgers close live."""
     chain, step = _make(scenario, seed, params, live=ledger_interval > 0)
     faults = FaultConfig.uniform(fault_rate, seed=seed) if fault_rate > 0 else None
+    started = time.monotonic()
+    lake = _lake(chain, archive, archive_ledgers_per_file, archive_files_per_partition)
     producer = None
     if ledger_interval > 0:
-        producer = LiveProducer(chain, ledger_interval, step)
+        producer = LiveProducer(
+            chain, ledger_interval, step, lake.sync if lake is not None else None
+        )
         producer.start()
     orgs = chain.organizations()
     print(
@@ -260,11 +338,28 @@ def run_devnet(
         f"passphrase={chain.network_passphrase!r}",
         flush=True,
     )
+    if chain.retention_ledgers is not None:
+        print(
+            f"  RPC retention: the last {chain.retention_ledgers} ledgers "
+            f"(history from {chain.genesis_ledger})",
+            flush=True,
+        )
+    if lake is not None:
+        print(
+            f"  ledger data lake: {lake.root} ({lake.objects_written} objects, "
+            f"{lake.config.ledgers_per_batch} ledger(s) each, written in "
+            f"{time.monotonic() - started:.1f}s), served at http://{host}:{port}/lake",
+            flush=True,
+        )
     for org in orgs:
         print(f"  organization {org['name']}: {json.dumps(org['contracts'])}", flush=True)
     try:
         uvicorn.run(
-            create_app(chain, faults), host=host, port=port, log_level="warning", access_log=False
+            create_app(chain, faults, archive),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
         )
     finally:
         if producer is not None:
