@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orbitpay.indexer.service import DB_OUTAGE_BACKOFF
 from orbitpay.observability.metrics import REGISTRY
 from orbitpay.retry import (
     Attempt,
@@ -199,7 +198,8 @@ async def test_deadline_stops_before_sleeping_past_it() -> None:
 
 
 def test_retries_reset_on_success_and_never_give_up_without_limits() -> None:
-    retries = Retries(DB_OUTAGE_BACKOFF, rng=Edge(1.0))
+    forever = Backoff(max_retries=None, base_delay=1.0, max_delay=30.0)  # the outage loop's
+    retries = Retries(forever, rng=Edge(1.0))
     waits = [retries.failed() for _ in range(2000)]  # no OverflowError from 2**n
     assert waits[:6] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
     assert set(waits[5:]) == {30.0}

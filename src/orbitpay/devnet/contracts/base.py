@@ -183,9 +183,10 @@ class Contract:
             raise ContractError(0, f"WasmVm(MissingValue): no function {function}")
         decoded = [sv.decode_scval(a) for a in args]
         try:
-            return handler(env, *decoded)
+            result: xdr.SCVal = handler(env, *decoded)
         except TypeError as exc:  # wrong arity / argument shape
             raise ContractError(0, f"WasmVm(UnexpectedType): {exc}") from exc
+        return result
 
     # ScVal encodings of the stored values ----------------------------------
     def encode_value(self, key: tuple[Any, ...] | str, value: Any) -> xdr.SCVal:

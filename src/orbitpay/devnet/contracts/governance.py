@@ -41,7 +41,7 @@ class GovernanceContract(Contract):
     )
 
     def weight(self, member: str) -> int:
-        return self.persistent.get(("VotingWeight", member), 1)
+        return int(self.persistent.get(("VotingWeight", member), 1))
 
     def fn_initialize(
         self,

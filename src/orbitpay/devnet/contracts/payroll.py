@@ -9,6 +9,9 @@ the sender into the contract, ``claim`` pays the recipient, ``cancel_stream`` pa
 what is owed and refunds the rest. (Upstream currently calls ``transfer`` twice in
 ``create_stream`` and ``claim``; the devnet moves the amount once, the intended
 behaviour, which keeps balances meaningful.)
+
+The amounts come from :mod:`orbitpay.devnet.contracts.arithmetic` (the
+contract's i128 arithmetic), never from the indexer's ``orbitpay.formulas``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,17 @@ from typing import Any
 
 from stellar_sdk import xdr
 
+from orbitpay.devnet.contracts.arithmetic import (
+    ResultErr,
+    cancel_settlement,
+    claimed_after,
+    rate_per_second,
+    stream_claimable,
+)
 from orbitpay.devnet.contracts.base import Contract, Env, error_enum, u32_vec
-from orbitpay.formulas import stream_claimable
 from orbitpay.stellar import scval as sv
+
+__all__ = ["PayrollContract", "stream_claimable"]
 
 
 class PayrollContract(Contract):
@@ -81,7 +92,7 @@ class PayrollContract(Contract):
             "end_time": end,
             "last_claim_time": start,
             "status": "Active",
-            "rate_per_second": total // (end - start),
+            "rate_per_second": rate_per_second(total, start, end),
         }
         env.set_persistent(("Stream", sid), stream)
         for key, who in (("SenderStreams", sender), ("RecipientStreams", recipient)):
@@ -123,12 +134,18 @@ class PayrollContract(Contract):
         return u32_vec(ids)
 
     def _claimable(self, env: Env, s: dict[str, Any]) -> int:
-        c = stream_claimable(
-            s["total_amount"], s["claimed_amount"], s["start_time"], s["end_time"], env.now
-        )
-        if c < 0:
-            raise self.err("ArithmeticError")
-        return c
+        try:
+            return stream_claimable(
+                s["total_amount"], s["claimed_amount"], s["start_time"], s["end_time"], env.now
+            )
+        except ResultErr as exc:
+            raise self.err(exc.variant) from None
+
+    def _claimed_after(self, s: dict[str, Any], amount: int) -> int:
+        try:
+            return claimed_after(s["total_amount"], s["claimed_amount"], amount)
+        except ResultErr as exc:
+            raise self.err(exc.variant) from None
 
     def fn_claim(self, env: Env, recipient: str, sid: int) -> xdr.SCVal:
         self._require_init()
@@ -149,7 +166,7 @@ class PayrollContract(Contract):
             raise self.err("InsufficientBalance")
         new = dict(
             s,
-            claimed_amount=s["claimed_amount"] + amount,
+            claimed_amount=self._claimed_after(s, amount),
             last_claim_time=min(env.now, s["end_time"]),
         )
         if new["claimed_amount"] >= new["total_amount"]:
@@ -171,14 +188,17 @@ class PayrollContract(Contract):
         if s["status"] == "Cancelled":
             raise self.err("StreamAlreadyCancelled")
         owed = self._claimable(env, s)
-        refund = s["total_amount"] - s["claimed_amount"] - owed
-        if refund < 0:
-            raise self.err("ArithmeticError")
-        if env.token_balance(s["token"], self.contract_id) < owed + refund:
+        try:
+            owed, refund, settlement = cancel_settlement(
+                s["total_amount"], s["claimed_amount"], owed
+            )
+        except ResultErr as exc:
+            raise self.err(exc.variant) from None
+        if env.token_balance(s["token"], self.contract_id) < settlement:
             raise self.err("InsufficientBalance")
         new = dict(
             s,
-            claimed_amount=s["claimed_amount"] + owed,
+            claimed_amount=self._claimed_after(s, owed),
             last_claim_time=min(env.now, s["end_time"]),
             status="Cancelled",
         )

@@ -23,7 +23,7 @@ class TokenContract(Contract):
         self.instance.update({"Admin": admin, "Name": name, "Symbol": symbol, "Decimals": decimals})
 
     def balance(self, owner: str) -> int:
-        return self.persistent.get(("Balance", owner), 0)
+        return int(self.persistent.get(("Balance", owner), 0))
 
     def do_transfer(self, env: Env, from_: str, to: str, amount: int) -> None:
         if amount < 0:

@@ -6,6 +6,9 @@ Events: ``("init",) admin``,
 ``("v_fully", id) ()`` right after the claim that completes a schedule,
 ``("v_revoke", grantor, id) unvested``.
 ``VestingStatus`` is ``Active | Revoked | FullyClaimed``.
+
+The amounts come from :mod:`orbitpay.devnet.contracts.arithmetic` (the
+contract's i128 arithmetic), never from the indexer's ``orbitpay.formulas``.
 """
 
 from __future__ import annotations
@@ -14,9 +17,16 @@ from typing import Any
 
 from stellar_sdk import xdr
 
+from orbitpay.devnet.contracts.arithmetic import (
+    vested_amount,
+    vesting_claimable,
+    vesting_claimed_after,
+    vesting_unvested,
+)
 from orbitpay.devnet.contracts.base import Contract, Env, error_enum, u32_vec
-from orbitpay.formulas import vesting_vested as vested_amount
 from orbitpay.stellar import scval as sv
+
+__all__ = ["VestingContract", "vested_amount"]
 
 
 class VestingContract(Contract):
@@ -120,10 +130,10 @@ class VestingContract(Contract):
             raise self.err("ScheduleRevoked")
         if s["status"] == "FullyClaimed":
             raise self.err("AlreadyFullyClaimed")
-        amount = self.vested(s, env.now) - s["claimed_amount"]
+        amount = vesting_claimable(self.vested(s, env.now), s["claimed_amount"])
         if amount <= 0:
             raise self.err("NothingToClaim")
-        new = dict(s, claimed_amount=s["claimed_amount"] + amount)
+        new = dict(s, claimed_amount=vesting_claimed_after(s["claimed_amount"], amount))
         if new["claimed_amount"] >= new["total_amount"]:
             new["status"] = "FullyClaimed"
         if env.token_balance(s["token"], self.contract_id) < amount:
@@ -162,7 +172,7 @@ class VestingContract(Contract):
         if not s["revocable"]:
             raise self.err("Unauthorized")
         vested = self.vested(s, env.now)
-        unvested = s["total_amount"] - vested
+        unvested = vesting_unvested(s["total_amount"], vested)
         new = dict(s, status="Revoked", total_amount=vested, revoked_at=env.now)
         if unvested > 0:
             if env.token_balance(s["token"], self.contract_id) < unvested:
