@@ -334,27 +334,21 @@ async def explain(url: str, recipient: str) -> None:
     finally:
         await raw.close()
 
-    engine = create_engine(url, pool_size=1)
     # A cold request: `to` not on the hour, so both series statements run.
     to = (NOW - timedelta(seconds=1234)).isoformat()
     rng = await analytics.analytics_range(
         int(NOW.timestamp()), None, datetime.fromisoformat(to), "day"
     )
     whole_end = rng.to.replace(minute=0, second=0, microsecond=0)
-    params = {**rng.params(), "whole_end": whole_end}
-    fmt = {**analytics._FMT, "claims_contract": "", "streams_contract": ""}
-    totals_sql = analytics.PAYROLL_TOTALS.format(**fmt)
+    totals_sql = analytics.payroll_totals_sql(None)
     hours_sql, recent_sql = analytics.payroll_series_sql(None)
-    async with engine.connect() as conn:
-        tokens = [r.token for r in (await conn.execute(text(totals_sql), params)).all()]
-        print("\n--- EXPLAIN (ANALYZE, BUFFERS) GET /api/analytics/payroll  (totals)")
-        explained = text("EXPLAIN (ANALYZE, BUFFERS) " + totals_sql)
-        for line in (await conn.execute(explained, params)).all():
-            print("   ", line[0])
-    await engine.dispose()
     raw = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     stride = timedelta(seconds=rng.step)
     try:
+        tokens = [r["token"] for r in await raw.fetch(totals_sql, rng.now)]
+        print("\n--- EXPLAIN (ANALYZE, BUFFERS) GET /api/analytics/payroll  (totals)")
+        for line in await raw.fetch("EXPLAIN (ANALYZE, BUFFERS) " + totals_sql, rng.now):
+            print("   ", line[0])
         for title, sql, args in (
             ("(series, whole hours)", hours_sql, [stride, rng.start, tokens, whole_end]),
             ("(series, last hour)", recent_sql, [stride, rng.start, tokens, whole_end, rng.to]),
