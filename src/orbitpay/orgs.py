@@ -15,8 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orbitpay.config import CONTRACT_KINDS, is_contract_id
+from orbitpay.config import is_contract_id
 from orbitpay.db.schema import contracts, organizations
+from orbitpay.enums import ContractKind
+
+# Membership by value: ``"treasury" in ContractKind`` raises on Python 3.11.
+_KINDS = frozenset(kind.value for kind in ContractKind)
 
 
 class OrganizationError(ValueError):
@@ -35,7 +39,7 @@ async def register_organization(
 ) -> int:
     """Create or extend organization ``name`` with ``{kind: contract_id}``; return its id."""
     for kind, cid in contract_ids.items():
-        if kind not in CONTRACT_KINDS:
+        if kind not in _KINDS:
             raise OrganizationError(f"unknown contract kind {kind!r}")
         if not is_contract_id(cid):
             raise OrganizationError(f"{kind}: {cid!r} is not a valid C... contract strkey")
@@ -81,7 +85,7 @@ async def list_organizations(conn: AsyncConnection) -> list[dict[str, Any]]:
                 "name": org.name,
                 "admin": org.admin,
                 "created_at": org.created_at,
-                "contracts": {kind: owned.get(kind, []) for kind in CONTRACT_KINDS},
+                "contracts": {kind.value: owned.get(kind, []) for kind in ContractKind},
             }
         )
     return result
