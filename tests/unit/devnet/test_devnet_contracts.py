@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orbitpay.devnet.chain import Chain
+from orbitpay.devnet.contracts.arithmetic import I128_MAX
 from orbitpay.devnet.scenarios import DAY, UNIT, Org, _token
 from orbitpay.stellar import scval as sv
 
@@ -145,6 +146,49 @@ def test_vesting_cliff_claims_v_fully_and_revoke() -> None:
     s2 = chain.contracts[org.ids["vesting"]].persistent[("Schedule", sid2)]
     assert s2["status"] == "Revoked" and s2["total_amount"] == 500 and rv.return_value == 500
     assert s2["revoked_at"] == chain.close_time(rv.ledger)
+
+
+def test_stream_too_large_for_i128_products_fails_like_the_contract() -> None:
+    """``total * elapsed`` must fit i128 (``checked_mul``): past that, claim and cancel fail."""
+    chain, org = make_org()
+    e = org.employees[0]
+    total = I128_MAX // 1000  # fits for up to 1000 elapsed seconds
+    org.mint(org.admin.public_key, total)
+    start = chain.now + 10
+    sid = org.create_stream(e, total, start, start + DAY).return_value
+    chain.advance_to(start + 500)
+    first = org.claim_stream(e, sid)
+    assert first.success and first.return_value == total * (chain.now - start) // DAY
+    chain.advance_to(start + 2000)
+    before = dict(org.stream(sid))
+    claim = org.claim_stream(e, sid)
+    cancel = org.cancel_stream(sid)
+    chain.close_ledger()
+    assert (claim.success, claim.error) == (False, "ArithmeticError")
+    assert (cancel.success, cancel.error) == (False, "ArithmeticError")
+    assert org.stream(sid) == before
+
+
+def test_vesting_overflow_traps_the_claim() -> None:
+    """``calculate_vested`` multiplies without ``checked_mul``: overflow-checks make it panic."""
+    chain, org = make_org()
+    e = org.employees[0]
+    total = I128_MAX // 1000
+    org.mint(org.admin.public_key, total)
+    t0 = chain.now
+    sid = org.create_schedule(e, total, t0, 0, 0, 10 * DAY, "big", True).return_value
+    chain.advance_to(t0 + 900)
+    ok = org.claim_vesting(e, sid)
+    assert chain.now - t0 <= 1000  # still inside the range where the product fits
+    assert ok.success and ok.return_value == total * (chain.now - t0) // (10 * DAY)
+    chain.advance_to(t0 + 2000)
+    trapped = org.claim_vesting(e, sid)
+    chain.close_ledger()
+    assert not trapped.success and "overflow" in str(trapped.error)
+    assert chain.txs[trapped.hash].contract_events == []
+    chain.advance_to(t0 + 10 * DAY)  # from the end on: total_amount, no multiplication
+    last = org.claim_vesting(e, sid)
+    assert last.success and last.return_value == total - ok.return_value
 
 
 def test_finalize_silent_paths_and_event_path() -> None:
