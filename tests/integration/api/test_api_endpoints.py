@@ -652,3 +652,40 @@ async def test_payroll_rollups_follow_claims_exactly(api: Api, world: dict[str, 
     await api.app.state.resources.cache.invalidate("analytics")
     after = await api.json("/api/analytics/payroll")
     assert {t["token"]: t["amount"] for t in after["total_disbursed"]}[USDC] == "2500"
+
+
+async def test_analytics_filtered_by_contract(api: Api, world: dict[str, Any]) -> None:
+    """The contract filter is the statements' last parameter, present or not."""
+    span = "from=2025-12-31T00:00:00Z&to=2026-01-03T00:00:00Z&interval=hour"
+
+    async def get(path: str, contract: str | None = None) -> dict[str, Any]:
+        suffix = f"&contract={contract}" if contract else ""
+        body: dict[str, Any] = await api.json(f"/api/analytics/{path}?{span}{suffix}")
+        body.pop("contract_id", None)
+        return body
+
+    assert await get("vesting", VESTING) == await get("vesting")
+    assert await get("treasury", TREASURY) == await get("treasury")
+    for path in ("vesting", "treasury"):
+        other = await get(path, GOV)
+        assert other["series"] == []
+    everything, first, second = (
+        await get("payroll"),
+        await get("payroll", PAYROLL),
+        await get("payroll", PAYROLL2),
+    )
+    assert everything["active_streams"] == first["active_streams"] + second["active_streams"]
+
+    def disbursed(body: dict[str, Any]) -> dict[str, int]:
+        return {t["token"]: int(t["amount"]) for t in body["total_disbursed"]}
+
+    def series_total(body: dict[str, Any]) -> int:
+        return sum(int(p["v"]) for s in body["series"] for p in s["points"])
+
+    both = disbursed(first)
+    for token, amount in disbursed(second).items():
+        both[token] = both.get(token, 0) + amount
+    assert disbursed(everything) == both and sum(both.values()) > 0
+    assert series_total(everything) == series_total(first) + series_total(second) > 0
+    nothing = await get("payroll", GOV)
+    assert nothing["total_disbursed"] == [] and nothing["series"] == []
