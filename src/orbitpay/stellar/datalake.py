@@ -9,8 +9,9 @@ Keys, from SEP-54 and ``stellar/go`` ``support/datastore`` (read, not copied)::
     partition = "%08X--%d-%d/" % (0xFFFFFFFF - pstart, pstart, pend)  # none if 1 batch each
     batch     = "%08X--%d-%d" % (0xFFFFFFFF - bstart, bstart, bend)  # "%08X--%d" if 1 ledger
 
-Older lakes use the ``.xdr.zstd`` extension; the reader tries ``zst`` first,
-falls back to ``zstd`` and remembers whichever answered.
+Older lakes use the ``.xdr.zstd`` extension; the reader tries the extension
+that answered last (``zst`` at first), then the other one, before it calls an
+object missing.
 
 Nothing is skipped silently: an object missing inside the requested range is
 a :class:`Gap` (raised as :class:`GapError`, or yielded when the caller asks
@@ -440,19 +441,21 @@ class DataLake:
         return self._config
 
     async def _get_object(self, start: int) -> tuple[str, bytes | None]:
-        """(key, bytes or None when missing), trying ``.zst`` then ``.zstd`` until one is known."""
+        """(key, bytes or None when missing), the known extension first.
+
+        The extension that answered last is tried first; the other one is tried
+        before an object is called missing, so a lake whose writer changed from
+        ``.zstd`` to ``.zst`` part-way is read whole.
+        """
         config = self.config
-        if self._ext is not None:
-            key = config.object_key(start, self._ext)
-            return key, await self.store.get(key)
-        first_key = config.object_key(start, EXTENSIONS[0])
-        for ext in EXTENSIONS:
+        order = EXTENSIONS if self._ext in (None, EXTENSIONS[0]) else EXTENSIONS[::-1]
+        for ext in order:
             key = config.object_key(start, ext)
             raw = await self.store.get(key)
             if raw is not None:
                 self._ext = ext
                 return key, raw
-        return first_key, None
+        return config.object_key(start, EXTENSIONS[0]), None
 
     async def fetch(self, ledger: int, watch: Sequence[bytes] | None = None) -> LakeBatch | Gap:
         """The object holding ``ledger`` (a :class:`Gap` when it is missing)."""
