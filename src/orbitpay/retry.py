@@ -136,6 +136,12 @@ class Retries:
         self._started = clock()
 
     def failed(self, error: BaseException | None = None, retry_after: float | None = None) -> float:
+        """Count a failure; the seconds to sleep before the next attempt.
+
+        ``retry_after`` defaults to the one a :class:`Transient` ``error``
+        carries. Raises :class:`GaveUp` when the retries are used up or the
+        sleep would end past the deadline.
+        """
         if retry_after is None and isinstance(error, Transient):
             retry_after = error.retry_after
         retry = self.failures
@@ -150,6 +156,7 @@ class Retries:
         return wait
 
     def succeeded(self) -> None:
+        """The loop got through: the next failure starts from the base delay again."""
         self.failures = 0
         self._started = self._clock()
 
