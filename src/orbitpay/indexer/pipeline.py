@@ -1,23 +1,20 @@
-"""The indexing loop: fetch -> decode -> enrich -> project -> commit, one page at a time.
+"""The indexing loop, orchestration only: source -> decode -> enrich -> project -> store.
 
-Contracts are polled in groups of at most 25 (5 ``getEvents`` filters of 5
-contract ids each); each group has its own cursor row in ``indexer_cursors``.
-A group is caught up by paging ``getEvents`` from its stored cursor (or from
-``ORBITPAY_START_LEDGER`` / the RPC's ``oldestLedger``) until a page that is
-not full reaches the latest ledger; empty pages are normal (one call scans
-at most 10,000 ledgers) and never end the catch-up.
+Contracts are indexed in groups of at most 25 (:mod:`.sources.groups`); each
+group has its own cursor row in ``indexer_cursors``, holding the group's
+resumable :class:`~.sources.Position`. A source (:mod:`.sources`; today the
+RPC's ``getEvents``, :class:`~.sources.RpcSource`) yields rounds of batches,
+at most one per group, covering the same stretch of chain, so that one
+transaction fetch serves a whole round. This module starts each group at its
+stored position (or ``ORBITPAY_START_LEDGER`` / the source's oldest ledger;
+a position older than that is a gap, handled by ``ORBITPAY_GAP_POLICY``),
+then moves the rounds through the stages.
 
-Lockstep: all groups page forward together. Each round hands over, for every
-group, its events up to the lowest point every group has fetched to, so the
-pages of a round cover the same stretch of chain and one ``getTransactions``
-sweep serves the thin events of all groups (instead of each group's sweep
-also downloading the other groups' transactions). See :meth:`Indexer._produce`.
-
-Pipelining: a producer task fetches round N+1, decodes it and fetches its
-transactions while the consumer projects and commits round N (a queue of two
-rounds keeps memory flat). Each page commits its rows and its cursor in one
-transaction; the cursor row is locked and compared first, so two writers can
-never both apply a page.
+Pipelining: a producer task takes round N+1 from the source, decodes it and
+enriches it while the consumer projects and commits round N (a queue of two
+rounds keeps memory flat). Each batch commits its rows and its group's
+position in one transaction; the cursor row is locked and compared first, so
+two writers can never both apply a batch.
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +36,17 @@ from orbitpay.indexer import store
 from orbitpay.indexer.model import ContractInfo, Item
 from orbitpay.indexer.progress import Progress
 from orbitpay.indexer.project import apply_page, needs, needs_transaction, resolve
+from orbitpay.indexer.sources import (
+    DEFAULT_PAGE_LIMIT,
+    GROUP_SIZE,
+    Batch,
+    ChainHead,
+    Group,
+    Position,
+    RpcSource,
+    Source,
+    plan_groups,
+)
 from orbitpay.indexer.txfetch import TxFetcher, TxRef
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import (
@@ -54,22 +62,10 @@ from orbitpay.observability.metrics import (
     INDEXER_LATEST_LEDGER,
 )
 from orbitpay.orgs import all_contracts
-from orbitpay.stellar.rpc import (
-    MAX_CONTRACT_IDS_PER_FILTER,
-    MAX_FILTERS,
-    EventPage,
-    RawEvent,
-    RpcClient,
-    RpcError,
-    cursor_ledger,
-    filters_for,
-    toid_parts,
-)
+from orbitpay.stellar.rpc import RawEvent, RpcClient, RpcError, toid_parts
 
 log = get_logger(__name__)
 
-GROUP_SIZE = MAX_FILTERS * MAX_CONTRACT_IDS_PER_FILTER
-DEFAULT_PAGE_LIMIT = 2000
 STATUS_EVERY_SECONDS = 2.0
 # The producer (decoding) and the committer share one event loop: decoding a round of
 # pages in one go (~0.1 s) would leave PostgreSQL idle, waiting for the committer's next
@@ -109,64 +105,37 @@ def is_db_outage(exc: BaseException) -> bool:
     return False
 
 
-@dataclass
-class Group:
-    """Contracts paged together (one ``getEvents`` request covers them all)."""
+@dataclass(slots=True)
+class Prepared:
+    """One group's batch on its way through the stages, with its items once decoded.
 
-    name: str
-    contracts: dict[str, ContractInfo]
+    The commit stores the items' rows and the batch's position (``cursor``,
+    ``scanned_to``: where the group resumes) in one transaction.
+    """
+
+    batch: Batch
+    items: list[Item] = field(default_factory=list)
+    fetch_seconds: float = 0.0
 
     @property
-    def ids(self) -> list[str]:
-        return sorted(self.contracts)
+    def group(self) -> Group:
+        return self.batch.group
 
+    @property
+    def events(self) -> list[RawEvent]:
+        return self.batch.events
 
-def plan_groups(contracts: list[ContractInfo], cursors: list[dict[str, Any]]) -> list[Group]:
-    """Keep existing cursor groups; put new contracts into new groups of at most 25.
+    @property
+    def head(self) -> ChainHead:
+        return self.batch.head
 
-    A group's name is stable (``g-<first contract id>``) so re-planning after
-    a restart finds the same cursor rows.
-    """
-    by_id = {c.contract_id: c for c in contracts}
-    groups: list[Group] = []
-    assigned: set[str] = set()
-    for cur in cursors:
-        members = {cid: by_id[cid] for cid in cur.get("contract_ids") or [] if cid in by_id}
-        members = {cid: c for cid, c in members.items() if cid not in assigned}
-        if members:
-            groups.append(Group(cur["name"], members))
-            assigned.update(members)
-    fresh = sorted(cid for cid in by_id if cid not in assigned)
-    taken = {g.name for g in groups} | {c["name"] for c in cursors}
-    for i in range(0, len(fresh), GROUP_SIZE):
-        chunk = fresh[i : i + GROUP_SIZE]
-        name = f"g-{chunk[0]}"
-        n = 1
-        while name in taken:
-            n += 1
-            name = f"g-{chunk[0]}-{n}"
-        taken.add(name)
-        groups.append(Group(name, {cid: by_id[cid] for cid in chunk}))
-    return groups
+    @property
+    def cursor(self) -> str | None:
+        return self.batch.position.cursor
 
-
-@dataclass
-class Prepared:
-    """One group's page, ready to commit.
-
-    ``cursor``/``scanned_to`` are where the commit leaves the group: the page's own
-    when all of its events are in ``items``; when the page was cut at the common
-    frontier (lockstep), the last kept event's id (what a smaller ``limit`` would
-    have returned as the cursor) and the ledger before the first event left over.
-    """
-
-    page: EventPage
-    items: list[Item]
-    fetch_seconds: float = 0.0
-    group: Group | None = None
-    cursor: str = ""
-    scanned_to: int = 0
-    events: list[RawEvent] = field(default_factory=list)
+    @property
+    def scanned_to(self) -> int:
+        return self.batch.position.scanned_to
 
 
 @dataclass
@@ -179,40 +148,13 @@ class SyncResult:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-def _closed_at(page: EventPage, scanned_to: int, events: list[RawEvent]) -> datetime | None:
-    if scanned_to >= page.latest_ledger and page.latest_ledger_close_time is not None:
-        return page.latest_ledger_close_time
-    if events:
-        return max(e.ledger_closed_at for e in events)
-    return None
-
-
-_END = (1 << 62, 0)  # a frontier past every event: the group is caught up
-
-
-def _position(event_id: str) -> tuple[int, int]:
-    """An event id (``<TOID>-<index>``) -> its chain position, comparable across contracts."""
-    head, _, tail = event_id.partition("-")
-    if not head.isdigit() or not tail.isdigit():
-        raise RpcError("getEvents", 0, f"unexpected event id {event_id!r}")
-    return int(head), int(tail)
-
-
-@dataclass
-class _Lane:
-    """One group's place in the lockstep walk."""
-
-    group: Group
-    cursor: str | None  # where the next getEvents request starts
-    start_ledger: int
-    buffer: list[RawEvent] = field(default_factory=list)  # fetched, not yet handed over
-    page: EventPage | None = None  # the page the buffer came from
-    frontier: tuple[int, int] = (0, 0)  # every event of the group up to here is fetched
-    done: bool = False  # caught up (or stopped): no more requests
-
-
 class Indexer:
-    """Catches registered contracts up to the RPC's latest ledger, page by page."""
+    """Catches registered contracts up to the source's latest ledger, round by round.
+
+    ``source`` defaults to the RPC's ``getEvents`` (:class:`~.sources.RpcSource`
+    with ``page_limit``); ``rpc`` also serves transaction context and the
+    network check.
+    """
 
     def __init__(
         self,
@@ -224,12 +166,13 @@ class Indexer:
         page_limit: int = DEFAULT_PAGE_LIMIT,
         progress: Progress | None = None,
         on_page: Callable[[Prepared], None] | None = None,
+        source: Source | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.rpc = rpc
         self.cache = cache
-        self.page_limit = page_limit
+        self.source: Source = source or RpcSource(rpc, page_limit=page_limit)
         self.progress = progress
         self.fetcher = TxFetcher(rpc)
         self.on_page = on_page
@@ -269,7 +212,7 @@ class Indexer:
     # ── catching up ─────────────────────────────────────────────────────────────
 
     async def sync(self, stop: asyncio.Event | None = None) -> SyncResult:
-        """Catch every group up to the RPC's latest ledger once (all groups in lockstep)."""
+        """Catch every group up to the source's latest ledger once (all groups in lockstep)."""
         result = SyncResult()
         groups = await self.groups()
         if not groups:
@@ -280,10 +223,10 @@ class Indexer:
         if groups:
             # Every group gets its cursor row first, so /health's lag (the minimum over
             # cursors) covers contracts whose turn has not come yet.
-            health = await self.rpc.get_health()
-            oldest = int(health.oldest_ledger or 1)
+            head = await self.source.head()
+            oldest = head.oldest_ledger or 1
             for group in groups:
-                await self._ensure_cursor(group, oldest, int(health.latest_ledger or oldest))
+                await self._ensure_cursor(group, oldest, head.latest_ledger)
             if stop is None or not stop.is_set():
                 result = await self.catch_up_all(groups, stop)
         INDEXER_LAST_SUCCESS.set(time.time())
@@ -317,28 +260,20 @@ class Indexer:
                 )
         return cur
 
-    async def _start_point(self, group: Group) -> tuple[str | None, str | None, int, int, Any]:
-        """(request cursor, stored cursor, start ledger, previous last_ledger, health).
+    async def _start(self, group: Group, head: ChainHead) -> tuple[Position, str | None]:
+        """Where the group resumes, and the stored cursor its first commit expects.
 
-        The request cursor may be None while one is stored (it left the retention
-        window); the first commit must still expect the stored one.
+        A stored position older than the source's oldest ledger is a gap
+        (:meth:`_gap`); after a ``resume`` the group starts at the oldest ledger.
         """
-        health = await self.rpc.get_health()
-        oldest = int(health.oldest_ledger or 1)
-        latest = int(health.latest_ledger or oldest)
-        cur = await self._ensure_cursor(group, oldest, latest)
+        oldest = head.oldest_ledger or 1
+        cur = await self._ensure_cursor(group, oldest, head.latest_ledger)
         next_ledger = int(cur["last_ledger"]) + 1
         if next_ledger < oldest:
-            await self._gap(group, cur, next_ledger, oldest, latest)
-            return None, None, oldest, oldest - 1, health
+            await self._gap(group, cur, next_ledger, oldest, head.latest_ledger)
+            return Position(None, oldest - 1), None
         stored = str(cur["cursor"]) if cur["cursor"] else None
-        if stored:
-            at = cursor_ledger(stored)
-            if at is None or at >= oldest:
-                return stored, stored, next_ledger, int(cur["last_ledger"]), health
-            # The cursor's ledger (fully scanned) just left the retention window: a real
-            # RPC rejects it (-32600), so resume from the next ledger, which is retained.
-        return None, stored, next_ledger, int(cur["last_ledger"]), health
+        return Position(stored, int(cur["last_ledger"])), stored
 
     async def _gap(
         self, group: Group, cur: dict[str, Any], gap_from: int, oldest: int, latest: int
@@ -400,42 +335,39 @@ class Indexer:
             )
         DISCREPANCIES.labels("gap", "cursor").inc()
 
-    async def catch_up(self, group: Group, stop: asyncio.Event | None = None) -> SyncResult:
-        return await self.catch_up_all([group], stop)
-
     async def catch_up_all(
         self, groups: list[Group], stop: asyncio.Event | None = None
     ) -> SyncResult:
-        """Page every group forward together, committing each group's pages in order.
+        """Move every group forward together, committing each group's batches in order.
 
-        The groups walk the chain in lockstep (see :meth:`_produce`) so that one
-        ``getTransactions`` sweep serves the thin events of all of them.
+        The source hands over rounds whose batches cover the same stretch of chain
+        for every group, so that one enrichment pass (one ``getTransactions``
+        sweep) serves the thin events of all of them.
         """
-        lanes: list[_Lane] = []
+        head = await self.source.head()
+        starts: list[tuple[Group, Position]] = []
         last: dict[str, int] = {}
         expect: dict[str, str | None] = {}  # the stored cursor each group's next commit expects
-        health: Any = None
         for group in groups:
-            cursor, stored, start_ledger, last_ledger, health = await self._start_point(group)
-            lanes.append(_Lane(group, cursor, start_ledger))
-            last[group.name] = last_ledger
+            position, stored = await self._start(group, head)
+            starts.append((group, position))
+            last[group.name] = position.scanned_to
             expect[group.name] = stored
         result = SyncResult(
-            last_ledger=min(last.values()), latest_ledger=health.latest_ledger, groups=len(groups)
+            last_ledger=min(last.values()), latest_ledger=head.latest_ledger, groups=len(groups)
         )
         await self.report(
             force=True,
             rpc_status="ok",
             rpc_error=None,
-            rpc_latest_ledger=health.latest_ledger,
-            rpc_oldest_ledger=health.oldest_ledger,
+            rpc_latest_ledger=head.latest_ledger,
+            rpc_oldest_ledger=head.oldest_ledger,
         )
         if self.progress is not None:
             name = groups[0].name if len(groups) == 1 else f"{len(groups)} groups"
-            low = min(last.values())
-            self.progress.start(name, low, int(health.latest_ledger or low))
+            self.progress.start(name, min(last.values()), head.latest_ledger)
         queue: asyncio.Queue[list[Prepared] | BaseException | None] = asyncio.Queue(maxsize=2)
-        producer = asyncio.create_task(self._produce(lanes, queue, stop))
+        producer = asyncio.create_task(self._produce(starts, head, queue, stop))
         try:
             while True:
                 t_wait = time.perf_counter()
@@ -447,11 +379,10 @@ class Indexer:
                     raise batch
                 await self._commit_round(batch, expect)
                 for prepared in batch:
-                    assert prepared.group is not None
                     last[prepared.group.name] = prepared.scanned_to
                     result.pages += 1
                     result.events += len(prepared.events)
-                    result.latest_ledger = prepared.page.latest_ledger
+                    result.latest_ledger = prepared.head.latest_ledger
                 result.last_ledger = min(last.values())
         finally:
             if not producer.done():
@@ -493,117 +424,36 @@ class Indexer:
         await self._commit(group, prepared, expect[group.name])
         expect[group.name] = prepared.cursor
 
-    async def _fetch_page(self, lane: _Lane) -> EventPage:
-        return await self.rpc.get_events(
-            filters_for(lane.group.ids),
-            cursor=lane.cursor,
-            start_ledger=None if lane.cursor else lane.start_ledger,
-            limit=self.page_limit,
-        )
-
     async def _produce(
         self,
-        lanes: list[_Lane],
+        starts: list[tuple[Group, Position]],
+        head: ChainHead,
         queue: asyncio.Queue[list[Prepared] | BaseException | None],
         stop: asyncio.Event | None,
     ) -> None:
-        """Fetch, cut, decode and enrich rounds of pages, one round ahead of the commits.
+        """Take rounds from the source, decode and enrich them, one round ahead of the commits.
 
-        Lockstep: each group's events are known up to its *frontier* (the last event
-        of a full page, or the end of the scanned window). A round hands over, for
-        every group, its fetched events up to the lowest frontier of all groups, so
-        the pages of a round cover the same stretch of chain and their thin events
-        share one transaction fetch. Events past that point stay buffered for the
-        next round (only a group whose buffer is drained requests its next page), so
-        nothing is fetched twice and nothing is skipped: a cut page commits the id
-        of its last kept event as its cursor (what a smaller ``limit`` would have
-        returned) and the ledger before its first left-over event as scanned.
+        The source requests its next pages while a round is enriched here; closing
+        it (on the way out, also when cancelled) cancels what is still in flight.
         """
-        multi = len(lanes) > 1
-        # The next pages are requested while the current round's transactions are
-        # fetched (their cursors are known once the round is cut).
-        ahead: dict[str, asyncio.Task[EventPage]] = {}
         try:
-            while True:
+            async with aclosing(self.source.rounds(starts, head=head, stop=stop)) as rounds:
                 t0 = time.perf_counter()
-                todo = [ln for ln in lanes if ln.page is None and not ln.done]
-                if todo:
-                    pages = await asyncio.gather(
-                        *(ahead.pop(ln.group.name, None) or self._fetch_page(ln) for ln in todo)
-                    )
-                    stopping = stop is not None and stop.is_set()
-                    for ln, page in zip(todo, pages, strict=True):
-                        caught_up = not page.full and page.scanned_to >= page.latest_ledger
-                        stuck = not page.cursor or page.cursor == ln.cursor
-                        ln.page = page
-                        ln.buffer = page.events
-                        ln.cursor = page.cursor
-                        if caught_up or stuck or stopping:
-                            ln.done = True
-                            ln.frontier = _END
-                        elif not multi:
-                            ln.frontier = (0, 0)
-                        elif page.full:
-                            ln.frontier = _position(page.events[-1].id)
-                        else:
-                            ln.frontier = ((page.scanned_to + 1) << 32, -1)
-                active = [ln for ln in lanes if ln.page is not None]
-                if not active:
-                    break
-                common = min(ln.frontier for ln in active)
-                batch: list[Prepared] = []
-                for ln in active:
-                    page = ln.page
-                    assert page is not None
-                    keep, rest = ln.buffer, []
-                    if ln.frontier > common:
-                        cut = len(keep)
-                        for i, ev in enumerate(keep):
-                            if _position(ev.id) > common:
-                                cut = i
-                                break
-                        keep, rest = keep[:cut], keep[cut:]
-                    if rest:
-                        if not keep:
-                            continue  # nothing of this group before the common frontier
-                        ln.buffer = rest
-                        cursor, scanned_to = keep[-1].id, rest[0].ledger - 1
-                    else:
-                        ln.buffer = []
-                        ln.page = None
-                        cursor, scanned_to = page.cursor, page.scanned_to
-                    batch.append(
-                        Prepared(
-                            page=page,
-                            items=[],
-                            group=ln.group,
-                            cursor=cursor,
-                            scanned_to=scanned_to,
-                            events=keep,
-                        )
-                    )
-                if stop is None or not stop.is_set():
-                    for ln in lanes:
-                        if ln.page is None and not ln.done:
-                            ahead[ln.group.name] = asyncio.ensure_future(self._fetch_page(ln))
-                await self._prepare(batch)
-                elapsed = time.perf_counter() - t0
-                for prepared in batch:
-                    prepared.fetch_seconds = elapsed
-                await queue.put(batch)
-                if stop is not None and stop.is_set():
-                    break
+                async for batches in rounds:
+                    batch = [Prepared(b) for b in batches]
+                    await self._prepare(batch)
+                    elapsed = time.perf_counter() - t0
+                    for prepared in batch:
+                        prepared.fetch_seconds = elapsed
+                    await queue.put(batch)
+                    if stop is not None and stop.is_set():
+                        break
+                    t0 = time.perf_counter()
             await queue.put(None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # handed to the consumer, which re-raises it
             await queue.put(exc)
-        finally:
-            for task in ahead.values():
-                task.cancel()
-            for task in ahead.values():
-                with suppress(asyncio.CancelledError, Exception):
-                    await task
 
     async def _prepare(self, batch: list[Prepared]) -> None:
         """Decode a round's events, fetch their transactions (one fetch), resolve calls."""
@@ -654,10 +504,10 @@ class Indexer:
         self.stats["tx"] += t2 - t1
 
     async def _commit(self, group: Group, prepared: Prepared, expect: str | None) -> None:
-        page = prepared.page
+        head = prepared.head
         t0 = time.perf_counter()
         scanned_to = prepared.scanned_to
-        closed_at = _closed_at(page, scanned_to, prepared.events)
+        closed_at = prepared.batch.closed_at
         async with self.engine.begin() as conn:
             await store.lock_cursor(conn, group.name, expect)
             done = await store.existing_event_ids(conn, [it.raw.id for it in prepared.items])
@@ -675,7 +525,7 @@ class Indexer:
                 cursor=prepared.cursor,
                 last_ledger=scanned_to,
                 last_ledger_closed_at=closed_at,
-                latest_ledger=page.latest_ledger,
+                latest_ledger=head.latest_ledger,
             )
             now = time.monotonic()
             if now - self._last_status >= STATUS_EVERY_SECONDS:
@@ -684,9 +534,9 @@ class Indexer:
                     conn,
                     rpc_status="ok",
                     rpc_error=None,
-                    rpc_latest_ledger=page.latest_ledger,
-                    rpc_latest_ledger_closed_at=page.latest_ledger_close_time,
-                    rpc_oldest_ledger=page.oldest_ledger,
+                    rpc_latest_ledger=head.latest_ledger,
+                    rpc_latest_ledger_closed_at=head.latest_ledger_close_time,
+                    rpc_oldest_ledger=head.oldest_ledger,
                 )
             t4 = time.perf_counter()
         elapsed = time.perf_counter() - t0
@@ -716,22 +566,27 @@ class Indexer:
                     message=d["message"],
                 )
         INDEXER_LAST_LEDGER.set(scanned_to)
-        INDEXER_LATEST_LEDGER.set(page.latest_ledger)
-        INDEXER_LAG_LEDGERS.set(max(0, page.latest_ledger - scanned_to))
+        INDEXER_LATEST_LEDGER.set(head.latest_ledger)
+        INDEXER_LAG_LEDGERS.set(max(0, head.latest_ledger - scanned_to))
         if closed_at is not None:
             INDEXER_LAG_SECONDS.set(max(0.0, (datetime.now(UTC) - closed_at).total_seconds()))
         if self.cache is not None and changes.namespaces:
             await self.cache.invalidate(*sorted(changes.namespaces))
         if self.progress is not None:
-            self.progress.update(scanned_to, page.latest_ledger, len(prepared.events))
+            self.progress.update(scanned_to, head.latest_ledger, len(prepared.events))
         if self.on_page is not None:
             self.on_page(prepared)
 
 
 __all__ = [
+    "COMMIT_CONCURRENCY",
+    "DEFAULT_PAGE_LIMIT",
+    "GROUP_SIZE",
+    "YIELD_EVERY",
     "GapError",
     "Group",
     "Indexer",
+    "Prepared",
     "RpcError",
     "SyncResult",
     "is_db_outage",
