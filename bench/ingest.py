@@ -198,7 +198,7 @@ def end_to_end(
 
 async def _download(rpc_url: str, orgs: list[dict[str, Any]]) -> tuple[list[Any], dict[str, Any]]:
     from orbitpay.indexer.model import ContractInfo
-    from orbitpay.indexer.pipeline import plan_groups
+    from orbitpay.indexer.sources import plan_groups
     from orbitpay.stellar.rpc import RpcClient, filters_for
 
     infos = [

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from orbitpay.observability.logging import get_logger
+
+if TYPE_CHECKING:  # rich is imported only when a bar is shown (a terminal)
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
 
 log = get_logger(__name__)
 
 
 class Progress:
-    """Tracks ledgers and events per second and the ETA to the RPC's latest ledger."""
+    """Tracks ledgers and events per second and the ETA to the source's latest ledger."""
 
     def __init__(
         self, *, tty: bool | None = None, log_every: float = 5.0, min_ledgers: int = 0
@@ -21,8 +25,8 @@ class Progress:
         self.active = True
         self.tty = sys.stderr.isatty() if tty is None else tty
         self.log_every = log_every
-        self._bar: Any = None
-        self._task: Any = None
+        self._bar: RichProgress | None = None
+        self._task: TaskID | None = None
         self._start_ledger: int | None = None
         self._t0 = time.monotonic()
         self._last_log = 0.0
@@ -75,7 +79,7 @@ class Progress:
         self.latest = max(self.latest, latest)
         self.events += events
         lps, eps, eta = self.rates()
-        if self._bar is not None:
+        if self._bar is not None and self._task is not None:
             base = self._start_ledger or 0
             self._bar.update(
                 self._task,

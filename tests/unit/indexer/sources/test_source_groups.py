@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 from stellar_sdk import StrKey
 
 from orbitpay.indexer.model import ContractInfo
-from orbitpay.indexer.pipeline import GROUP_SIZE, plan_groups
-from orbitpay.indexer.progress import Progress
+from orbitpay.indexer.sources import GROUP_SIZE, plan_groups
 
 
 def _contracts(n: int, start: int = 0) -> list[ContractInfo]:
@@ -41,11 +42,27 @@ def test_removed_contracts_leave_their_group() -> None:
     assert [g.name for g in groups] == ["g-1"] and len(groups[0].ids) == 2
 
 
-def test_progress_rates_and_eta() -> None:
-    p = Progress(tty=False, log_every=3600)
-    p.start("g", 100, 1100)
-    p._t0 -= 10  # ten seconds ago
-    p.update(600, 1100, 5000)
-    lps, eps, eta = p.rates()
-    assert 49 < lps <= 50 and 499 < eps <= 500
-    assert eta is not None and 9 < eta <= 10.1
+@given(
+    st.integers(0, 80),
+    st.lists(st.lists(st.integers(0, 100), max_size=30), max_size=5),
+)
+def test_every_contract_lands_in_exactly_one_group_and_stored_groups_keep_their_names(
+    n: int, stored: list[list[int]]
+) -> None:
+    cs = _contracts(n)
+    ids = [c.contract_id for c in _contracts(101)]
+    cursors = [
+        {"name": f"old-{i}", "contract_ids": [ids[j] for j in members]}
+        for i, members in enumerate(stored)
+    ]
+    groups = plan_groups(cs, cursors)
+    placed = [cid for g in groups for cid in g.ids]
+    assert sorted(placed) == sorted(c.contract_id for c in cs)  # each once
+    assert len({g.name for g in groups}) == len(groups)
+    for g in groups:
+        assert g.contracts and all(g.contracts[cid].contract_id == cid for cid in g.ids)
+        if g.name.startswith("old-"):
+            # A stored group keeps only its own (still registered) contracts.
+            assert set(g.ids) <= set(cursors[int(g.name[4:])]["contract_ids"])
+        else:
+            assert len(g.ids) <= GROUP_SIZE
