@@ -11,6 +11,7 @@ from stellar_sdk.soroban_rpc import (
     GetHealthResponse,
     GetLatestLedgerResponse,
     GetLedgerEntriesResponse,
+    GetLedgersResponse,
     GetNetworkResponse,
     GetTransactionResponse,
     GetTransactionsResponse,
@@ -196,6 +197,79 @@ def test_out_of_window_start_ledger() -> None:
         err = call(r, "getEvents", {"startLedger": start})["error"]
         assert err["code"] == -32600 and f"{c.oldest_ledger} - {c.latest_ledger}" in err["message"]
     assert ok(r, "getEvents", {"startLedger": c.oldest_ledger})["events"] == []
+
+
+def test_retention_window_answers_as_stellar_rpc() -> None:
+    """``--retention``: every method serves the last N ledgers with stellar-rpc's exact errors."""
+    c = build_chain("demo", seed=3, retention_ledgers=200_000)
+    r = RpcMethods(c)
+    oldest, latest = c.latest_ledger - 199_999, c.latest_ledger
+    health = ok(r, "getHealth")
+    assert (health["oldestLedger"], health["latestLedger"]) == (oldest, latest)
+    assert health["ledgerRetentionWindow"] == 200_000
+    old = c.genesis_ledger
+    assert call(r, "getEvents", {"startLedger": old})["error"] == {
+        "code": -32600,
+        "message": f"startLedger must be within the ledger range: {oldest} - {latest}",
+    }
+    assert call(r, "getTransactions", {"startLedger": old})["error"] == {
+        "code": -32600,
+        "message": f"start ledger ({old}) must be between the oldest ledger: {oldest} "
+        f"and the latest ledger: {latest} for this rpc instance",
+    }
+    assert call(r, "getLedgers", {"startLedger": old})["error"] == {
+        "code": -32600,
+        "message": f"start ledger ({old}) must be between the oldest ledger: {oldest} "
+        f"and the latest ledger: {latest} for this rpc instance",
+    }
+    early = next(t for t in c.txs.values() if t.ledger < oldest)
+    late = next(t for t in c.txs.values() if t.ledger >= oldest)
+    assert ok(r, "getTransaction", {"hash": early.hash})["status"] == "NOT_FOUND"
+    assert ok(r, "getTransaction", {"hash": late.hash})["status"] in ("SUCCESS", "FAILED")
+    served = ok(r, "getEvents", {"startLedger": oldest, "pagination": {"limit": 10_000}})
+    assert served["events"] and all(e["ledger"] >= oldest for e in served["events"])
+    txs = ok(r, "getTransactions", {"startLedger": oldest, "pagination": {"limit": 200}})
+    assert txs["transactions"][0]["ledger"] >= oldest
+
+
+def test_get_ledgers_serves_real_ledger_close_meta() -> None:
+    c = build_chain("load", 1, organizations=1, events=120, retention_ledgers=10)
+    r = RpcMethods(c)
+    oldest, latest = c.oldest_ledger, c.latest_ledger
+    page = ok(r, "getLedgers", {"startLedger": oldest, "pagination": {"limit": 4}})
+    GetLedgersResponse.model_validate(page)
+    assert [x["sequence"] for x in page["ledgers"]] == list(range(oldest, oldest + 4))
+    assert page["cursor"] == str(oldest + 3) and page["oldestLedger"] == oldest
+    rest = ok(r, "getLedgers", {"pagination": {"cursor": page["cursor"], "limit": 200}})
+    assert [x["sequence"] for x in rest["ledgers"]] == list(range(oldest + 4, latest + 1))
+    with_txs = 0
+    for info in page["ledgers"] + rest["ledgers"]:
+        meta = xdr.LedgerCloseMeta.from_xdr(info["metadataXdr"])
+        assert meta.v == 2 and meta.v2 is not None
+        entry = xdr.LedgerHeaderHistoryEntry.from_xdr(info["headerXdr"])
+        assert (
+            entry.header.ledger_seq.uint32
+            == info["sequence"]
+            == (meta.v2.ledger_header.header.ledger_seq.uint32)
+        )
+        assert entry.hash.hash.hex() == info["hash"]
+        assert entry.header.scp_value.close_time.time_point.uint64 == int(info["ledgerCloseTime"])
+        rec = c.ledgers.get(info["sequence"])
+        hashes = [p.result.transaction_hash.hash.hex() for p in meta.v2.tx_processing]
+        assert hashes == ([t.hash for t in rec.txs] if rec else [])
+        with_txs += bool(hashes)
+    assert with_txs > 0
+    bad_cursor = call(r, "getLedgers", {"pagination": {"cursor": str(oldest - 5)}})["error"]
+    assert bad_cursor == {
+        "code": -32602,
+        "message": f"cursor ('{oldest - 5}') must be between the oldest ledger: {oldest} "
+        f"and the latest ledger: {latest} for this rpc instance",
+    }
+    too_many = call(r, "getLedgers", {"startLedger": oldest, "pagination": {"limit": 201}})
+    assert too_many["error"] == {"code": -32600, "message": "limit must not exceed 200"}
+    latest_info = ok(r, "getLatestLedger")
+    assert xdr.LedgerHeader.from_xdr(latest_info["headerXdr"]).ledger_seq.uint32 == latest
+    assert xdr.LedgerCloseMeta.from_xdr(latest_info["metadataXdr"]).v == 2
 
 
 def test_jsonrpc_errors(rpc: RpcMethods) -> None:
