@@ -68,15 +68,18 @@ log = get_logger(__name__)
 
 STATUS_EVERY_SECONDS = 2.0
 # The producer (decoding) and the committer share one event loop: decoding a round of
-# pages in one go (~0.1 s) would leave PostgreSQL idle, waiting for the committer's next
+# batches in one go (~0.1 s) would leave PostgreSQL idle, waiting for the committer's next
 # statement. Yielding every this many events keeps both busy (bench/ingest.py: ~10 %).
 YIELD_EVERY = 100
-# Pages of different groups committing at once (each holds a pooled connection).
+# Batches of different groups committing at once (each holds a pooled connection).
 COMMIT_CONCURRENCY = 4
 
 
 class GapError(Exception):
-    """The stored cursor is older than the RPC's retention window and the policy is ``stop``."""
+    """A stored position is older than the source's oldest ledger and the policy is ``stop``.
+
+    For the RPC source: older than its retention window.
+    """
 
 
 def is_db_outage(exc: BaseException) -> bool:
@@ -394,9 +397,9 @@ class Indexer:
         return result
 
     async def _commit_round(self, batch: list[Prepared], expect: dict[str, str | None]) -> None:
-        """Commit a round: at most one page per group, each with its cursor in one transaction.
+        """Commit a round: at most one batch per group, each with its cursor in one transaction.
 
-        Groups share no contract, so their pages commit side by side on separate
+        Groups share no contract, so their batches commit side by side on separate
         connections (at most ``COMMIT_CONCURRENCY``, leaving the shared pool to the API):
         PostgreSQL works on some while the event loop prepares the next round
         (bench/ingest.py: ~15 % faster). A failure cancels the others (rolled back) and
