@@ -5,6 +5,10 @@ version of its namespace (e.g. ``streams``), and the indexer bumps a
 namespace's version after committing new events for it. Old entries are never
 read again and expire by TTL, so invalidation is one ``INCR`` and needs no key
 scans, and API workers sharing Redis all see it at once.
+
+The indexer does not know these namespaces: it reports which families of data
+a page changed (:class:`~orbitpay.indexer.model.Changed`), and
+:data:`NAMESPACE_OF` maps each family to the namespaces whose values read it.
 """
 
 from __future__ import annotations
@@ -13,16 +17,30 @@ import asyncio
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from orbitpay.indexer.model import Changed
 from orbitpay.observability.metrics import CACHE_REQUESTS, CACHE_UP
 
 # TTLs from the original request (BK-3), in seconds.
 TTL_TREASURY_BALANCE = 60
 TTL_STREAM_CLAIMABLE = 30
 TTL_PROPOSAL_VOTES = 30
-NAMESPACES = ("treasury", "streams", "vesting", "proposals", "events", "analytics")
+
+# Which cached values read each family of indexed data (analytics reads every event).
+NAMESPACE_OF: Mapping[Changed, tuple[str, ...]] = {
+    Changed.EVENTS: ("events", "analytics"),
+    Changed.TREASURY: ("treasury", "analytics"),
+    Changed.PAYROLL: ("streams", "analytics"),
+    Changed.VESTING: ("vesting", "analytics"),
+    Changed.GOVERNANCE: ("proposals", "analytics"),
+}
+
+
+def namespaces_for(changed: Iterable[Changed]) -> list[str]:
+    """The namespaces to invalidate after a commit that changed ``changed`` (sorted)."""
+    return sorted({ns for family in changed for ns in NAMESPACE_OF[family]})
 
 
 class Backend(Protocol):
@@ -130,7 +148,9 @@ class Cache:
         compute: Callable[[], Awaitable[Any]],
     ) -> Any:
         text, value = await self._lookup(namespace, key, ttl, compute)
-        return json.loads(text) if value is _MISSING else value  # a hit always has text
+        if value is _MISSING and text is not None:  # a hit: only the text was read
+            return json.loads(text)
+        return value
 
     async def get_or_set_text(
         self,
@@ -181,6 +201,10 @@ class Cache:
                 await self.backend.incr(self._version_key(namespace))
             except Exception:
                 CACHE_REQUESTS.labels("error").inc()
+
+    async def invalidate_changed(self, changed: Iterable[Changed]) -> None:
+        """Make stale every cached value that reads the data the indexer changed."""
+        await self.invalidate(*namespaces_for(changed))
 
     async def ping(self) -> bool:
         try:

@@ -1,4 +1,4 @@
-"""What every contract decoder shares: strict ScVal readers and the event base class.
+"""What every contract decoder shares: strict readers, the event and call base classes.
 
 A decoder takes an event's topics and value as ``xdr.SCVal`` s and returns a
 typed event, or raises :class:`DecodeError` when the shape is not exactly what
@@ -8,33 +8,79 @@ counted, not half-understood.
 
 Each typed event can also ``encode()`` itself back to (topics, value); the
 round trip is what the property tests check, and the benchmarks use it.
+
+A contract call (a transaction's invocation of one contract function, its
+arguments decoded to Python values) becomes one :class:`ContractCall` record
+per function, built once by ``parse``: a call whose arguments are not shaped
+as the function's signature says raises :class:`CallError` there, so the
+projection rules only ever read typed attributes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from stellar_sdk import xdr
 
+from orbitpay.enums import ContractEnum
 from orbitpay.stellar import scval as sv
 
 T = xdr.SCValType
+E = TypeVar("E", bound=ContractEnum)
 
 
 class DecodeError(ValueError):
     """The event is not one this decoder understands."""
 
 
+class CallError(ValueError):
+    """A call's arguments are not shaped as the contract function's signature says."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContractCall:
+    """Base of the typed arguments of one contract function's call.
+
+    ``function`` is the contract function's name and ``names`` its parameter
+    names in order (as the Rust signature spells them; a field may differ where
+    the name is a Python keyword, e.g. ``from_``).
+    """
+
+    function: ClassVar[str] = ""
+    names: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> Self:  # pragma: no cover - abstract
+        """The record of a call with these decoded arguments; ``CallError`` if misshapen."""
+        raise NotImplementedError
+
+    @classmethod
+    def check_arity(cls, args: Sequence[Any]) -> None:
+        if len(args) != len(cls.names):
+            raise CallError(f"{cls.function} takes {len(cls.names)} arguments, got {len(args)}")
+
+
 @dataclass(frozen=True, slots=True)
 class ContractEvent:
-    """Base of every typed event; ``symbol`` is the first topic it is emitted with."""
+    """Base of every typed event; ``symbol`` is the first topic it is emitted with.
+
+    A *thin* event (one that lacks fields only its call has) names that call's
+    record class in ``call``; :meth:`agrees` says whether a given call of that
+    function could have emitted this event (the fields both carry are equal).
+    """
 
     symbol: ClassVar[str] = ""
     kind: ClassVar[str] = ""
+    call: ClassVar[type[ContractCall] | None] = None
 
     def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def agrees(self, call: ContractCall) -> bool:
+        """Could ``call`` (a record of ``self.call``) have emitted this event?"""
+        return isinstance(call, self.call) if self.call is not None else False
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -52,15 +98,17 @@ def address(sc: xdr.SCVal) -> str:
 
 
 def u32(sc: xdr.SCVal) -> int:
-    if sc.type != T.SCV_U32:
+    v = sc.u32
+    if sc.type != T.SCV_U32 or v is None:
         raise DecodeError(f"expected u32, got {sc.type.name}")
-    return int(sc.u32.uint32)
+    return int(v.uint32)
 
 
 def u64(sc: xdr.SCVal) -> int:
-    if sc.type != T.SCV_U64:
+    v = sc.u64
+    if sc.type != T.SCV_U64 or v is None:
         raise DecodeError(f"expected u64, got {sc.type.name}")
-    return int(sc.u64.uint64)
+    return int(v.uint64)
 
 
 def i128(sc: xdr.SCVal) -> int:
@@ -90,36 +138,78 @@ def unit(sc: xdr.SCVal) -> None:
     raise DecodeError(f"expected (), got {sc.type.name}")
 
 
-def enum_variant(sc: xdr.SCVal, variants: tuple[str, ...]) -> str:
-    """A ``#[contracttype]`` unit enum value ``Vec[Symbol(name)]`` -> lowercase name.
+def enum_variant(sc: xdr.SCVal, enum: type[E]) -> E:
+    """A ``#[contracttype]`` unit enum value ``Vec[Symbol(name)]`` -> its member.
 
-    A ``#[repr(u32)]`` enum (U32 discriminant) is accepted too, indexing ``variants``.
+    A ``#[repr(u32)]`` enum (U32 discriminant) is accepted too, indexing the variants.
     """
+    variants = enum.variants()
+    name: str | None = None
     if sc.type == T.SCV_VEC and sc.vec is not None and len(sc.vec.sc_vec) == 1:
-        inner = sc.vec.sc_vec[0]
-        if inner.type == T.SCV_SYMBOL:
-            name = inner.sym.sc_symbol.decode(errors="replace")
-            if name in variants:
-                return name.lower()
-    if sc.type == T.SCV_SYMBOL:
-        name = sc.sym.sc_symbol.decode(errors="replace")
-        if name in variants:
-            return name.lower()
-    if sc.type == T.SCV_U32 and sc.u32.uint32 < len(variants):
-        return variants[sc.u32.uint32].lower()
+        name = topic_symbol(sc.vec.sc_vec[0])
+    elif sc.type == T.SCV_SYMBOL:
+        name = topic_symbol(sc)
+    elif sc.type == T.SCV_U32 and sc.u32 is not None and sc.u32.uint32 < len(variants):
+        name = variants[sc.u32.uint32]
+    if name is not None and name in variants:
+        return enum.from_variant(name)
     raise DecodeError(f"expected one of {variants}")
 
 
-def encode_variant(name: str) -> xdr.SCVal:
-    """Inverse of :func:`enum_variant` for the contracttype encoding (``"yes"`` -> ``[Yes]``)."""
-    return sv.enum_unit(name[:1].upper() + name[1:])
+def encode_variant(member: ContractEnum) -> xdr.SCVal:
+    """Inverse of :func:`enum_variant` for the contracttype encoding (``yes`` -> ``[Yes]``)."""
+    return sv.enum_unit(member.variant)
+
+
+def decoded_variant(value: Any, enum: type[E]) -> E | None:
+    """A unit enum as a decoded call argument (``["Yes"]``, ``"Yes"`` or a U32 index)."""
+    if isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
+    variants = enum.variants()
+    if isinstance(value, str) and value in variants:
+        return enum.from_variant(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(variants):
+        return enum.from_variant(variants[value])
+    return None
 
 
 def topic_symbol(sc: xdr.SCVal) -> str | None:
-    if sc.type == T.SCV_SYMBOL:
+    if sc.type == T.SCV_SYMBOL and sc.sym is not None:
         return sc.sym.sc_symbol.decode(errors="replace")
     return None
 
 
 def sym(name: str) -> xdr.SCVal:
     return sv.symbol(name)
+
+
+# ── call arguments (decoded ScVals: addresses and symbols are str, integers int) ──
+
+
+def arg_address(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise CallError(f"{name}: expected an address, got {type(value).__name__}")
+    return value
+
+
+def arg_int(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CallError(f"{name}: expected an integer, got {type(value).__name__}")
+    return value
+
+
+def arg_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise CallError(f"{name}: expected a bool, got {type(value).__name__}")
+    return value
+
+
+def arg_text(value: Any) -> str | None:
+    """A ``Symbol``/``String`` argument kept only as a label: anything else is no label."""
+    return value if isinstance(value, str) else None
+
+
+def arg_addresses(value: Any, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise CallError(f"{name}: expected a vec of addresses, got {type(value).__name__}")
+    return tuple(arg_address(v, f"{name}[{i}]") for i, v in enumerate(value))

@@ -5,17 +5,34 @@ voter) id`` (no choice, no weight), ``("finalize",) status`` (no id),
 ``("execute",) id``, ``("p_cancel", proposer) id``, ``("m_add",) member``,
 ``("m_remove",) member``, ``("w_set", member) weight``. ``finalize`` is
 silent when it rejects for quorum or grace period: reconciliation finds those.
+
+Calls: ``initialize(admin, members, quorum_percentage, voting_duration,
+grace_period)``, ``create_proposal(proposer, title, token, amount, recipient)
+-> u32``, ``vote(voter, proposal_id, choice: VoteChoice)``,
+``finalize(caller, proposal_id) -> ProposalStatus``, ``execute(admin,
+proposal_id)``, ``cancel_proposal(proposer, proposal_id)``,
+``add_member(admin, member)``, ``remove_member(admin, member)``,
+``set_voting_weight(admin, member, weight: u128)``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stellar_sdk import xdr
 
 from orbitpay.contracts.base import (
+    CallError,
+    ContractCall,
     ContractEvent,
     address,
+    arg_address,
+    arg_addresses,
+    arg_int,
+    arg_text,
+    decoded_variant,
     encode_variant,
     enum_variant,
     expect_arity,
@@ -23,30 +40,190 @@ from orbitpay.contracts.base import (
     u32,
     u128,
 )
+from orbitpay.enums import ContractKind, ProposalStatus, VoteChoice
 from orbitpay.stellar import scval as sv
 
-KIND = "governance"
+KIND = ContractKind.GOVERNANCE
 
-FUNCTIONS: dict[str, tuple[str, ...]] = {
-    "initialize": ("admin", "members", "quorum_percentage", "voting_duration", "grace_period"),
-    "create_proposal": ("proposer", "title", "token", "amount", "recipient"),
-    "vote": ("voter", "proposal_id", "choice"),
-    "finalize": ("caller", "proposal_id"),
-    "execute": ("admin", "proposal_id"),
-    "cancel_proposal": ("proposer", "proposal_id"),
-    "add_member": ("admin", "member"),
-    "remove_member": ("admin", "member"),
-    "set_voting_weight": ("admin", "member", "weight"),
+# ── calls ───────────────────────────────────────────────────────────────────
+
+
+def vote_choice(value: Any) -> VoteChoice | None:
+    """``VoteChoice`` as a decoded argument (``["Yes"]``, ``"Yes"`` or a U32 index)."""
+    return decoded_variant(value, VoteChoice)
+
+
+@dataclass(frozen=True, slots=True)
+class Initialize(ContractCall):
+    function = "initialize"
+    names = ("admin", "members", "quorum_percentage", "voting_duration", "grace_period")
+    admin: str
+    members: tuple[str, ...]
+    quorum_percentage: int
+    voting_duration: int
+    grace_period: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> Initialize:
+        cls.check_arity(args)
+        return cls(
+            arg_address(args[0], "admin"),
+            arg_addresses(args[1], "members"),
+            arg_int(args[2], "quorum_percentage"),
+            arg_int(args[3], "voting_duration"),
+            arg_int(args[4], "grace_period"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CreateProposal(ContractCall):
+    function = "create_proposal"
+    names = ("proposer", "title", "token", "amount", "recipient")
+    proposer: str
+    title: str | None
+    token: str
+    amount: int
+    recipient: str
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> CreateProposal:
+        cls.check_arity(args)
+        return cls(
+            arg_address(args[0], "proposer"),
+            arg_text(args[1]),
+            arg_address(args[2], "token"),
+            arg_int(args[3], "amount"),
+            arg_address(args[4], "recipient"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Vote(ContractCall):
+    function = "vote"
+    names = ("voter", "proposal_id", "choice")
+    voter: str
+    proposal_id: int
+    choice: VoteChoice
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> Vote:
+        cls.check_arity(args)
+        choice = vote_choice(args[2])
+        if choice is None:
+            raise CallError(f"vote choice {args[2]!r} not understood")
+        return cls(arg_address(args[0], "voter"), arg_int(args[1], "proposal_id"), choice)
+
+
+@dataclass(frozen=True, slots=True)
+class Finalize(ContractCall):
+    function = "finalize"
+    names = ("caller", "proposal_id")
+    caller: str
+    proposal_id: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> Finalize:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "caller"), arg_int(args[1], "proposal_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class Execute(ContractCall):
+    function = "execute"
+    names = ("admin", "proposal_id")
+    admin: str
+    proposal_id: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> Execute:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "admin"), arg_int(args[1], "proposal_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class CancelProposal(ContractCall):
+    function = "cancel_proposal"
+    names = ("proposer", "proposal_id")
+    proposer: str
+    proposal_id: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> CancelProposal:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "proposer"), arg_int(args[1], "proposal_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class AddMember(ContractCall):
+    function = "add_member"
+    names = ("admin", "member")
+    admin: str
+    member: str
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> AddMember:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "admin"), arg_address(args[1], "member"))
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMember(ContractCall):
+    function = "remove_member"
+    names = ("admin", "member")
+    admin: str
+    member: str
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> RemoveMember:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "admin"), arg_address(args[1], "member"))
+
+
+@dataclass(frozen=True, slots=True)
+class SetVotingWeight(ContractCall):
+    function = "set_voting_weight"
+    names = ("admin", "member", "weight")
+    admin: str
+    member: str
+    weight: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> SetVotingWeight:
+        cls.check_arity(args)
+        return cls(
+            arg_address(args[0], "admin"),
+            arg_address(args[1], "member"),
+            arg_int(args[2], "weight"),
+        )
+
+
+CALLS: dict[str, type[ContractCall]] = {
+    c.function: c
+    for c in (
+        Initialize,
+        CreateProposal,
+        Vote,
+        Finalize,
+        Execute,
+        CancelProposal,
+        AddMember,
+        RemoveMember,
+        SetVotingWeight,
+    )
 }
-VOTE_CHOICES = ("Yes", "No", "Abstain")
-PROPOSAL_STATUSES = ("Active", "Approved", "Rejected", "Executed", "Cancelled", "Expired")
+
+# ── events ──────────────────────────────────────────────────────────────────
 
 
 @dataclass(frozen=True, slots=True)
 class Initialized(ContractEvent):
     symbol = "init"
     kind = KIND
+    call = Initialize
     admin: str
+
+    def agrees(self, call: ContractCall) -> bool:
+        return isinstance(call, Initialize) and call.admin == self.admin
 
     def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
         return [sym("init")], sv.address(self.admin)
@@ -56,8 +233,12 @@ class Initialized(ContractEvent):
 class ProposalCreated(ContractEvent):
     symbol = "p_create"
     kind = KIND
+    call = CreateProposal
     proposer: str
     proposal_id: int
+
+    def agrees(self, call: ContractCall) -> bool:
+        return isinstance(call, CreateProposal) and call.proposer == self.proposer
 
     def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
         return [sym("p_create"), sv.address(self.proposer)], sv.u32(self.proposal_id)
@@ -67,8 +248,15 @@ class ProposalCreated(ContractEvent):
 class Voted(ContractEvent):
     symbol = "vote"
     kind = KIND
+    call = Vote
     voter: str
     proposal_id: int
+
+    def agrees(self, call: ContractCall) -> bool:
+        return isinstance(call, Vote) and (call.voter, call.proposal_id) == (
+            self.voter,
+            self.proposal_id,
+        )
 
     def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
         return [sym("vote"), sv.address(self.voter)], sv.u32(self.proposal_id)
@@ -78,10 +266,11 @@ class Voted(ContractEvent):
 class Finalized(ContractEvent):
     symbol = "finalize"
     kind = KIND
-    status: str  # lowercase ProposalStatus
+    call = Finalize
+    status: ProposalStatus
 
     def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
-        return [sym("finalize")], encode_variant(self.status)
+        return [sym("finalize")], encode_variant(ProposalStatus(self.status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +342,7 @@ def _vote(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
 
 def _finalize(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
     expect_arity(t, 1)
-    return Finalized(enum_variant(v, PROPOSAL_STATUSES))
+    return Finalized(enum_variant(v, ProposalStatus))
 
 
 def _execute(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
@@ -181,6 +370,17 @@ def _w_set(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
     return WeightSet(address(t[1]), u128(v))
 
 
+EVENTS: tuple[type[ContractEvent], ...] = (
+    Initialized,
+    ProposalCreated,
+    Voted,
+    Finalized,
+    ProposalExecuted,
+    ProposalCancelled,
+    MemberAdded,
+    MemberRemoved,
+    WeightSet,
+)
 DECODERS = {
     "init": _init,
     "p_create": _p_create,

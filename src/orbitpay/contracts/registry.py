@@ -4,6 +4,10 @@
 raises. It returns the typed event when the event is one the contract emits,
 and otherwise the reason it is stored raw (unknown symbol, e.g. the newer
 treasury schema's ``TreasuryDeposit``; wrong shape; unreadable XDR).
+
+:data:`EVENT_TYPES` lists the typed event class behind each decoder (the
+projection has one rule per class) and :func:`parse_call` turns a call's
+decoded arguments into the typed record of its contract function.
 """
 
 from __future__ import annotations
@@ -15,7 +19,13 @@ from typing import Any
 from stellar_sdk import xdr
 
 from orbitpay.contracts import governance, payroll, treasury, vesting
-from orbitpay.contracts.base import ContractEvent, DecodeError, topic_symbol
+from orbitpay.contracts.base import (
+    CallError,
+    ContractCall,
+    ContractEvent,
+    DecodeError,
+    topic_symbol,
+)
 from orbitpay.stellar.scval import decode_scval
 
 Decoder = Callable[[list[xdr.SCVal], xdr.SCVal], ContractEvent]
@@ -26,8 +36,18 @@ REGISTRY: dict[tuple[str, str], Decoder] = {
     for kind, module in MODULES.items()
     for symbol, decoder in module.DECODERS.items()
 }
+EVENT_TYPES: dict[tuple[str, str], type[ContractEvent]] = {
+    (cls.kind, cls.symbol): cls for module in MODULES.values() for cls in module.EVENTS
+}
+if EVENT_TYPES.keys() != REGISTRY.keys():  # a decoder without its class, or the reverse
+    raise RuntimeError(
+        f"event classes and decoders differ: {sorted(EVENT_TYPES.keys() ^ REGISTRY.keys())}"
+    )
+CALLS: dict[str, dict[str, type[ContractCall]]] = {
+    kind: module.CALLS for kind, module in MODULES.items()
+}
 FUNCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    kind: module.FUNCTIONS for kind, module in MODULES.items()
+    kind: {name: call.names for name, call in calls.items()} for kind, calls in CALLS.items()
 }
 
 
@@ -96,6 +116,17 @@ def decode_event(kind: str, topics_xdr: list[str], value_xdr: str) -> Decoded:
             None, first, symbols, topics_json, value_json, f"malformed {first}: {exc}", "malformed"
         )
     return Decoded(event, first, symbols, topics_json, value_json, None, None)
+
+
+def parse_call(kind: str, function: str, args: list[Any]) -> ContractCall:
+    """The typed record of a call to ``function`` of a ``kind`` contract.
+
+    ``CallError`` when the function is unknown or its arguments are misshapen.
+    """
+    call = CALLS.get(kind, {}).get(function)
+    if call is None:
+        raise CallError(f"{kind} contracts have no function {function!r}")
+    return call.parse(args)
 
 
 def named_args(kind: str, function: str, args: list[Any]) -> dict[str, Any] | None:

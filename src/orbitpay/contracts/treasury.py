@@ -5,45 +5,192 @@ Events are ``("init",) admin``, ``("deposit", from) amount``,
 ``("w_exec", recipient) amount``, ``("s_add",) signer``,
 ``("s_remove",) signer``, ``("t_upd",) threshold``. ``deposit`` names no
 token and ``w_exec`` no id: both come from the call's arguments.
+
+Calls (one record per contract function): ``initialize(admin, signers,
+threshold)``, ``deposit(from, token, amount)``, ``create_withdrawal(proposer,
+token, recipient, amount, memo) -> u32``, ``approve_withdrawal(signer, id)``,
+``execute_withdrawal(executor, id)``, ``add_signer(admin, new_signer)``,
+``remove_signer(admin, signer)``, ``update_threshold(admin, new_threshold)``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stellar_sdk import xdr
 
 from orbitpay.contracts.base import (
+    ContractCall,
     ContractEvent,
     address,
+    arg_address,
+    arg_addresses,
+    arg_int,
+    arg_text,
     expect_arity,
     i128,
     sym,
     u32,
 )
+from orbitpay.enums import ContractKind
 from orbitpay.stellar import scval as sv
 
-KIND = "treasury"
+KIND = ContractKind.TREASURY
 
-# Argument names of the contract functions, in order.
-FUNCTIONS: dict[str, tuple[str, ...]] = {
-    "initialize": ("admin", "signers", "threshold"),
-    "deposit": ("from", "token", "amount"),
-    "create_withdrawal": ("proposer", "token", "recipient", "amount", "memo"),
-    "approve_withdrawal": ("signer", "id"),
-    "execute_withdrawal": ("executor", "id"),
-    "add_signer": ("admin", "new_signer"),
-    "remove_signer": ("admin", "signer"),
-    "update_threshold": ("admin", "new_threshold"),
+# ── calls ───────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Initialize(ContractCall):
+    function = "initialize"
+    names = ("admin", "signers", "threshold")
+    admin: str
+    signers: tuple[str, ...]
+    threshold: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> Initialize:
+        cls.check_arity(args)
+        return cls(
+            arg_address(args[0], "admin"),
+            arg_addresses(args[1], "signers"),
+            arg_int(args[2], "threshold"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit(ContractCall):
+    function = "deposit"
+    names = ("from", "token", "amount")
+    from_: str
+    token: str
+    amount: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> Deposit:
+        cls.check_arity(args)
+        return cls(
+            arg_address(args[0], "from"),
+            arg_address(args[1], "token"),
+            arg_int(args[2], "amount"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CreateWithdrawal(ContractCall):
+    function = "create_withdrawal"
+    names = ("proposer", "token", "recipient", "amount", "memo")
+    proposer: str
+    token: str
+    recipient: str
+    amount: int
+    memo: str | None
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> CreateWithdrawal:
+        cls.check_arity(args)
+        return cls(
+            arg_address(args[0], "proposer"),
+            arg_address(args[1], "token"),
+            arg_address(args[2], "recipient"),
+            arg_int(args[3], "amount"),
+            arg_text(args[4]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveWithdrawal(ContractCall):
+    function = "approve_withdrawal"
+    names = ("signer", "id")
+    signer: str
+    id: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> ApproveWithdrawal:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "signer"), arg_int(args[1], "id"))
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteWithdrawal(ContractCall):
+    function = "execute_withdrawal"
+    names = ("executor", "id")
+    executor: str
+    id: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> ExecuteWithdrawal:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "executor"), arg_int(args[1], "id"))
+
+
+@dataclass(frozen=True, slots=True)
+class AddSigner(ContractCall):
+    function = "add_signer"
+    names = ("admin", "new_signer")
+    admin: str
+    new_signer: str
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> AddSigner:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "admin"), arg_address(args[1], "new_signer"))
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveSigner(ContractCall):
+    function = "remove_signer"
+    names = ("admin", "signer")
+    admin: str
+    signer: str
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> RemoveSigner:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "admin"), arg_address(args[1], "signer"))
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateThreshold(ContractCall):
+    function = "update_threshold"
+    names = ("admin", "new_threshold")
+    admin: str
+    new_threshold: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> UpdateThreshold:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "admin"), arg_int(args[1], "new_threshold"))
+
+
+CALLS: dict[str, type[ContractCall]] = {
+    c.function: c
+    for c in (
+        Initialize,
+        Deposit,
+        CreateWithdrawal,
+        ApproveWithdrawal,
+        ExecuteWithdrawal,
+        AddSigner,
+        RemoveSigner,
+        UpdateThreshold,
+    )
 }
-WITHDRAWAL_STATUSES = ("Pending", "Approved", "Executed", "Cancelled")
+
+# ── events ──────────────────────────────────────────────────────────────────
 
 
 @dataclass(frozen=True, slots=True)
 class Initialized(ContractEvent):
     symbol = "init"
     kind = KIND
+    call = Initialize
     admin: str
+
+    def agrees(self, call: ContractCall) -> bool:
+        return isinstance(call, Initialize) and call.admin == self.admin
 
     def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
         return [sym("init")], sv.address(self.admin)
@@ -53,8 +200,12 @@ class Initialized(ContractEvent):
 class Deposited(ContractEvent):
     symbol = "deposit"
     kind = KIND
+    call = Deposit
     from_: str
     amount: int
+
+    def agrees(self, call: ContractCall) -> bool:
+        return isinstance(call, Deposit) and (call.from_, call.amount) == (self.from_, self.amount)
 
     def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
         return [sym("deposit"), sv.address(self.from_)], sv.i128(self.amount)
@@ -64,8 +215,12 @@ class Deposited(ContractEvent):
 class WithdrawalCreated(ContractEvent):
     symbol = "w_create"
     kind = KIND
+    call = CreateWithdrawal
     proposer: str
     withdrawal_id: int
+
+    def agrees(self, call: ContractCall) -> bool:
+        return isinstance(call, CreateWithdrawal) and call.proposer == self.proposer
 
     def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
         return [sym("w_create"), sv.address(self.proposer)], sv.u32(self.withdrawal_id)
@@ -86,6 +241,7 @@ class WithdrawalApproved(ContractEvent):
 class WithdrawalExecuted(ContractEvent):
     symbol = "w_exec"
     kind = KIND
+    call = ExecuteWithdrawal
     recipient: str
     amount: int
 
@@ -163,6 +319,16 @@ def _t_upd(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
     return ThresholdUpdated(u32(v))
 
 
+EVENTS: tuple[type[ContractEvent], ...] = (
+    Initialized,
+    Deposited,
+    WithdrawalCreated,
+    WithdrawalApproved,
+    WithdrawalExecuted,
+    SignerAdded,
+    SignerRemoved,
+    ThresholdUpdated,
+)
 DECODERS = {
     "init": _init,
     "deposit": _deposit,

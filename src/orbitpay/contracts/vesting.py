@@ -4,18 +4,30 @@ Events: ``("init",) admin``, ``("v_create", grantor, beneficiary)
 (total_amount, cliff_duration, total_duration)``, ``("v_claim", beneficiary,
 id) amount``, ``("v_fully", id) ()``, ``("v_revoke", grantor, id) unvested``.
 ``v_create`` carries no schedule id: it is the call's return value.
+
+Calls: ``initialize(admin)``, ``create_schedule(grantor, beneficiary, token,
+total_amount, start_time, cliff_duration, cliff_amount, total_duration, label,
+revocable) -> u32``, ``claim(beneficiary, schedule_id) -> i128``,
+``revoke(grantor, schedule_id) -> i128``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stellar_sdk import xdr
 
 from orbitpay.contracts.base import (
+    ContractCall,
     ContractEvent,
     DecodeError,
     address,
+    arg_address,
+    arg_bool,
+    arg_int,
+    arg_text,
     expect_arity,
     i128,
     sym,
@@ -24,13 +36,30 @@ from orbitpay.contracts.base import (
     unit,
     vec,
 )
+from orbitpay.enums import ContractKind
 from orbitpay.stellar import scval as sv
 
-KIND = "vesting"
+KIND = ContractKind.VESTING
 
-FUNCTIONS: dict[str, tuple[str, ...]] = {
-    "initialize": ("admin",),
-    "create_schedule": (
+# ── calls ───────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Initialize(ContractCall):
+    function = "initialize"
+    names = ("admin",)
+    admin: str
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> Initialize:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "admin"))
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSchedule(ContractCall):
+    function = "create_schedule"
+    names = (
         "grantor",
         "beneficiary",
         "token",
@@ -41,11 +70,66 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
         "total_duration",
         "label",
         "revocable",
-    ),
-    "claim": ("beneficiary", "schedule_id"),
-    "revoke": ("grantor", "schedule_id"),
+    )
+    grantor: str
+    beneficiary: str
+    token: str
+    total_amount: int
+    start_time: int
+    cliff_duration: int
+    cliff_amount: int
+    total_duration: int
+    label: str | None
+    revocable: bool
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> CreateSchedule:
+        cls.check_arity(args)
+        return cls(
+            arg_address(args[0], "grantor"),
+            arg_address(args[1], "beneficiary"),
+            arg_address(args[2], "token"),
+            arg_int(args[3], "total_amount"),
+            arg_int(args[4], "start_time"),
+            arg_int(args[5], "cliff_duration"),
+            arg_int(args[6], "cliff_amount"),
+            arg_int(args[7], "total_duration"),
+            arg_text(args[8]),
+            arg_bool(args[9], "revocable"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Claim(ContractCall):
+    function = "claim"
+    names = ("beneficiary", "schedule_id")
+    beneficiary: str
+    schedule_id: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> Claim:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "beneficiary"), arg_int(args[1], "schedule_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class Revoke(ContractCall):
+    function = "revoke"
+    names = ("grantor", "schedule_id")
+    grantor: str
+    schedule_id: int
+
+    @classmethod
+    def parse(cls, args: Sequence[Any]) -> Revoke:
+        cls.check_arity(args)
+        return cls(arg_address(args[0], "grantor"), arg_int(args[1], "schedule_id"))
+
+
+CALLS: dict[str, type[ContractCall]] = {
+    c.function: c for c in (Initialize, CreateSchedule, Claim, Revoke)
 }
-SCHEDULE_STATUSES = ("Active", "Revoked", "FullyClaimed")
+
+# ── events ──────────────────────────────────────────────────────────────────
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +146,27 @@ class Initialized(ContractEvent):
 class ScheduleCreated(ContractEvent):
     symbol = "v_create"
     kind = KIND
+    call = CreateSchedule
     grantor: str
     beneficiary: str
     total_amount: int
     cliff_duration: int
     total_duration: int
+
+    def agrees(self, call: ContractCall) -> bool:
+        return isinstance(call, CreateSchedule) and (
+            call.grantor,
+            call.beneficiary,
+            call.total_amount,
+            call.cliff_duration,
+            call.total_duration,
+        ) == (
+            self.grantor,
+            self.beneficiary,
+            self.total_amount,
+            self.cliff_duration,
+            self.total_duration,
+        )
 
     def encode(self) -> tuple[list[xdr.SCVal], xdr.SCVal]:
         return [sym("v_create"), sv.address(self.grantor), sv.address(self.beneficiary)], sv.vec(
@@ -143,6 +243,13 @@ def _v_revoke(t: list[xdr.SCVal], v: xdr.SCVal) -> ContractEvent:
     return ScheduleRevoked(address(t[1]), u32(t[2]), i128(v))
 
 
+EVENTS: tuple[type[ContractEvent], ...] = (
+    Initialized,
+    ScheduleCreated,
+    ScheduleClaimed,
+    ScheduleFullyClaimed,
+    ScheduleRevoked,
+)
 DECODERS = {
     "init": _init,
     "v_create": _v_create,

@@ -6,16 +6,22 @@ checking (``SELECT ... FOR UPDATE``) that the cursor is still where this
 page started. Events already stored are filtered out before applying (an
 event is stored iff its effects are), so replaying any range changes nothing.
 Entity upserts only overwrite a row whose ``last_ledger`` is not newer.
+
+Rows are the projection's dataclasses (``indexer.model``), whose fields are
+named like the columns: a page's rows of one table go out as one statement,
+as one JSON document (orjson encodes the dataclasses directly) or, when a
+value has no exact JSON form there, as one array per column.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, Integer, Numeric, Table, func, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -38,9 +44,21 @@ from orbitpay.db.schema import (
     withdrawal_approvals,
     withdrawals,
 )
-from orbitpay.indexer.model import Changes, Needs, Snapshot
-
-_CHUNK = 2000
+from orbitpay.enums import ProposalStatus, ScheduleStatus, StreamStatus, WithdrawalStatus
+from orbitpay.indexer.model import (
+    Changes,
+    ContractParams,
+    ContractRow,
+    Discrepancy,
+    MemberRow,
+    Needs,
+    OrganizationRow,
+    ProposalRow,
+    ScheduleRow,
+    Snapshot,
+    StreamRow,
+    WithdrawalRow,
+)
 
 
 class CursorMoved(Exception):
@@ -55,16 +73,11 @@ def _plain(row: Any) -> dict[str, Any]:
     return out
 
 
-def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-
-
 async def driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under ``conn`` (same transaction): bulk statements go here."""
     raw = await conn.get_raw_connection()
     pg = raw.driver_connection
-    if not pg.is_in_transaction():
+    if pg is None or not pg.is_in_transaction():
         # Statements sent before SQLAlchemy's BEGIN would autocommit one by one.
         raise RuntimeError("bulk statements need the page's transaction to be started first")
     return pg
@@ -78,18 +91,22 @@ async def existing_event_ids(conn: AsyncConnection, ids: list[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
-def _record(r: Any) -> dict[str, Any]:
-    out = dict(r)
-    for k, v in out.items():
-        if isinstance(v, Decimal):
-            out[k] = int(v)
-    return out
+def _value(v: Any) -> Any:
+    return int(v) if type(v) is Decimal else v
 
 
 async def _load_keys(
-    pg: Any, table: Table, cols: tuple[str, ...], types: tuple[str, ...], keys: set[Any]
-) -> list[dict[str, Any]]:
-    """Rows of ``table`` whose (cols) are in ``keys``: one query, keys passed as arrays."""
+    pg: Any,
+    table: Table,
+    select_cols: Sequence[str],
+    cols: tuple[str, ...],
+    types: tuple[str, ...],
+    keys: set[Any],
+) -> list[tuple[Any, ...]]:
+    """``select_cols`` of the rows of ``table`` whose (cols) are in ``keys``, NUMERIC as int.
+
+    One query, the keys passed as arrays.
+    """
     if not keys:
         return []
     ordered = sorted(keys)
@@ -97,55 +114,100 @@ async def _load_keys(
     unnest = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
     names = ", ".join(f"k{i}" for i in range(len(cols)))
     on = " AND ".join(f't."{c}" = k.k{i}' for i, c in enumerate(cols))
-    sql = f'SELECT t.* FROM "{table.name}" t JOIN unnest({unnest}) AS k({names}) ON {on}'
-    return [_record(r) for r in await pg.fetch(sql, *arrays)]
+    picked = ", ".join(f't."{c}"' for c in select_cols)
+    sql = f'SELECT {picked} FROM "{table.name}" t JOIN unnest({unnest}) AS k({names}) ON {on}'
+    return [tuple(_value(v) for v in r) for r in await pg.fetch(sql, *arrays)]
+
+
+R = TypeVar("R")
+K = TypeVar("K", str, int, tuple[str, int], tuple[str, str])
+
+
+def _names(cls: type[Any]) -> tuple[str, ...]:
+    """A row class's field names: the columns it is read from and written to."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+_ID = ("text", "bigint")
+
+
+async def _load_rows(
+    pg: Any, cls: type[R], table: Table, cols: tuple[str, str], keys: set[Any]
+) -> list[R]:
+    """Entity rows by (contract_id, id) key, as ``cls`` (its fields in column order)."""
+    types = ("text", "text") if cols[1] == "member" else _ID
+    return [cls(*r) for r in await _load_keys(pg, table, _names(cls), cols, types, keys)]
 
 
 async def load_snapshot(conn: AsyncConnection, contract_ids: list[str], need: Needs) -> Snapshot:
     snap = Snapshot()
     pg = await driver(conn)
     for r in await pg.fetch(
-        "SELECT * FROM contracts WHERE contract_id = ANY($1::text[])", contract_ids
+        "SELECT contract_id, kind, organization_id, admin, params, initialized_ledger, "
+        "last_ledger FROM contracts WHERE contract_id = ANY($1::text[])",
+        contract_ids,
     ):
-        d = _record(r)
-        params = d.get("params")
-        d["params"] = dict(json.loads(params) if isinstance(params, str) else params or {})
-        snap.contracts[d["contract_id"]] = d
-    org_ids = sorted({c["organization_id"] for c in snap.contracts.values()})
+        params = r["params"]
+        snap.contracts[r["contract_id"]] = ContractRow(
+            r["contract_id"],
+            r["kind"],
+            r["organization_id"],
+            r["admin"],
+            ContractParams.from_json(json.loads(params) if isinstance(params, str) else params),
+            r["initialized_ledger"],
+            r["last_ledger"],
+        )
+    org_ids = sorted({c.organization_id for c in snap.contracts.values()})
     if org_ids:
         for r in await pg.fetch(
             "SELECT id, admin FROM organizations WHERE id = ANY($1::bigint[])", org_ids
         ):
-            snap.organizations[r["id"]] = {"id": r["id"], "admin": r["admin"]}
-    ID = ("text", "bigint")
-    for d in await _load_keys(
-        pg, withdrawals, ("contract_id", "withdrawal_id"), ID, need.withdrawals
+            snap.organizations[r["id"]] = OrganizationRow(r["id"], r["admin"])
+    for w in await _load_rows(
+        pg, WithdrawalRow, withdrawals, ("contract_id", "withdrawal_id"), need.withdrawals
     ):
-        snap.withdrawals[(d["contract_id"], d["withdrawal_id"])] = d
-    for d in await _load_keys(
-        pg, withdrawal_approvals, ("contract_id", "withdrawal_id"), ID, need.withdrawals
+        w.status = WithdrawalStatus(w.status)
+        snap.withdrawals[(w.contract_id, w.withdrawal_id)] = w
+    for cid, wid, signer in await _load_keys(
+        pg,
+        withdrawal_approvals,
+        ("contract_id", "withdrawal_id", "signer"),
+        ("contract_id", "withdrawal_id"),
+        _ID,
+        need.withdrawals,
     ):
-        snap.approvals.setdefault((d["contract_id"], d["withdrawal_id"]), set()).add(d["signer"])
-    for d in await _load_keys(pg, streams, ("contract_id", "stream_id"), ID, need.streams):
-        snap.streams[(d["contract_id"], d["stream_id"])] = d
-    for d in await _load_keys(
-        pg, vesting_schedules, ("contract_id", "schedule_id"), ID, need.schedules
+        snap.approvals.setdefault((cid, wid), set()).add(signer)
+    for s in await _load_rows(pg, StreamRow, streams, ("contract_id", "stream_id"), need.streams):
+        s.status = StreamStatus(s.status)
+        snap.streams[(s.contract_id, s.stream_id)] = s
+    for v in await _load_rows(
+        pg, ScheduleRow, vesting_schedules, ("contract_id", "schedule_id"), need.schedules
     ):
-        snap.schedules[(d["contract_id"], d["schedule_id"])] = d
-    for d in await _load_keys(pg, proposals, ("contract_id", "proposal_id"), ID, need.proposals):
-        snap.proposals[(d["contract_id"], d["proposal_id"])] = d
-    for d in await _load_keys(
-        pg, governance_members, ("contract_id", "member"), ("text", "text"), need.members
+        v.status = ScheduleStatus(v.status)
+        snap.schedules[(v.contract_id, v.schedule_id)] = v
+    for p in await _load_rows(
+        pg, ProposalRow, proposals, ("contract_id", "proposal_id"), need.proposals
     ):
-        snap.members[(d["contract_id"], d["member"])] = d
-    for d in await _load_keys(
-        pg, votes, ("contract_id", "proposal_id", "voter"), ("text", "bigint", "text"), need.votes
+        p.status = ProposalStatus(p.status)
+        snap.proposals[(p.contract_id, p.proposal_id)] = p
+    for m in await _load_rows(
+        pg, MemberRow, governance_members, ("contract_id", "member"), need.members
     ):
-        snap.voted.add((d["contract_id"], d["proposal_id"], d["voter"]))
+        snap.members[(m.contract_id, m.member)] = m
+    for cid, pid, voter in await _load_keys(
+        pg,
+        votes,
+        ("contract_id", "proposal_id", "voter"),
+        ("contract_id", "proposal_id", "voter"),
+        ("text", "bigint", "text"),
+        need.votes,
+    ):
+        snap.voted.add((cid, pid, voter))
     return snap
-
-
-_JSON_COLUMNS = {"topics", "value", "params", "details"}
 
 
 def _pg_type(column: Any) -> str:
@@ -180,7 +242,7 @@ def _dumps(value: Any) -> str | None:
     return _without_nul_escapes(jsoncodec.dumps(value))
 
 
-def _sql_bulk(table: Table, cols: list[str], conflict: str) -> str:
+def _sql_bulk(table: Table, cols: Sequence[str], conflict: str) -> str:
     """One INSERT for many rows: each column is passed as one array and unnested."""
     types = [_pg_type(table.c[c]) for c in cols]
     # jsonb and text[] travel as text (arrays of arrays cannot be unnested) and are cast back.
@@ -225,11 +287,11 @@ def storable(value: Any) -> Any:
     return value
 
 
-def _columns(table: Table, cols: list[str], rows: list[dict[str, Any]]) -> list[list[Any]]:
+def _columns(table: Table, cols: Sequence[str], rows: Sequence[Any]) -> list[list[Any]]:
     out = []
     for c in cols:
         t = _pg_type(table.c[c])
-        values = [row.get(c) for row in rows]
+        values = [getattr(row, c) for row in rows]
         if t == "jsonb":
             values = [_dumps(v) for v in values]
         elif t == "text[]":
@@ -241,7 +303,7 @@ def _columns(table: Table, cols: list[str], rows: list[dict[str, Any]]) -> list[
 _JSON_SQL: dict[tuple[str, tuple[str, ...], str], str] = {}
 
 
-def _sql_json(table: Table, cols: list[str], conflict: str) -> str:
+def _sql_json(table: Table, cols: Sequence[str], conflict: str) -> str:
     """One INSERT for many rows passed as one JSON array of objects (``json_to_recordset``).
 
     Cheaper than one array per column: the rows are encoded by orjson (``jsoncodec``) and
@@ -260,22 +322,24 @@ def _sql_json(table: Table, cols: list[str], conflict: str) -> str:
     return sql
 
 
-def _rows_json(rows: list[dict[str, Any]], cols: list[str]) -> str | None:
-    """``rows`` (only ``cols``) as a JSON array, or None when a value has no exact JSON form."""
-    picked = (
-        rows
-        if all(len(r) == len(cols) for r in rows)
-        else [{c: r.get(c) for c in cols} for r in rows]
-    )
+def _rows_json(rows: Sequence[Any], cols: Sequence[str]) -> str | None:
+    """Row dataclasses as a JSON array of objects, or None when a value has no exact JSON
+    form. orjson encodes the dataclasses directly; what it refuses (an integer beyond 64
+    bits) is encoded by the stdlib from the rows as dicts."""
     try:
+        return _without_nul_escapes(jsoncodec.dumps(rows))
+    except (TypeError, ValueError):
+        pass  # the stdlib half of jsoncodec does not take dataclasses
+    try:
+        picked = [{c: getattr(r, c) for c in cols} for r in rows]
         return _without_nul_escapes(jsoncodec.dumps(picked))
     except (TypeError, ValueError):
         return None
 
 
-async def _bulk(
-    pg: Any, table: Table, cols: list[str], rows: list[dict[str, Any]], conflict: str
-) -> None:
+async def _bulk(pg: Any, table: Table, rows: Sequence[Any], conflict: str) -> None:
+    """Write ``rows`` (dataclasses of one class, fields named like ``table``'s columns)."""
+    cols = _names(type(rows[0]))
     payload = _rows_json(rows, cols)
     if payload is not None:
         await pg.execute(_sql_json(table, cols, conflict), payload)
@@ -283,33 +347,27 @@ async def _bulk(
         await pg.execute(_sql_bulk(table, cols, conflict), *_columns(table, cols, rows))
 
 
-async def _insert_ignore(pg: Any, table: Table, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    cols = [c.name for c in table.columns if c.name in rows[0]]
-    await _bulk(pg, table, cols, rows, "ON CONFLICT DO NOTHING")
+async def _insert_ignore(pg: Any, table: Table, rows: Sequence[Any]) -> None:
+    if rows:
+        await _bulk(pg, table, rows, "ON CONFLICT DO NOTHING")
 
 
-async def _upsert(pg: Any, table: Table, pk: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+async def _upsert(pg: Any, table: Table, pk: tuple[str, ...], rows: Sequence[Any]) -> None:
     """Insert or update; never overwrite a row whose ``last_ledger`` is newer."""
     if not rows:
         return
-    cols = [c.name for c in table.columns if c.name in rows[0] and c.name != "updated_at"]
-    sets = [f'"{c}" = EXCLUDED."{c}"' for c in cols if c not in pk]
+    sets = [f'"{c}" = EXCLUDED."{c}"' for c in _names(type(rows[0])) if c not in pk]
     if "updated_at" in table.c:
         sets.append("updated_at = now()")
     conflict = (
         f"ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {', '.join(sets)} "
         f'WHERE "{table.name}".last_ledger <= EXCLUDED.last_ledger'
     )
-    await _bulk(pg, table, cols, rows, conflict)
+    await _bulk(pg, table, rows, conflict)
 
 
-def _entity_rows(
-    snapshot_rows: dict[Any, dict[str, Any]], dirty: set[Any], table: Table
-) -> list[dict[str, Any]]:
-    names = [c.name for c in table.columns if c.name != "updated_at"]
-    return [{k: snapshot_rows[key].get(k) for k in names} for key in sorted(dirty)]
+def _dirty(rows: Mapping[K, R], dirty: set[K]) -> list[R]:
+    return [rows[key] for key in sorted(dirty)]
 
 
 async def write_changes(conn: AsyncConnection, snap: Snapshot, ch: Changes) -> None:
@@ -324,35 +382,45 @@ async def write_changes(conn: AsyncConnection, snap: Snapshot, ch: Changes) -> N
             "FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int4[]) "
             "AS u(contract_id, admin, params, initialized_ledger, last_ledger) "
             "WHERE contracts.contract_id = u.contract_id",
-            [c["contract_id"] for c in dirty],
-            [c.get("admin") for c in dirty],
-            [_dumps(c.get("params") or {}) for c in dirty],
-            [c.get("initialized_ledger") for c in dirty],
-            [c.get("last_ledger") for c in dirty],
+            [c.contract_id for c in dirty],
+            [c.admin for c in dirty],
+            [_dumps(c.params.to_json()) for c in dirty],
+            [c.initialized_ledger for c in dirty],
+            [c.last_ledger for c in dirty],
         )
     for org_id in sorted(ch.dirty_organizations):
         await pg.execute(
             "UPDATE organizations SET admin = $2, updated_at = now() "
             "WHERE id = $1 AND admin IS NULL",
             org_id,
-            snap.organizations[org_id]["admin"],
+            snap.organizations[org_id].admin,
         )
-    for table, pk, rows, dirty in (
-        (withdrawals, ("contract_id", "withdrawal_id"), snap.withdrawals, ch.dirty_withdrawals),
-        (streams, ("contract_id", "stream_id"), snap.streams, ch.dirty_streams),
-        (vesting_schedules, ("contract_id", "schedule_id"), snap.schedules, ch.dirty_schedules),
-        (proposals, ("contract_id", "proposal_id"), snap.proposals, ch.dirty_proposals),
-        (governance_members, ("contract_id", "member"), snap.members, ch.dirty_members),
-    ):
-        await _upsert(pg, table, pk, _entity_rows(rows, dirty, table))
+    await _upsert(
+        pg,
+        withdrawals,
+        ("contract_id", "withdrawal_id"),
+        _dirty(snap.withdrawals, ch.dirty_withdrawals),
+    )
+    await _upsert(pg, streams, ("contract_id", "stream_id"), _dirty(snap.streams, ch.dirty_streams))
+    await _upsert(
+        pg,
+        vesting_schedules,
+        ("contract_id", "schedule_id"),
+        _dirty(snap.schedules, ch.dirty_schedules),
+    )
+    await _upsert(
+        pg, proposals, ("contract_id", "proposal_id"), _dirty(snap.proposals, ch.dirty_proposals)
+    )
+    await _upsert(
+        pg, governance_members, ("contract_id", "member"), _dirty(snap.members, ch.dirty_members)
+    )
     await _insert_ignore(pg, treasury_events, ch.treasury_events)
     await _insert_ignore(pg, withdrawal_approvals, ch.approvals)
     await _insert_ignore(pg, stream_claims, ch.stream_claims)
     await _insert_ignore(pg, vesting_claims, ch.vesting_claims)
     await _insert_ignore(pg, votes, ch.votes)
     if ch.discrepancies:
-        cols = [c.name for c in discrepancies.columns if c.name in ch.discrepancies[0]]
-        await _bulk(pg, discrepancies, cols, ch.discrepancies, "")
+        await _bulk(pg, discrepancies, ch.discrepancies, "")
 
 
 # ── cursors and status ───────────────────────────────────────────────────────
@@ -441,6 +509,12 @@ async def write_status(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(stmt)
 
 
-async def add_discrepancies(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+async def add_discrepancies(
+    conn: AsyncConnection, rows: Sequence[Discrepancy | Mapping[str, Any]]
+) -> None:
+    """Insert discrepancies found outside a page (reconciliation, gaps)."""
     if rows:
-        await conn.execute(insert(discrepancies), [storable(r) for r in rows])
+        await conn.execute(
+            insert(discrepancies),
+            [storable(r.as_row() if isinstance(r, Discrepancy) else dict(r)) for r in rows],
+        )

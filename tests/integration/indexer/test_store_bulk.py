@@ -16,13 +16,15 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.db.schema import events, streams
+from orbitpay.enums import DiscrepancyEntity, DiscrepancySource, StreamStatus
 from orbitpay.indexer import store
+from orbitpay.indexer.model import Discrepancy, EventRow, StreamRow
 
 CLOSED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def _stream(stream_id: int, total: int, claimed: int, **extra: Any) -> dict[str, Any]:
-    return {
+def _stream(stream_id: int, total: int, claimed: int, **extra: Any) -> StreamRow:
+    values: dict[str, Any] = {
         "contract_id": "C" + "A" * 55,
         "stream_id": stream_id,
         "sender": "G" + "B" * 55,
@@ -35,7 +37,7 @@ def _stream(stream_id: int, total: int, claimed: int, **extra: Any) -> dict[str,
         "start_time": 1_700_000_000,
         "end_time": 1_800_000_000,
         "last_claim_time": None,
-        "status": "active",
+        "status": StreamStatus.ACTIVE,
         "batch": False,
         "cancelled_at": None,
         "created_ledger": 100 + stream_id,
@@ -44,10 +46,11 @@ def _stream(stream_id: int, total: int, claimed: int, **extra: Any) -> dict[str,
         "last_ledger": 100 + stream_id,
         **extra,
     }
+    return StreamRow(**values)
 
 
-def _event(n: int, **extra: Any) -> dict[str, Any]:
-    return {
+def _event(n: int, **extra: Any) -> EventRow:
+    values: dict[str, Any] = {
         "id": f"{(1000 + n) << 32:019d}-{n:010d}",
         "contract_id": "C" + "A" * 55,
         "ledger": 1000 + n,
@@ -67,9 +70,10 @@ def _event(n: int, **extra: Any) -> dict[str, Any]:
         "decode_error": None,
         **extra,
     }
+    return EventRow(**values)
 
 
-async def _write(engine: AsyncEngine, table: Any, rows: list[dict[str, Any]]) -> None:
+async def _write(engine: AsyncEngine, table: Any, rows: list[Any]) -> None:
     async with engine.begin() as conn:
         await conn.execute(text("SELECT 1"))  # SQLAlchemy sends BEGIN with the first statement
         pg = await store.driver(conn)
@@ -118,7 +122,7 @@ async def test_times_keys_and_text_round_trip(clean_engine: AsyncEngine) -> None
                 )
             ).all()
         }
-    first, second, third = (got[r["id"]] for r in rows)
+    first, second, third = (got[r.id] for r in rows)
     assert first.ledger_closed_at == CLOSED
     assert first.value == {"1": "int key", "big": 2**100}  # as json.dumps writes int keys
     assert second.ledger_closed_at == datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
@@ -146,15 +150,15 @@ async def test_discrepancies_and_status_store_nul_as_replacement(clean_engine: A
         await store.add_discrepancies(
             conn,
             [
-                {
-                    "source": "reconcile",
-                    "contract_id": "C" + "A" * 55,
-                    "entity": "proposal",
-                    "entity_id": "1",
-                    "message": "title differs: 'a\x00b'",
-                    "details": {"chain": {"title": "a\x00b"}, "tags": ["x\x00"]},
-                    "corrected": True,
-                }
+                Discrepancy.of(
+                    DiscrepancySource.RECONCILE,
+                    DiscrepancyEntity.PROPOSAL,
+                    "title differs: 'a\x00b'",
+                    contract_id="C" + "A" * 55,
+                    entity_id=1,
+                    details={"chain": {"title": "a\x00b"}, "tags": ["x\x00"]},
+                    corrected=True,
+                )
             ],
         )
         await store.write_status(conn, rpc_status="error", rpc_error="bad \x00 body")

@@ -24,7 +24,7 @@ from stellar_sdk import xdr
 
 from orbitpay.contracts.registry import decode_event
 from orbitpay.indexer.model import ContractInfo, Item
-from orbitpay.indexer.project import resolve
+from orbitpay.indexer.enrich import resolve
 from orbitpay.stellar import scval as sv
 from orbitpay.stellar.fastxdr import Unsupported, envelope_calls_fast
 from orbitpay.stellar.rpc import RawEvent, TxInfo
@@ -224,5 +224,5 @@ def test_nth_event_is_matched_to_nth_call(protocol: int, diagnostics: bool) -> N
     for it in items:
         resolve(it)
         assert it.problem is None, it.problem
-    assert [it.call["stream_id"] for it in items] == [3, 5]  # type: ignore[index]
+    assert [it.call.stream_id for it in items] == [3, 5]  # type: ignore[union-attr]
     assert all(it.call_top_level is False for it in items)

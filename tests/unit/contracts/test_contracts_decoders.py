@@ -14,6 +14,7 @@ from orbitpay.contracts import treasury as tre
 from orbitpay.contracts import vesting as ves
 from orbitpay.contracts.base import ContractEvent
 from orbitpay.contracts.registry import REGISTRY, decode_event, named_args
+from orbitpay.enums import ProposalStatus
 from orbitpay.stellar import scval as sv
 
 accounts = st.binary(min_size=32, max_size=32).map(StrKey.encode_ed25519_public_key)
@@ -90,7 +91,7 @@ EVENT_ARGS: dict[type[ContractEvent], tuple[st.SearchStrategy[object], ...]] = {
         addresses,
         u32s,
     ),
-    gov.Finalized: (st.sampled_from([s.lower() for s in gov.PROPOSAL_STATUSES]),),
+    gov.Finalized: (st.sampled_from(list(ProposalStatus)),),
     gov.ProposalExecuted: (u32s,),
     gov.ProposalCancelled: (
         addresses,
