@@ -23,6 +23,7 @@ from orbitpay.enums import (
     ApiKeyScope,
     ClaimKind,
     ContractKind,
+    Origin,
     ProposalStatus,
     ScheduleStatus,
     StreamStatus,
@@ -42,6 +43,16 @@ GUARDED: dict[tuple[str, str], type[StrEnum]] = {
     ("proposals", "status"): ProposalStatus,
     ("votes", "choice"): VoteChoice,
     ("api_keys", "scope"): ApiKeyScope,
+    **{
+        (table, "origin"): Origin
+        for table in (
+            "withdrawals",
+            "streams",
+            "vesting_schedules",
+            "proposals",
+            "governance_members",
+        )
+    },
 }
 
 # PostgreSQL's text of ``col IN ('a', 'b')``: ``CHECK ((col = ANY (ARRAY['a'::text, ...])))``.

@@ -50,6 +50,7 @@ from orbitpay.enums import (
     ApiKeyScope,
     ClaimKind,
     ContractKind,
+    Origin,
     ProposalStatus,
     ScheduleStatus,
     StreamStatus,
@@ -76,6 +77,16 @@ metadata = MetaData(
 def _now() -> ColumnElement[datetime]:
     """``DEFAULT now()``: the database clock, not the writer's."""
     return func.now()
+
+
+def _origin() -> list[Any]:
+    """Where an entity row's data came from (``Origin``): events from the RPC, events from
+    the ledger data lake, or the contract's storage read from ledger state (bootstrap).
+    The projection leaves it to the default; a row keeps the origin of what created it."""
+    return [
+        Column("origin", Text, nullable=False, server_default=Origin.EVENTS.value),
+        CheckConstraint(check_in("origin", Origin), name="origin"),
+    ]
 
 
 def _ledger_ref() -> list[Column[Any]]:
@@ -184,6 +195,7 @@ withdrawals = Table(
     Column("executed_ledger", Integer, nullable=True),
     Column("executed_at", DateTime(timezone=True), nullable=True),
     *_ledger_ref(),
+    *_origin(),
     PrimaryKeyConstraint("contract_id", "withdrawal_id"),
     CheckConstraint(check_in("status", WithdrawalStatus), name="status"),
     Index(None, "contract_id", "status", "created_ledger", "withdrawal_id"),
@@ -226,6 +238,7 @@ streams = Table(
     Column("batch", Boolean, nullable=False, server_default=text("false")),
     Column("cancelled_at", DateTime(timezone=True), nullable=True),
     *_ledger_ref(),
+    *_origin(),
     PrimaryKeyConstraint("contract_id", "stream_id"),
     CheckConstraint(check_in("status", StreamStatus), name="status"),
     CheckConstraint("claimed_amount <= total_amount", name="claimed_le_total"),
@@ -320,6 +333,7 @@ vesting_schedules = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("revoked_amount", MONEY, nullable=True),
     *_ledger_ref(),
+    *_origin(),
     PrimaryKeyConstraint("contract_id", "schedule_id"),
     CheckConstraint(check_in("status", ScheduleStatus), name="status"),
     CheckConstraint("claimed_amount <= total_amount", name="claimed_le_total"),
@@ -371,6 +385,7 @@ proposals = Table(
     Column("finalized_at", DateTime(timezone=True), nullable=True),
     Column("executed_at", DateTime(timezone=True), nullable=True),
     *_ledger_ref(),
+    *_origin(),
     PrimaryKeyConstraint("contract_id", "proposal_id"),
     CheckConstraint(check_in("status", ProposalStatus), name="status"),
     Index(None, "status", "created_ledger", "proposal_id"),
@@ -414,6 +429,7 @@ governance_members = Table(
     Column("removed_ledger", Integer, nullable=True),
     Column("last_ledger", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    *_origin(),
     PrimaryKeyConstraint("contract_id", "member"),
 )
 

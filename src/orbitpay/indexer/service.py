@@ -114,7 +114,7 @@ async def index_until_latest(
 async def reconcile_once(settings: Settings, engine: AsyncEngine, rpc_url: str) -> ReconcileReport:
     """One reconciliation pass (``orbitpay reconcile``)."""
     async with make_rpc(settings, rpc_url) as client:
-        return await reconcile(engine, client)
+        return await reconcile(engine, client, start_ledger=settings.start_ledger)
 
 
 async def run_indexer(

@@ -91,3 +91,27 @@ def key_of_entry(entry_xdr: str) -> str:
 
 def xdr_address_to_str(a: xdr.SCAddress) -> str:
     return str(sv.decode_scval(xdr.SCVal(xdr.SCValType.SCV_ADDRESS, address=a)))
+
+
+def archived(live_until_ledger: int | None, latest_ledger: int) -> bool:
+    """True when an entry's TTL has run out: ``liveUntilLedgerSeq`` below the latest ledger.
+
+    An RPC that does not send ``liveUntilLedgerSeq`` (older versions, or an entry type
+    without a TTL) gives no evidence of archival: False.
+    """
+    return live_until_ledger is not None and live_until_ledger < latest_ledger
+
+
+def unit_variant(value: Any) -> str | None:
+    """A ``#[contracttype]`` unit enum value as its snake case name: ``["FullyClaimed"]`` ->
+    ``"fully_claimed"``; None when ``value`` is not a unit variant."""
+    if isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str):
+        return None
+    out = []
+    for i, ch in enumerate(value):
+        if ch.isupper() and i:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
