@@ -49,6 +49,7 @@ _STATUS_CODES = {
 # Seconds a client should wait before retrying after a 503: long enough for a database
 # restart or a failover, short enough not to keep dashboards dark.
 RETRY_AFTER_SECONDS = 5
+RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 # Server answers that mean "no session now" rather than "this statement is wrong":
 # admin/crash shutdown, starting up, too many connections.
 CONNECTION_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
@@ -94,7 +95,7 @@ def service_unavailable() -> JSONResponse:
         503,
         "service_unavailable",
         "the database is unavailable",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        headers=RETRY_AFTER,
     )
 
 

@@ -97,6 +97,7 @@ async def test_a_database_starting_up_is_a_503_with_retry_after(
 async def test_health_reports_a_database_starting_up_as_down(starting_up: str) -> None:
     response = await _get(_app(starting_up), "/health")
     assert response.status_code == 503
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
     database = response.json()["database"]
     assert database["status"] == "down"
     assert "starting up" in database["error"]

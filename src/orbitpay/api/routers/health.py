@@ -1,8 +1,9 @@
 """``GET /health`` and ``GET /metrics``: what operators and load balancers poll.
 
-Health answers 503 only when the database is down (the API cannot serve
-anything then); a broken cache or RPC makes it ``degraded`` but still 200,
-since reads keep working.
+Health answers 503 (with ``Retry-After``) only when the database cannot be
+read (the API cannot serve anything then); a broken cache or RPC makes it
+``degraded`` but still 200, since reads keep working. It reads through the
+API's read pool, so it reports the path every route uses.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from orbitpay.api.deps import AppResources, Resources
+from orbitpay.api.errors import RETRY_AFTER
 from orbitpay.observability.metrics import DB_UP, REGISTRY
 
 router = APIRouter(tags=["operations"])
@@ -134,8 +136,9 @@ async def health(res: Resources) -> JSONResponse:
         rpc=rpc,
         indexer=indexer,
     )
-    code = 503 if database.status != "ok" else 200
-    return JSONResponse(body.model_dump(mode="json"), status_code=code)
+    if database.status != "ok":
+        return JSONResponse(body.model_dump(mode="json"), 503, headers=RETRY_AFTER)
+    return JSONResponse(body.model_dump(mode="json"))
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
