@@ -2,11 +2,11 @@
 
 Series are computed in SQL: ``generate_series`` makes the buckets, the facts
 are grouped by bucket index and ``LEFT JOIN``-ed onto them, so empty buckets
-are zeros, not gaps. Statements take asyncpg's positional ``$n`` parameters;
-the optional ``contract`` filter is always the last one, so a statement without
-it simply has one parameter fewer. Buckets start at ``from`` rounded down to the interval
+are zeros, not gaps. Buckets start at ``from`` rounded down to the interval
 (hour; UTC midnight; Monday 00:00 UTC) and cover ``[from, to)``; at most
-``MAX_BUCKETS`` of them (more is a 422).
+``MAX_BUCKETS`` of them (more is a 422). Statements take asyncpg's positional
+``$n`` parameters (they run on the read pool); the optional ``contract`` filter
+is always the last one, so a statement without it has one parameter fewer.
 
 Results are cached for ``TTL_ANALYTICS`` seconds in the ``analytics``
 namespace (the indexer invalidates it on new events), keyed by the
@@ -69,9 +69,9 @@ class Range:
     def bucket_time(self, i: int) -> datetime:
         return self.start + timedelta(seconds=self.step * i)
 
-    def series_args(self) -> list[Any]:
-        """``$1``..``$6`` of the series statements: n, (tokens), start, end, epoch, step."""
-        return [self.buckets, None, self.start, self.to, self.start_epoch, self.step]
+    def series_args(self, tokens: list[str]) -> list[Any]:
+        """``$1``..``$6`` of the series statements: buckets, tokens, start, end, epoch, step."""
+        return [self.buckets, tokens, self.start, self.to, self.start_epoch, self.step]
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -432,9 +432,7 @@ async def treasury_analytics(
     )
     totals = await conn.fetch(totals_sql, *_args([], contract))
     tokens = [r["token"] for r in totals]
-    series_args = rng.series_args()
-    series_args[1] = tokens
-    rows = await conn.fetch(series_sql, *_args(series_args, contract))
+    rows = await conn.fetch(series_sql, *_args(rng.series_args(tokens), contract))
     body = TreasuryAnalytics.model_validate(
         {
             "range": rng.describe(),
@@ -567,8 +565,7 @@ async def vesting_analytics(
     totals = await conn.fetch(VESTING_TOTALS.format(**by_now), *now_args)
     tokens = [r["token"] for r in totals]
     cliffs = await conn.fetch(VESTING_CLIFFS.format(**by_now), *now_args)
-    series_args = [*rng.series_args(), end_epoch]
-    series_args[1] = tokens
+    series_args = [*rng.series_args(tokens), end_epoch]
     series_sql = VESTING_SERIES.format(
         contract=_contract_filter("contract_id", contract, 8),
         bucket_claimed_at=_bucket("claimed_at"),
