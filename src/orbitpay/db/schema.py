@@ -80,11 +80,17 @@ def _now() -> ColumnElement[datetime]:
 
 
 def _origin() -> list[Any]:
-    """Where an entity row's data came from (``Origin``): events from the RPC, events from
-    the ledger data lake, or the contract's storage read from ledger state (bootstrap).
-    The projection leaves it to the default; a row keeps the origin of what created it."""
+    """Where an entity row's data came from.
+
+    ``origin`` (``Origin``): events from the RPC, events from the ledger data lake, or the
+    contract's storage read from ledger state (bootstrap); the projection leaves it to the
+    default, and a row keeps the origin of what created it. ``state_ledger``: set when the
+    row was written from a ledger entry, that entry's ``lastModifiedLedgerSeq``: the row
+    already holds the effect of every event up to the end of that ledger, so an event of a
+    ledger at or below it must not change the row's state again."""
     return [
         Column("origin", Text, nullable=False, server_default=Origin.EVENTS.value),
+        Column("state_ledger", Integer, nullable=True),
         CheckConstraint(check_in("origin", Origin), name="origin"),
     ]
 

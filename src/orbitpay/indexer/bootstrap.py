@@ -20,10 +20,16 @@ ledger through which the contract's events are indexed (its cursor's
 ``last_ledger``; for a contract never indexed, the ledger before the one
 indexing will start from, ``ORBITPAY_START_LEDGER`` or the RPC's oldest).
 Unsettled entries are ``deferred``: they settle once the indexer passes ``M``,
-and the reconciliation after each catch-up writes them. Callers that stop
-applying events up to ``M`` to the row themselves may pass
-``include_unsettled=True`` to :func:`bootstrap_entities`; the report's
-``state_ledgers`` tells them each written entity's ``M``.
+and the reconciliation after each catch-up writes them.
+
+Every row written from an entry also gets ``state_ledger = M``: "this row
+holds every event up to the end of ``M``". A projection that leaves the state
+of such a row alone for events at or below ``state_ledger`` (still writing
+their history rows) can take unsettled entries too: that is what
+``include_unsettled=True`` of :func:`bootstrap_entities` is for (an event
+referring to an entity that is not indexed); the report's ``state_ledgers``
+gives each written entity's ``M``. Without that rule in the projection,
+leave it False.
 
 A row newer in our tables than the entry (``last_ledger > M``) is never
 overwritten; updates are optimistic (``WHERE last_ledger = <seen>``) and
@@ -398,6 +404,29 @@ async def bootstrap_entities(
     return rep
 
 
+async def bootstrap_new_contracts(
+    engine: AsyncEngine, rpc: RpcClient, *, start_ledger: int | None = None
+) -> BootstrapReport:
+    """Bootstrap every registered contract that no cursor covers yet: its first start.
+
+    Run before a catch-up: what was last modified before the ledger indexing starts
+    from gets its row now, so the events in reach apply on top of it; the rest
+    settles during the catch-up and is written by the reconciliation after it.
+    A contract whose instance cannot be read is reported, never fatal here.
+    """
+    rep = BootstrapReport()
+    async with engine.connect() as conn:
+        registered = [r[0] for r in await conn.execute(select(contracts.c.contract_id))]
+        covered = {
+            cid
+            for r in await conn.execute(select(indexer_cursors.c.contract_ids))
+            for cid in r[0] or []
+        }
+    for cid in sorted(set(registered) - covered):
+        await bootstrap_contract(engine, rpc, cid, start_ledger=start_ledger, report=rep)
+    return rep
+
+
 async def indexed_through(
     engine: AsyncEngine, rpc: RpcClient, contract_id: str, start_ledger: int | None
 ) -> int:
@@ -566,6 +595,7 @@ async def _insert(
         "created_tx_hash": "",
         "created_at": created,
         "last_ledger": modified,
+        "state_ledger": modified,
         "origin": Origin.LEDGER_STATE.value,
     }
     async with engine.begin() as conn:
@@ -651,6 +681,7 @@ async def _update(
             .values(
                 **store.storable(changes),
                 last_ledger=max(int(row["last_ledger"]), modified),
+                state_ledger=modified,
                 updated_at=func.now(),
             )
         )
@@ -859,6 +890,7 @@ async def _members(
                     "weight": weight,
                     "active": True,
                     "last_ledger": ledger,
+                    "state_ledger": ledger,
                     "origin": Origin.LEDGER_STATE.value,
                 }
             )
@@ -912,7 +944,12 @@ async def _correct_member(
                     governance_members.c.member == row["member"],
                     governance_members.c.last_ledger == row["last_ledger"],
                 )
-                .values(**chain, last_ledger=max(ledger, int(row["last_ledger"])))
+                .values(
+                    **chain,
+                    last_ledger=max(ledger, int(row["last_ledger"])),
+                    state_ledger=ledger,
+                    updated_at=func.now(),
+                )
             )
             ok = result.rowcount == 1
         await store.add_discrepancies(
@@ -959,12 +996,17 @@ async def _report(
 
     A ``reconcile`` record is a difference (``findings``), any other a problem."""
     (rep.findings if source == RECONCILE else rep.problems).append(f)
-    log.warning("bootstrap_finding", entity=f.entity, entity_id=f.entity_id, message=f.message)
     row = _row(source, f, ledger, False, "")
     async with engine.begin() as conn:
-        if not await _seen(conn, row):
+        seen = await _seen(conn, row)
+        if not seen:
             await store.add_discrepancies(conn, [row])
-            DISCREPANCIES.labels(source, f.entity).inc()
+    # Periodic passes meet the same archived entry again and again: warn once.
+    (log.debug if seen else log.warning)(
+        "bootstrap_finding", entity=f.entity, entity_id=f.entity_id, message=f.message
+    )
+    if not seen:
+        DISCREPANCIES.labels(source, f.entity).inc()
 
 
 async def _seen(conn: AsyncConnection, row: dict[str, Any]) -> bool:
@@ -1025,6 +1067,7 @@ __all__ = [
     "Finding",
     "bootstrap_contract",
     "bootstrap_entities",
+    "bootstrap_new_contracts",
     "contract_params",
     "indexed_through",
 ]

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.config import ConfigError, Settings
 from orbitpay.indexer import store
+from orbitpay.indexer.bootstrap import bootstrap_new_contracts
 from orbitpay.indexer.lock import AdvisoryLock
 from orbitpay.indexer.pipeline import GapError, Indexer, SyncResult, is_db_outage
 from orbitpay.indexer.progress import Progress
@@ -101,6 +102,7 @@ async def index_until_latest(
     indexer = _indexer(settings, engine, client, cache, prog, page_limit)
     try:
         await indexer.check_network()
+        await bootstrap_new_contracts(engine, client, start_ledger=settings.start_ledger)
         result = await indexer.sync()
         if reconcile_after:
             await reconcile(engine, client)
@@ -151,6 +153,7 @@ async def run_indexer(
                 if not checked_network:
                     await indexer.check_network()
                     checked_network = True
+                await bootstrap_new_contracts(engine, client, start_ledger=settings.start_ledger)
                 result = await indexer.sync(stop)
                 INDEXER_UP.set(1)
                 outages.succeeded()

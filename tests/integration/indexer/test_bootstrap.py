@@ -312,3 +312,44 @@ async def test_index_once_from_a_start_ledger_past_most_history_equals_the_dump(
             origins[table.name] = {r[0] for r in await conn.execute(select(table.c.origin))}
     assert origins["streams"] == {"ledger_state"}  # every stream is older than the start
     assert "ledger_state" in origins["proposals"] and "events" in origins["proposals"]
+
+
+async def test_first_start_bootstraps_what_the_events_in_reach_will_not_touch(
+    eng: AsyncEngine, database_url: str, demo: Any
+) -> None:
+    """Before the first catch-up, entities last modified before the start ledger get their
+    rows (no event in reach can change them); the others wait for the catch-up."""
+    chain = demo.chain
+    await register_devnet_orgs(eng, chain)
+    start = 2_400_000
+    settings = load_settings(database_url=database_url, rpc_url=demo.url, start_ledger=start)
+    await index_until_latest(settings, eng, demo.url, progress=False, reconcile_after=False)
+    variants = {"Withdrawal": withdrawals, "Stream": streams, "Schedule": vesting_schedules}
+    variants["Proposal"] = proposals
+    expected = expected_state(chain.state_dump())
+    state = await indexed_state(eng)
+    sections = {"Withdrawal": "withdrawals", "Stream": "streams", "Schedule": "schedules"}
+    checked = waited = 0
+    for cid, contract in chain.contracts.items():
+        for key, modified in contract.modified.items():
+            if key[0] not in variants:
+                continue
+            table = variants[key[0]]
+            id_col = table.primary_key.columns.values()[1]
+            async with eng.connect() as conn:
+                row = (
+                    await conn.execute(
+                        select(table).where(table.c.contract_id == cid, id_col == key[1])
+                    )
+                ).first()
+            if modified < start:
+                assert row is not None and row.origin == "ledger_state", key
+                assert row.state_ledger == row.last_ledger == modified
+                if key[0] in sections:
+                    section = sections[key[0]]
+                    assert state[section][(cid, key[1])] == expected[section][(cid, key[1])]
+                checked += 1
+            else:
+                assert row is None or row.origin == "events", key
+                waited += 1
+    assert checked >= 5 and waited >= 5

@@ -1,4 +1,4 @@
-"""entity rows know where their data came from: origin
+"""entity rows know where their data came from: origin, state_ledger
 
 Revision ID: 0002
 Revises: 0001
@@ -10,6 +10,10 @@ existing row and every row the projection writes gets it), ``archive`` (events
 read from a SEP-54 ledger data lake) or ``ledger_state`` (the contract's
 storage read with getLedgerEntries, when the entity's events are out of reach).
 The CHECK constraint spells its values out: a migration is history.
+
+``state_ledger`` (nullable) on the same tables: for a row written from a
+ledger entry, the entry's ``lastModifiedLedgerSeq``; the row's state already
+includes every event up to the end of that ledger.
 """
 
 from collections.abc import Sequence
@@ -32,10 +36,12 @@ def upgrade() -> None:
         op.add_column(
             table, sa.Column("origin", sa.Text(), server_default="events", nullable=False)
         )
+        op.add_column(table, sa.Column("state_ledger", sa.Integer(), nullable=True))
         op.create_check_constraint(op.f(f"ck_{table}_origin"), table, ORIGINS)
 
 
 def downgrade() -> None:
     for table in TABLES:
         op.drop_constraint(op.f(f"ck_{table}_origin"), table, type_="check")
+        op.drop_column(table, "state_ledger")
         op.drop_column(table, "origin")
