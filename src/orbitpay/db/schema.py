@@ -490,10 +490,10 @@ discrepancies = Table(
     "discrepancies",
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
-    # reconcile | enrich | decode | gap
+    # A DiscrepancySource (orbitpay.enums); no CHECK: a new finder needs no migration.
     Column("source", Text, nullable=False),
     Column("contract_id", Text, nullable=True),
-    # stream | schedule | proposal | withdrawal | event | cursor | ...
+    # A DiscrepancyEntity (orbitpay.enums).
     Column("entity", Text, nullable=False),
     Column("entity_id", Text, nullable=True),
     Column("field", Text, nullable=True),
