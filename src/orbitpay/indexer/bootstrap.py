@@ -64,18 +64,16 @@ archival is reported the same way.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.db.schema import (
     contracts,
-    discrepancies,
-    governance_members,
     indexer_cursors,
     proposals,
     streams,
@@ -85,20 +83,27 @@ from orbitpay.db.schema import (
 )
 from orbitpay.enums import (
     ContractKind,
-    DiscrepancySource,
     Origin,
     ProposalStatus,
     ScheduleStatus,
     StreamStatus,
     WithdrawalStatus,
 )
-from orbitpay.indexer import state_rows, store
+from orbitpay.indexer import instance_state, state_rows, store
+from orbitpay.indexer.findings import (
+    RECONCILE,
+    BootstrapReport,
+    Finding,
+    discrepancy_row,
+    record_finding,
+    report_archived,
+)
 from orbitpay.indexer.model import ContractInfo
 from orbitpay.indexer.state_rows import EntityState, StateError
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import DISCREPANCIES
 from orbitpay.stellar.ledger import archived, decode_entry, instance_key, persistent_key
-from orbitpay.stellar.rpc import LedgerEntry, RpcClient
+from orbitpay.stellar.rpc import RpcClient
 
 log = get_logger(__name__)
 
@@ -106,53 +111,6 @@ UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 """``created_at`` of a bootstrapped row whose storage records no creation time."""
 UNKNOWN_LEDGER = 0
 """``created_ledger`` (and an approval's ``ledger``) when the creating transaction is unknown."""
-
-BOOTSTRAP = DiscrepancySource.BOOTSTRAP.value
-RECONCILE = DiscrepancySource.RECONCILE.value
-
-
-@dataclass
-class Finding:
-    """A difference between a row and the chain (or an entry that could not be used)."""
-
-    contract_id: str
-    entity: str
-    entity_id: str
-    field: str
-    indexed: Any
-    chain: Any
-    message: str
-
-
-@dataclass
-class BootstrapReport:
-    """What one bootstrap (or reconciliation) pass read, wrote and found.
-
-    ``checked``: entity entries requested; ``inserted``: rows written that did not
-    exist; ``corrected``: fields corrected on existing rows; ``skipped_newer``: our
-    row was newer than the entry; ``deferred``: the entry was newer than the indexed
-    ledger (see the module docstring); ``final``: rows in a final status, not read
-    again; ``missing``: entries absent from the ledger; ``archived``: entries past
-    their TTL; ``undecodable``: entries whose value has an unexpected shape.
-    ``findings`` are differences between a row and the chain; ``problems`` what
-    could not be read as it should (absent, archived, undecodable, clamped).
-    ``state_ledgers`` maps ``(entity, contract_id, id)`` of every row written from
-    an entry to the entry's ``lastModifiedLedgerSeq``.
-    """
-
-    contracts: int = 0
-    checked: int = 0
-    inserted: int = 0
-    corrected: int = 0
-    skipped_newer: int = 0
-    deferred: int = 0
-    final: int = 0
-    missing: int = 0
-    archived: int = 0
-    undecodable: int = 0
-    findings: list[Finding] = field(default_factory=list)
-    problems: list[Finding] = field(default_factory=list)
-    state_ledgers: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -250,17 +208,6 @@ ENTITIES: dict[str, EntitySpec] = {
 }
 SPEC_BY_ENTITY = {s.entity: s for s in ENTITIES.values()}
 
-# Contract-level settings in instance storage -> the ``contracts.params`` names the projection uses.
-PARAMS: dict[str, tuple[tuple[str, str], ...]] = {
-    ContractKind.TREASURY: (("Signers", "signers"), ("Threshold", "threshold")),
-    ContractKind.GOVERNANCE: (
-        ("QuorumPercentage", "quorum_percentage"),
-        ("VotingDuration", "voting_duration"),
-        ("GracePeriod", "grace_period"),
-        ("TotalWeight", "total_weight"),
-    ),
-}
-
 
 # ── entry points ────────────────────────────────────────────────────────────────
 
@@ -293,7 +240,7 @@ async def bootstrap_contract(
     inst = answer.entries[0] if answer.entries else None
     if inst is None:
         rep.missing += 1
-        await _report(
+        await record_finding(
             engine,
             rep,
             Finding(
@@ -312,12 +259,12 @@ async def bootstrap_contract(
     modified = inst.last_modified_ledger or 0
     if archived(inst.live_until_ledger, answer.latest_ledger):
         rep.archived += 1
-        await _report_archived(engine, rep, cid, "contract", cid, inst, answer.latest_ledger)
+        await report_archived(engine, rep, cid, "contract", cid, inst, answer.latest_ledger)
     try:
         _, storage = decode_entry(inst.xdr)
     except Exception as exc:  # any XDR/shape error: report, never guess
         rep.undecodable += 1
-        await _report(
+        await record_finding(
             engine,
             rep,
             Finding(cid, "contract", cid, "instance", None, None, f"undecodable instance: {exc}"),
@@ -327,18 +274,18 @@ async def bootstrap_contract(
     if not isinstance(storage, dict):
         return rep
     if modified <= through:
-        await contract_params(engine, rep, info, storage, correct)
+        await instance_state.contract_params(engine, rep, info, storage, correct)
     else:
         rep.deferred += 1
     if kind == ContractKind.GOVERNANCE:
-        await _members(engine, rpc, rep, cid, storage, modified, through, correct)
+        await instance_state.members(engine, rpc, rep, cid, storage, modified, through, correct)
     spec = ENTITIES.get(kind)
     if spec is None:
         return rep
     count = storage.get(spec.counter, 0)
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         rep.undecodable += 1
-        await _report(
+        await record_finding(
             engine,
             rep,
             Finding(
@@ -478,7 +425,7 @@ async def _entities(
         if entry is None:
             rep.missing += 1
             held = " (the indexed row is kept as it is)" if eid in rows else " (not indexed)"
-            await _report(
+            await record_finding(
                 engine,
                 rep,
                 Finding(
@@ -497,13 +444,13 @@ async def _entities(
         modified = entry.last_modified_ledger or 0
         if archived(entry.live_until_ledger, latest):
             rep.archived += 1
-            await _report_archived(engine, rep, cid, spec.entity, str(eid), entry, latest)
+            await report_archived(engine, rep, cid, spec.entity, str(eid), entry, latest)
         try:
             _, value = decode_entry(entry.xdr)
             state = spec.decode(value, eid)
         except (StateError, ValueError) as exc:
             rep.undecodable += 1
-            await _report(
+            await record_finding(
                 engine,
                 rep,
                 Finding(
@@ -526,7 +473,7 @@ async def _entities(
             rep.deferred += 1
             continue
         for name, chain in state.clamped.items():
-            await _report(
+            await record_finding(
                 engine,
                 rep,
                 Finding(
@@ -689,7 +636,7 @@ async def _update(
         await store.add_discrepancies(
             conn,
             [
-                _row(
+                discrepancy_row(
                     RECONCILE,
                     f,
                     modified,
@@ -728,7 +675,7 @@ async def _approvals(
     want = set(chain_signers)
     if have == want:
         return
-    await _report(
+    await record_finding(
         engine,
         rep,
         Finding(
@@ -743,313 +690,6 @@ async def _approvals(
         ),
         modified,
         source=RECONCILE,
-    )
-
-
-# ── contract parameters and members ──────────────────────────────────────────────
-
-
-async def contract_params(
-    engine: AsyncEngine,
-    rep: BootstrapReport,
-    c: dict[str, Any],
-    storage: dict[Any, Any],
-    correct: bool,
-) -> None:
-    """Admin and ``params`` from instance storage. An unknown (NULL) value is filled in
-    silently; a known one that differs is a finding, corrected and recorded."""
-    kind = c["kind"]
-    params = dict(c.get("params") or {})
-    new_params = dict(params)
-    findings: list[Finding] = []
-    for key, name in PARAMS.get(kind, ()):
-        if key not in storage:
-            continue
-        value = storage[key]
-        if isinstance(value, tuple):
-            value = list(value)
-        if params.get(name) == value:
-            continue
-        new_params[name] = value
-        if params.get(name) is not None:
-            findings.append(
-                Finding(
-                    c["contract_id"],
-                    "contract",
-                    c["contract_id"],
-                    f"params.{name}",
-                    params.get(name),
-                    value,
-                    f"{kind} contract {name}: indexed {params.get(name)}, chain {value}",
-                )
-            )
-    admin = storage.get("Admin")
-    new_admin = c.get("admin")
-    if isinstance(admin, str) and admin != new_admin:
-        if new_admin is not None:
-            findings.append(
-                Finding(
-                    c["contract_id"],
-                    "contract",
-                    c["contract_id"],
-                    "admin",
-                    new_admin,
-                    admin,
-                    f"{kind} contract admin: indexed {new_admin}, chain {admin}",
-                )
-            )
-        new_admin = admin
-    if new_params == params and new_admin == c.get("admin"):
-        return
-    rep.findings.extend(findings)
-    # The correction and its record commit together (a crash leaves neither or both).
-    async with engine.begin() as conn:
-        if correct:
-            await conn.execute(
-                update(contracts)
-                .where(contracts.c.contract_id == c["contract_id"])
-                .values(params=store.storable(new_params), admin=new_admin)
-            )
-            rep.corrected += len(findings)
-        await store.add_discrepancies(
-            conn,
-            [_row(RECONCILE, f, c.get("last_ledger"), correct, "") for f in findings],
-        )
-    for f in findings:
-        DISCREPANCIES.labels(RECONCILE, f.entity).inc()
-
-
-async def _members(
-    engine: AsyncEngine,
-    rpc: RpcClient,
-    rep: BootstrapReport,
-    cid: str,
-    storage: dict[Any, Any],
-    inst_modified: int,
-    through: int,
-    correct: bool,
-) -> None:
-    """``Members`` (instance) and each member's ``VotingWeight(address)`` entry (weight 1
-    when absent, as the contract reads it) -> ``governance_members``."""
-    members = storage.get("Members")
-    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-        return
-    keys = {persistent_key(cid, "VotingWeight", m): m for m in members}
-    answer = await rpc.get_ledger_entries(list(keys)) if keys else None
-    weights: dict[str, tuple[int, int]] = {}  # member -> (weight, ledger of that state)
-    for e in answer.entries if answer else []:
-        member = keys.get(e.key)
-        if member is None:
-            continue
-        try:
-            _, w = decode_entry(e.xdr)
-        except Exception:
-            continue
-        if isinstance(w, int) and not isinstance(w, bool):
-            weights[member] = (w, max(inst_modified, e.last_modified_ledger or 0))
-    chain = {m: weights.get(m, (1, inst_modified)) for m in members}
-    total = storage.get("TotalWeight")
-    if isinstance(total, int) and total != sum(w for w, _ in chain.values()):
-        await _report(
-            engine,
-            rep,
-            Finding(
-                cid,
-                "member",
-                cid,
-                "total_weight",
-                sum(w for w, _ in chain.values()),
-                total,
-                f"governance {cid}: members' weights add up to "
-                f"{sum(w for w, _ in chain.values())}, TotalWeight is {total} "
-                "(a VotingWeight entry archived and evicted?)",
-            ),
-            inst_modified,
-        )
-    async with engine.connect() as conn:
-        rows = {
-            r.member: store._plain(r)
-            for r in await conn.execute(
-                select(governance_members).where(governance_members.c.contract_id == cid)
-            )
-        }
-    inserts: list[dict[str, Any]] = []
-    for member, (weight, ledger) in chain.items():
-        row = rows.get(member)
-        if row is not None and row["last_ledger"] > ledger:
-            rep.skipped_newer += 1
-            continue
-        if ledger > through:
-            rep.deferred += 1
-            continue
-        if row is None:
-            inserts.append(
-                {
-                    "contract_id": cid,
-                    "member": member,
-                    "weight": weight,
-                    "active": True,
-                    "last_ledger": ledger,
-                    "state_ledger": ledger,
-                    "origin": Origin.LEDGER_STATE.value,
-                }
-            )
-        elif row["weight"] != weight or not row["active"]:
-            await _correct_member(
-                engine, rep, row, {"weight": weight, "active": True}, ledger, correct
-            )
-    if inst_modified <= through:
-        for member, row in rows.items():
-            if row["active"] and member not in chain and row["last_ledger"] <= inst_modified:
-                await _correct_member(engine, rep, row, {"active": False}, inst_modified, correct)
-    if inserts and correct:
-        async with engine.begin() as conn:
-            result = await conn.execute(
-                insert(governance_members)
-                .values(inserts)
-                .on_conflict_do_nothing(index_elements=["contract_id", "member"])
-            )
-        rep.inserted += max(0, result.rowcount)
-
-
-async def _correct_member(
-    engine: AsyncEngine,
-    rep: BootstrapReport,
-    row: dict[str, Any],
-    chain: dict[str, Any],
-    ledger: int,
-    correct: bool,
-) -> None:
-    found = [
-        Finding(
-            row["contract_id"],
-            "member",
-            row["member"],
-            name,
-            row[name],
-            value,
-            f"governance member {row['member']} {name}: indexed {row[name]}, chain {value}",
-        )
-        for name, value in chain.items()
-        if row[name] != value
-    ]
-    rep.findings.extend(found)
-    async with engine.begin() as conn:
-        ok = False
-        if correct:
-            result = await conn.execute(
-                update(governance_members)
-                .where(
-                    governance_members.c.contract_id == row["contract_id"],
-                    governance_members.c.member == row["member"],
-                    governance_members.c.last_ledger == row["last_ledger"],
-                )
-                .values(
-                    **chain,
-                    last_ledger=max(ledger, int(row["last_ledger"])),
-                    state_ledger=ledger,
-                    updated_at=func.now(),
-                )
-            )
-            ok = result.rowcount == 1
-        await store.add_discrepancies(
-            conn,
-            [
-                _row(RECONCILE, f, ledger, ok, "; corrected from the chain" if ok else "")
-                for f in found
-            ],
-        )
-    if ok:
-        rep.corrected += len(found)
-
-
-# ── reporting ─────────────────────────────────────────────────────────────────────
-
-
-def _row(
-    source: str, f: Finding, ledger: int | None, corrected: bool, suffix: str
-) -> dict[str, Any]:
-    return {
-        "source": source,
-        "contract_id": f.contract_id,
-        "entity": f.entity,
-        "entity_id": f.entity_id,
-        "field": f.field,
-        "indexed_value": None if f.indexed is None else str(f.indexed),
-        "chain_value": None if f.chain is None else str(f.chain),
-        "ledger": ledger,
-        "message": f.message + suffix,
-        "details": None,
-        "corrected": corrected,
-    }
-
-
-async def _report(
-    engine: AsyncEngine,
-    rep: BootstrapReport,
-    f: Finding,
-    ledger: int | None,
-    *,
-    source: str = BOOTSTRAP,
-) -> None:
-    """Record ``f`` once: a later pass finding the same thing adds no row (but logs).
-
-    A ``reconcile`` record is a difference (``findings``), any other a problem."""
-    (rep.findings if source == RECONCILE else rep.problems).append(f)
-    row = _row(source, f, ledger, False, "")
-    async with engine.begin() as conn:
-        seen = await _seen(conn, row)
-        if not seen:
-            await store.add_discrepancies(conn, [row])
-    # Periodic passes meet the same archived entry again and again: warn once.
-    (log.debug if seen else log.warning)(
-        "bootstrap_finding", entity=f.entity, entity_id=f.entity_id, message=f.message
-    )
-    if not seen:
-        DISCREPANCIES.labels(source, f.entity).inc()
-
-
-async def _seen(conn: AsyncConnection, row: dict[str, Any]) -> bool:
-    d = discrepancies.c
-    found = await conn.scalar(
-        select(func.count())
-        .select_from(discrepancies)
-        .where(
-            d.source == row["source"],
-            d.contract_id == row["contract_id"],
-            d.entity == row["entity"],
-            d.entity_id == row["entity_id"],
-            d.field == row["field"],
-            d.chain_value.is_not_distinct_from(row["chain_value"]),
-        )
-    )
-    return bool(found)
-
-
-async def _report_archived(
-    engine: AsyncEngine,
-    rep: BootstrapReport,
-    cid: str,
-    entity: str,
-    eid: str,
-    entry: LedgerEntry,
-    latest: int,
-) -> None:
-    await _report(
-        engine,
-        rep,
-        Finding(
-            cid,
-            entity,
-            eid,
-            "live_until_ledger",
-            None,
-            entry.live_until_ledger,
-            f"{entity} {eid}: ledger entry archived (live until ledger "
-            f"{entry.live_until_ledger}, latest {latest}); its stored state is used as it is, "
-            "and the contract must restore it before it can change",
-        ),
-        latest,
     )
 
 
@@ -1068,6 +708,5 @@ __all__ = [
     "bootstrap_contract",
     "bootstrap_entities",
     "bootstrap_new_contracts",
-    "contract_params",
     "indexed_through",
 ]
