@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from stellar_sdk import Keypair, StrKey
 from tests.conftest import truncate_all
 from tests.e2e.test_indexer_helpers import expected_state, indexed_state, register_devnet_orgs
 
@@ -353,3 +354,70 @@ async def test_first_start_bootstraps_what_the_events_in_reach_will_not_touch(
                 assert row is None or row.origin == "events", key
                 waited += 1
     assert checked >= 5 and waited >= 5
+
+
+async def test_orbitpay_reconcile_bootstraps_every_contract(
+    eng: AsyncEngine, database_url: str, demo: Any
+) -> None:
+    """``orbitpay reconcile`` (reconcile_once) with ORBITPAY_START_LEDGER past every event."""
+    from orbitpay.indexer.service import reconcile_once
+
+    chain = demo.chain
+    await register_devnet_orgs(eng, chain)
+    settings = load_settings(
+        database_url=database_url, rpc_url=demo.url, start_ledger=chain.latest_ledger + 1
+    )
+    report = await reconcile_once(settings, eng, demo.url)
+    assert report.contracts == 4 and report.findings == []
+    _assert_equals_dump(await indexed_state(eng), expected_state(chain.state_dump()))
+
+
+async def test_a_contract_without_instance_is_reported_and_nothing_is_read(
+    eng: AsyncEngine, rpc: RpcClient, demo: Any
+) -> None:
+    from orbitpay.orgs import register_organization
+
+    ghost = StrKey.encode_contract(bytes(range(32)))
+    async with eng.begin() as conn:
+        await register_organization(conn, "Ghost", {"payroll": ghost})
+    rep = await bootstrap_contract(eng, rpc, ghost, start_ledger=demo.chain.latest_ledger + 1)
+    assert (rep.missing, rep.checked, rep.inserted) == (1, 0, 0)
+    assert [(p.entity, p.field) for p in rep.problems] == [("contract", "instance")]
+    async with eng.connect() as conn:
+        rows = (await conn.execute(select(discrepancies))).all()
+    assert [(r.source, r.entity, r.entity_id) for r in rows] == [("bootstrap", "contract", ghost)]
+    with pytest.raises(ValueError, match="not registered"):
+        await bootstrap_contract(eng, rpc, StrKey.encode_contract(bytes(32)))
+
+
+async def test_members_follow_the_chain_added_reweighted_and_removed(
+    eng: AsyncEngine, rpc: RpcClient, demo: Any
+) -> None:
+    chain = demo.chain
+    await register_devnet_orgs(eng, chain)
+    governance = chain.organizations()[0]["contracts"]["governance"]
+    beyond = chain.latest_ledger + 1
+    await bootstrap_contract(eng, rpc, governance, start_ledger=beyond)
+    members = chain.contracts[governance].instance["Members"]
+    stranger = Keypair.from_raw_ed25519_seed(bytes(range(32))).public_key
+    async with eng.begin() as conn:
+        # one member's weight went stale, and a row for someone no longer a member
+        await conn.execute(
+            update(governance_members)
+            .where(governance_members.c.member == members[0])
+            .values(weight=99, last_ledger=1)
+        )
+        await conn.execute(
+            insert(governance_members).values(
+                contract_id=governance, member=stranger, weight=3, active=True, last_ledger=1
+            )
+        )
+    rep = await bootstrap_contract(eng, rpc, governance, start_ledger=beyond)
+    assert sorted((f.entity_id, f.field) for f in rep.findings) == sorted(
+        [(members[0], "weight"), (stranger, "active")]
+    )
+    async with eng.connect() as conn:
+        rows = {r.member: r for r in await conn.execute(select(governance_members))}
+    assert rows[members[0]].weight == chain.contracts[governance].weight(members[0])
+    assert rows[stranger].active is False and rows[stranger].origin == "events"
+    assert {m for m, r in rows.items() if r.active} == set(members)
