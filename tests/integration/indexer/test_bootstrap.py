@@ -421,3 +421,22 @@ async def test_members_follow_the_chain_added_reweighted_and_removed(
     assert rows[members[0]].weight == chain.contracts[governance].weight(members[0])
     assert rows[stranger].active is False and rows[stranger].origin == "events"
     assert {m for m, r in rows.items() if r.active} == set(members)
+
+
+async def test_index_once_on_a_short_retention_rpc_equals_the_dump(
+    eng: AsyncEngine, database_url: str
+) -> None:
+    """The RPC serves only the last ~17 days: what is older comes from ledger state."""
+    from orbitpay.devnet.server import start_background_devnet
+
+    handle = start_background_devnet(scenario="demo", seed=1, live=False, retention_ledgers=300_000)
+    try:
+        chain = handle.chain
+        assert chain.oldest_ledger > chain.genesis_ledger
+        await register_devnet_orgs(eng, chain)
+        settings = load_settings(database_url=database_url, rpc_url=handle.url)
+        await index_until_latest(settings, eng, handle.url, progress=False)
+        _assert_equals_dump(await indexed_state(eng), expected_state(chain.state_dump()))
+        assert await _count(eng, streams, streams.c.origin == "ledger_state") > 0
+    finally:
+        handle.stop()
