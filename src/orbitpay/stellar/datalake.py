@@ -31,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import struct
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import unquote, urlsplit
@@ -42,6 +44,10 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import zstandard
 from stellar_sdk import StrKey
+
+from orbitpay.stellar.ledgermeta import ArchiveLedger, decode_batch, first_close_time
+from orbitpay.stellar.rpc import RawEvent
+from orbitpay.stellar.tx import TxContext
 
 MAX_UINT32 = 0xFFFF_FFFF
 CONFIG_KEY = ".config.json"
@@ -376,6 +382,8 @@ class LakeBatch:
     key: str
     xdr: bytes | None  # decompressed LedgerCloseMetaBatch; None when the prefilter skipped it
     compressed_size: int
+    # Close time of the first ledger (None if its header is an unknown shape).
+    first_closed_at: datetime | None = None
 
     @property
     def skipped(self) -> bool:
@@ -397,7 +405,11 @@ def process_object(
     if (first, last) != (start, end):
         raise CorruptObject(key, f"holds ledgers {first}-{last}, its key says {start}-{end}")
     keep = needles is None or mentions_any(xdr, needles)
-    return LakeBatch(start, end, key, xdr if keep else None, len(raw))
+    try:
+        closed_at: datetime | None = first_close_time(xdr)
+    except (ValueError, struct.error):
+        closed_at = None  # an unknown arm: only an error if the ledger is decoded
+    return LakeBatch(start, end, key, xdr if keep else None, len(raw), closed_at)
 
 
 # ── the reader ───────────────────────────────────────────────────────────────
@@ -539,8 +551,123 @@ class DataLake:
                 await asyncio.gather(*pending, return_exceptions=True)
 
 
+# ── what a source consumes ───────────────────────────────────────────────────
+
+
+@dataclass(slots=True)
+class ArchiveSlice:
+    """Ledgers ``first_ledger..last_ledger`` read from the lake, for the watched contracts.
+
+    Every ledger of the range is accounted for: either it is in ``ledgers``,
+    or it concerns no watched contract (skipped by the prefilter, or decoded
+    and empty), or the slice is a ``gap`` (its object is missing). This is the
+    unit a :class:`~orbitpay.indexer.sources.base.Source` turns into batches:
+    its events (already in RPC id order), the transactions' contexts, and a
+    position of ``scanned_to = last_ledger``.
+    """
+
+    first_ledger: int
+    last_ledger: int
+    closed_at: datetime | None  # close time of ``last_ledger`` when known
+    ledgers: list[ArchiveLedger] = field(default_factory=list)
+    gap: Gap | None = None
+
+    @property
+    def events(self) -> list[RawEvent]:
+        return [e for led in self.ledgers for e in led.events]
+
+    @property
+    def transactions(self) -> dict[str, TxContext]:
+        return {h: c for led in self.ledgers for h, c in led.transactions.items()}
+
+
+async def read_archive(
+    lake: DataLake,
+    first: int,
+    last: int,
+    watch: Collection[str],
+    *,
+    on_gap: Literal["raise", "yield"] = "raise",
+) -> AsyncIterator[ArchiveSlice]:
+    """Slices of ``[first, last]`` in order: download, prefilter, decode (in a worker thread).
+
+    ``watch`` is a set of contract strkeys. A missing object raises
+    :class:`GapError`, or with ``on_gap="yield"`` becomes a slice with ``gap`` set.
+    An undecodable ledger that concerns a watched contract raises
+    :class:`~orbitpay.stellar.ledgermeta.LedgerDecodeError`.
+    """
+    config = await lake.open()
+    watched = frozenset(watch)
+    needles = contract_id_bytes(sorted(watched))
+    passphrase = lake.network_passphrase or config.network_passphrase
+    async for item in lake.batches(first, last, watch=needles, on_gap=on_gap):
+        lo = max(first, item.first_ledger)
+        hi = min(last, item.last_ledger)
+        if isinstance(item, Gap):
+            yield ArchiveSlice(lo, hi, None, gap=item)
+            continue
+        closed_at = item.first_closed_at if item.first_ledger == hi else None
+        if item.xdr is None:
+            yield ArchiveSlice(lo, hi, closed_at)
+            continue
+        ledgers = await asyncio.to_thread(
+            decode_batch, item.xdr, passphrase, watched, first=lo, last=hi
+        )
+        if ledgers and ledgers[-1].sequence == hi:
+            closed_at = ledgers[-1].closed_at
+        yield ArchiveSlice(lo, hi, closed_at, ledgers)
+
+
+async def ledger_at(lake: DataLake, when: datetime, lo: int, hi: int) -> int:
+    """The first ledger in ``[lo, hi]`` that closed at or after ``when`` (``hi + 1`` if none).
+
+    A binary search over the close times of the objects' first ledgers (one
+    download each, about log2(range / ledgersPerBatch) of them), then a scan of
+    the one batch that holds the answer. A missing object raises :class:`GapError`.
+    """
+    config = await lake.open()
+
+    async def closed(ledger: int) -> datetime:
+        item = await lake.fetch(ledger)
+        if isinstance(item, Gap):
+            raise GapError(item)
+        if item.first_closed_at is None:
+            raise CorruptObject(item.key, "the first ledger's header is of an unknown shape")
+        return item.first_closed_at
+
+    if hi < lo:
+        return lo
+    if await closed(lo) >= when:  # the first ledger of lo's batch: all later ones too
+        return lo
+    # Invariant: the batch starting at ``left`` closed before ``when``.
+    left, right = config.batch_start(lo), config.batch_start(hi)
+    if await closed(right) < when:
+        left = right
+    else:
+        while right - left > config.ledgers_per_batch:
+            mid = config.batch_start(left + (right - left) // 2)
+            if mid in (left, right):
+                break
+            if await closed(mid) < when:
+                left = mid
+            else:
+                right = mid
+    if config.ledgers_per_batch == 1:
+        return max(lo, left + 1) if left + 1 <= hi else hi + 1
+    item = await lake.fetch(left)
+    if isinstance(item, Gap):
+        raise GapError(item)
+    assert item.xdr is not None  # fetched without a prefilter
+    passphrase = lake.network_passphrase or config.network_passphrase
+    for led in await asyncio.to_thread(decode_batch, item.xdr, passphrase, frozenset()):
+        if led.sequence >= lo and led.closed_at >= when:
+            return min(led.sequence, hi + 1)
+    return max(lo, min(item.last_ledger + 1, hi + 1))
+
+
 __all__ = [
     "CONFIG_KEY",
+    "ArchiveSlice",
     "Backoff",
     "CorruptObject",
     "DataLake",
@@ -557,7 +684,9 @@ __all__ = [
     "PassphraseMismatch",
     "contract_id_bytes",
     "decompress",
+    "ledger_at",
     "mentions_any",
     "open_store",
     "process_object",
+    "read_archive",
 ]

@@ -566,6 +566,30 @@ def batch_range(xdr_bytes: bytes) -> tuple[int, int]:
     return int(first), int(last)
 
 
+def first_close_time(xdr_bytes: bytes) -> datetime:
+    """Close time of a batch's first ledger, read from fixed offsets (no decoding).
+
+    ``LedgerCloseMetaBatch`` = start, end, count, then ``LedgerCloseMeta``:
+    its arm, the extension for v1/v2 (v0: 4 bytes; v1: 4 + ext 4 + int64 8), the
+    header entry's hash, then the header: version, previous hash, and the SCP
+    value whose tx set hash precedes ``closeTime``. Cheap enough to read from
+    every object, which is what turns a date into a ledger by binary search.
+    """
+    pos = 12
+    (arm,) = struct.unpack_from(">I", xdr_bytes, pos)
+    pos += 4
+    if arm in (1, 2):
+        (ext,) = struct.unpack_from(">I", xdr_bytes, pos)
+        pos += {0: 4, 1: 16}.get(ext, -1)
+        if ext not in (0, 1):
+            raise ValueError(f"unknown LedgerCloseMetaExt v{ext}")
+    elif arm != 0:
+        raise ValueError(f"unknown LedgerCloseMeta v{arm}")
+    pos += 32 + 4 + 32 + 32  # entry hash, ledgerVersion, previousLedgerHash, txSetHash
+    (close_time,) = struct.unpack_from(">Q", xdr_bytes, pos)
+    return datetime.fromtimestamp(close_time, UTC)
+
+
 def decode_batch(
     xdr_bytes: bytes,
     network_passphrase: str,
@@ -623,5 +647,6 @@ __all__ = [
     "decode_batch",
     "envelope_hash",
     "event_id",
+    "first_close_time",
     "toid",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -33,7 +34,9 @@ from orbitpay.stellar.datalake import (
     PassphraseMismatch,
     contract_id_bytes,
     decompress,
+    ledger_at,
     process_object,
+    read_archive,
 )
 
 FIXTURE = Path(__file__).parents[3] / ".." / "shared" / "fixtures" / "pubnet-53312000.xdr.zstd"
@@ -311,3 +314,57 @@ def test_backoff_is_full_jitter_under_the_cap(attempt: int) -> None:
     cap = min(8.0, 0.1 * 2**attempt)
     assert 0.0 <= b.delay(attempt) <= cap
     assert b.delay(attempt, retry_after=30.0) == 30.0
+
+
+# ── slices for a source, dates to ledgers ────────────────────────────────────
+
+
+async def test_read_archive_accounts_for_every_ledger(small_chain: Chain, lake_dir: Path) -> None:
+    first, last = small_chain.genesis_ledger + 1, small_chain.latest_ledger - 1
+    watch = _watched(small_chain)
+    (lake_dir / LakeConfig("x").object_key(first + 3)).unlink()
+    async with DataLake(lake_dir.as_uri()) as lake:
+        slices = [s async for s in read_archive(lake, first, last, watch, on_gap="yield")]
+        with pytest.raises(GapError):
+            _ = [s async for s in read_archive(lake, first, last, watch)]
+    assert [(s.first_ledger, s.last_ledger) for s in slices] == [
+        (n, n) for n in range(first, last + 1)
+    ]
+    assert [s.first_ledger for s in slices if s.gap is not None] == [first + 3]
+    assert all(
+        s.closed_at is not None and s.closed_at.timestamp() == small_chain.close_time(s.last_ledger)
+        for s in slices
+        if s.gap is None
+    )
+    expected = [
+        e.id
+        for seq in sorted(small_chain.ledgers)
+        if first <= seq <= last and seq != first + 3
+        for e in small_chain.ledgers[seq].events
+    ]
+    assert [e.id for s in slices for e in s.events] == expected
+    hashes = {
+        t.hash
+        for seq, r in small_chain.ledgers.items()
+        if first <= seq <= last and seq != first + 3
+        for t in r.txs
+    }
+    assert {h for s in slices for h in s.transactions} == hashes
+
+
+@pytest.mark.parametrize("per_batch", [1, 4])
+async def test_ledger_at_finds_the_first_ledger_closed_at_or_after(
+    small_chain: Chain, tmp_path: Path, per_batch: int
+) -> None:
+    LakeWriter(small_chain, tmp_path, ledgers_per_batch=per_batch).sync()
+    written_last = (
+        small_chain.latest_ledger
+        - (small_chain.latest_ledger - small_chain.genesis_ledger + 1) % per_batch
+    )
+    lo, hi = small_chain.genesis_ledger + 1, written_last - 1
+    async with DataLake(str(tmp_path)) as lake:
+        for offset in range(-7, (hi - lo + 3) * 5, 3):
+            ts = small_chain.close_time(lo) + offset
+            when = datetime.fromtimestamp(ts, UTC)
+            brute = next((n for n in range(lo, hi + 1) if small_chain.close_time(n) >= ts), hi + 1)
+            assert await ledger_at(lake, when, lo, hi) == brute, offset
