@@ -50,6 +50,17 @@ this row come from", not "who touched it last"). Votes are not bootstrapped
 unknown-provenance values (ledger 0; the proposer's at the withdrawal's
 creation time).
 
+When it runs
+------------
+``orbitpay reconcile`` and the reconciliation after every catch-up
+(:func:`orbitpay.indexer.reconcile.reconcile`) bootstrap every registered
+contract; :func:`bootstrap_new_contracts` runs before each catch-up for the
+contracts no cursor covers yet (their first start); :func:`bootstrap_entities`
+is for an event that refers to an entity not indexed. A pass reads the ids
+below the contract's counter that are missing from our tables or still open:
+a row in a final status (executed, cancelled, completed, revoked, fully
+claimed, rejected, expired) cannot change on chain and is not read again.
+
 Archived entries
 ----------------
 An entry absent from ``getLedgerEntries`` (evicted, or never stored) is
@@ -414,6 +425,7 @@ async def _entities(
 ) -> None:
     if not ids:
         return
+    before = (rep.inserted, rep.corrected, rep.deferred, rep.missing, rep.archived)
     keys = {persistent_key(cid, spec.variant, i): i for i in ids}
     answer = await rpc.get_ledger_entries(list(keys))
     latest = answer.latest_ledger
@@ -501,15 +513,21 @@ async def _entities(
                 rep.state_ledgers[(spec.entity, cid, eid)] = modified
             if spec.entity == "withdrawal":
                 await _approvals(engine, rep, cid, eid, state.approvals, modified)
-    if rep.inserted or rep.findings:
+    after = (rep.inserted, rep.corrected, rep.deferred, rep.missing, rep.archived)
+    if after != before:
+        inserted, corrected, deferred, missing, archived_ = (
+            a - b for a, b in zip(after, before, strict=True)
+        )
         log.info(
             "bootstrapped",
             contract=cid,
             entity=spec.entity,
-            inserted=rep.inserted,
-            deferred=rep.deferred,
-            missing=rep.missing,
-            archived=rep.archived,
+            read=len(ids),
+            inserted=inserted,
+            corrected=corrected,
+            deferred=deferred,
+            missing=missing,
+            archived=archived_,
         )
 
 
