@@ -138,12 +138,24 @@ def unit(sc: xdr.SCVal) -> None:
     raise DecodeError(f"expected (), got {sc.type.name}")
 
 
+def _variants(enum: type[E]) -> tuple[tuple[str, ...], dict[str, E]]:
+    """``enum``'s Rust variant names in discriminant order, and the member of each (cached)."""
+    table = _VARIANTS.get(enum)
+    if table is None:
+        names = enum.variants()
+        table = _VARIANTS[enum] = (names, {n: enum.from_variant(n) for n in names})
+    return table  # the table of ``enum``: its members are E
+
+
+_VARIANTS: dict[type[ContractEnum], tuple[tuple[str, ...], dict[str, Any]]] = {}
+
+
 def enum_variant(sc: xdr.SCVal, enum: type[E]) -> E:
     """A ``#[contracttype]`` unit enum value ``Vec[Symbol(name)]`` -> its member.
 
     A ``#[repr(u32)]`` enum (U32 discriminant) is accepted too, indexing the variants.
     """
-    variants = enum.variants()
+    variants, members = _variants(enum)
     name: str | None = None
     if sc.type == T.SCV_VEC and sc.vec is not None and len(sc.vec.sc_vec) == 1:
         name = topic_symbol(sc.vec.sc_vec[0])
@@ -151,9 +163,10 @@ def enum_variant(sc: xdr.SCVal, enum: type[E]) -> E:
         name = topic_symbol(sc)
     elif sc.type == T.SCV_U32 and sc.u32 is not None and sc.u32.uint32 < len(variants):
         name = variants[sc.u32.uint32]
-    if name is not None and name in variants:
-        return enum.from_variant(name)
-    raise DecodeError(f"expected one of {variants}")
+    member = members.get(name) if name is not None else None
+    if member is None:
+        raise DecodeError(f"expected one of {variants}")
+    return member
 
 
 def encode_variant(member: ContractEnum) -> xdr.SCVal:
@@ -165,11 +178,11 @@ def decoded_variant(value: Any, enum: type[E]) -> E | None:
     """A unit enum as a decoded call argument (``["Yes"]``, ``"Yes"`` or a U32 index)."""
     if isinstance(value, list | tuple) and len(value) == 1:
         value = value[0]
-    variants = enum.variants()
-    if isinstance(value, str) and value in variants:
-        return enum.from_variant(value)
+    variants, members = _variants(enum)
+    if isinstance(value, str):
+        return members.get(value)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(variants):
-        return enum.from_variant(variants[value])
+        return members[variants[value]]
     return None
 
 

@@ -3,8 +3,12 @@
 ``Item``: one ``getEvents`` event, its decoding, its contract and (when the
 event is thin) its transaction context and the typed call it came from
 (``indexer.enrich``). The rows (``ContractRow``, ``StreamRow``, ...) are the
-tables' rows as slots dataclasses whose field names are the column names, so
-the store writes them without a per-row mapping. ``Snapshot``: the current
+tables' rows as dataclasses whose field names are the column names, so the
+store writes them without a per-row mapping: the rows written through JSON
+(entities, history rows, discrepancies) are plain dataclasses, not slots ones,
+because orjson encodes a dataclass's ``__dict__`` directly and is about three
+times slower reading slots (10,000 rows: 1.9 ms against 6.3 ms), which would
+make the bulk writes slower than the dicts they replace. ``Snapshot``: the current
 rows of the entities a page touches, keyed like the tables' primary keys.
 ``Changes``: the rows a page produces, and which families of data changed
 (``Changed``, for the read cache). The projection rules (``indexer.project``)
@@ -135,7 +139,7 @@ class OrganizationRow:
     admin: str | None
 
 
-@dataclass(slots=True)
+@dataclass
 class WithdrawalRow:
     contract_id: str
     withdrawal_id: int
@@ -153,7 +157,7 @@ class WithdrawalRow:
     last_ledger: int
 
 
-@dataclass(slots=True)
+@dataclass
 class StreamRow:
     contract_id: str
     stream_id: int
@@ -176,7 +180,7 @@ class StreamRow:
     last_ledger: int
 
 
-@dataclass(slots=True)
+@dataclass
 class ScheduleRow:
     contract_id: str
     schedule_id: int
@@ -203,7 +207,7 @@ class ScheduleRow:
     last_ledger: int
 
 
-@dataclass(slots=True)
+@dataclass
 class ProposalRow:
     contract_id: str
     proposal_id: int
@@ -226,7 +230,7 @@ class ProposalRow:
     last_ledger: int
 
 
-@dataclass(slots=True)
+@dataclass
 class MemberRow:
     contract_id: str
     member: str
@@ -240,7 +244,7 @@ class MemberRow:
 # ── history rows (written once) ────────────────────────────────────────────────
 
 
-@dataclass(slots=True)
+@dataclass
 class EventRow:
     id: str
     contract_id: str
@@ -261,7 +265,7 @@ class EventRow:
     decode_error: str | None
 
 
-@dataclass(slots=True)
+@dataclass
 class TreasuryEventRow:
     event_id: str
     contract_id: str
@@ -275,7 +279,7 @@ class TreasuryEventRow:
     timestamp: datetime
 
 
-@dataclass(slots=True)
+@dataclass
 class ApprovalRow:
     contract_id: str
     withdrawal_id: int
@@ -285,7 +289,7 @@ class ApprovalRow:
     approved_at: datetime
 
 
-@dataclass(slots=True)
+@dataclass
 class StreamClaimRow:
     event_id: str
     contract_id: str
@@ -299,7 +303,7 @@ class StreamClaimRow:
     claimed_at: datetime
 
 
-@dataclass(slots=True)
+@dataclass
 class VestingClaimRow:
     event_id: str
     contract_id: str
@@ -312,7 +316,7 @@ class VestingClaimRow:
     claimed_at: datetime
 
 
-@dataclass(slots=True)
+@dataclass
 class VoteRow:
     contract_id: str
     proposal_id: int
@@ -325,7 +329,7 @@ class VoteRow:
     voted_at: datetime
 
 
-@dataclass(slots=True)
+@dataclass
 class Discrepancy:
     """A ``discrepancies`` row: something the chain says that the index cannot take as is.
 
