@@ -26,7 +26,14 @@ from stellar_sdk import Keypair, StrKey
 from stellar_sdk import xdr as x
 
 from orbitpay.devnet import xdr as dx
-from orbitpay.devnet.contracts.base import Contract, ContractError, Env, TxContext
+from orbitpay.devnet.contracts.base import (
+    _MISSING,
+    Contract,
+    ContractError,
+    Env,
+    TxContext,
+    key_to_scval,
+)
 from orbitpay.devnet.contracts.governance import GovernanceContract
 from orbitpay.devnet.contracts.payroll import PayrollContract
 from orbitpay.devnet.contracts.router import RouterContract
@@ -124,6 +131,7 @@ class Chain:
         genesis_time: int = GENESIS_TIME,
         retention_ledgers: int | None = None,
         meta_version: int = 4,
+        ledger_changes: bool = False,
     ) -> None:
         if meta_version not in (3, 4):
             raise ValueError("meta_version must be 3 or 4")
@@ -134,6 +142,9 @@ class Chain:
         self.genesis_time = genesis_time
         self.retention_ledgers = retention_ledgers
         self.meta_version = meta_version
+        # Contract-data LedgerEntryChanges in each meta, as core writes them (off by
+        # default: they cost an encoding of every written entry, before and after).
+        self.ledger_changes = ledger_changes
         self.lock = threading.RLock()
         self.accounts: dict[str, Keypair] = {}
         self.account_names: dict[str, str] = {}
@@ -332,7 +343,10 @@ class Chain:
             else b""
         )
         result = dx.build_result(success, fee - 31_337, ret_hash)
-        meta = dx.build_meta(self.meta_version, success, events, ret, diagnostics, tx_events)
+        changes = self._storage_changes(ctx, seq) if success and self.ledger_changes else []
+        meta = dx.build_meta(
+            self.meta_version, success, events, ret, diagnostics, tx_events, changes
+        )
         event_b64 = [dx.b64(b) for b in packed]
         rec = TxRec(
             hash=tx_hash,
@@ -393,6 +407,64 @@ class Chain:
             self.failed_tx_count += 1
         value = sv.decode_scval(ret) if ret is not None else None
         return TxOutcome(tx_hash, seq, success, value, rec.error)
+
+    def _storage_changes(self, ctx: TxContext, seq: int) -> list[x.LedgerEntryChange]:
+        """The transaction's contract-data changes: STATE + UPDATED, or CREATED for new keys.
+
+        Values before the transaction come from the undo journal (the first
+        entry per key holds the value the transaction found); the instance entry
+        changes as a whole when any instance key was written.
+        """
+        owners: dict[int, tuple[Contract, bool]] = {}
+        for contract, _ in ctx.touched:
+            owners[id(contract.instance)] = (contract, True)
+            owners[id(contract.persistent)] = (contract, False)
+        found: dict[tuple[int, Any], Any] = {}
+        for container, key, old in ctx.undo:
+            found.setdefault((id(container), key), old)
+        out: list[x.LedgerEntryChange] = []
+        done: set[int] = set()
+        for (box, key), old in found.items():
+            contract, is_instance = owners[box]
+            if is_instance:
+                if id(contract) in done:
+                    continue
+                done.add(id(contract))
+                before = dict(contract.instance)
+                for (other, k), o in found.items():
+                    if other == box:
+                        if o is _MISSING:
+                            before.pop(k, None)
+                        else:
+                            before[k] = o
+                key_val = dx.instance_key_scval()
+                old_val: x.SCVal | None = dx.instance_value(
+                    contract.wasm_hash,
+                    [
+                        (key_to_scval(k), contract.encode_value(k, before[k]))
+                        for k in sorted(before)
+                    ],
+                )
+                new_val = dx.instance_value(contract.wasm_hash, contract.instance_storage())
+                last = contract.instance_modified
+            else:
+                key_val = key_to_scval(key)
+                old_val = None if old is _MISSING else contract.encode_value(key, old)
+                new_val = contract.encode_value(key, contract.persistent[key])
+                last = contract.modified.get(key, contract.instance_modified)
+            cid = contract.contract_id
+            after = dx.ledger_entry(dx.contract_data_entry(cid, key_val, new_val), seq)
+            if old_val is None:
+                out.append(
+                    x.LedgerEntryChange(x.LedgerEntryChangeType.LEDGER_ENTRY_CREATED, created=after)
+                )
+                continue
+            state = dx.ledger_entry(dx.contract_data_entry(cid, key_val, old_val), last)
+            out.append(x.LedgerEntryChange(x.LedgerEntryChangeType.LEDGER_ENTRY_STATE, state=state))
+            out.append(
+                x.LedgerEntryChange(x.LedgerEntryChangeType.LEDGER_ENTRY_UPDATED, updated=after)
+            )
+        return out
 
     def _fee_events(self, source: str) -> list[x.TransactionEvent]:
         fe = self._fee_cache.get(source)

@@ -288,10 +288,16 @@ class Org:
 
     # state helpers -------------------------------------------------------------
     def stream(self, sid: int) -> dict[str, Any]:
-        return self.chain.contracts[self.ids["payroll"]].persistent[("Stream", sid)]
+        stream: dict[str, Any] = self.chain.contracts[self.ids["payroll"]].persistent[
+            ("Stream", sid)
+        ]
+        return stream
 
     def proposal(self, pid: int) -> dict[str, Any]:
-        return self.chain.contracts[self.ids["governance"]].persistent[("Proposal", pid)]
+        proposal: dict[str, Any] = self.chain.contracts[self.ids["governance"]].persistent[
+            ("Proposal", pid)
+        ]
+        return proposal
 
 
 def _token(chain: Chain, symbol: str = "USDC") -> tuple[str, Keypair]:
@@ -628,13 +634,20 @@ def build_chain(scenario: str = "demo", seed: int = 1, **params: Any) -> Chain:
     """Pre-generate a chain for ``scenario`` (deterministic for a given seed and params).
 
     Chain options accepted in ``params``: ``retention_ledgers`` (default: keep all
-    history), ``meta_version`` (4 or 3), ``network_passphrase``, ``genesis_time``. Scenario options:
+    history), ``meta_version`` (4 or 3), ``network_passphrase``, ``genesis_time``,
+    ``ledger_changes`` (contract-data changes in the metas). Scenario options:
     ``demo``: ``employees``; ``load``: ``organizations``, ``events``, ``employees``,
     ``txs_per_ledger``; ``empty``: ``ledgers`` (how many empty ledgers to close).
     """
     chain_opts = {
         k: params.pop(k)
-        for k in ("retention_ledgers", "meta_version", "network_passphrase", "genesis_time")
+        for k in (
+            "retention_ledgers",
+            "meta_version",
+            "network_passphrase",
+            "genesis_time",
+            "ledger_changes",
+        )
         if k in params
     }
     chain = Chain(seed=seed, **chain_opts)

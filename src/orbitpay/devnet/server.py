@@ -292,8 +292,11 @@ def start_background_devnet(
 
     With ``live`` a ledger closes every ``ledger_interval`` seconds (with new demo
     activity); without it the chain stays as pre-generated. ``retention_ledgers``
-    (in ``params``) limits what the RPC serves; ``archive`` writes and serves a lake.
+    (in ``params``) limits what the RPC serves; ``archive`` writes and serves a lake
+    (and turns on ``ledger_changes``: the metas then carry contract storage changes).
     """
+    if archive is not None:
+        params.setdefault("ledger_changes", True)
     chain, step = _make(scenario, seed, params, live=live)
     return serve_chain(
         chain,
@@ -321,6 +324,8 @@ def run_devnet(
     **params: Any,
 ) -> None:
     """Serve the devnet in the foreground (used by ``orbitpay devnet``); ledgers close live."""
+    if archive is not None:
+        params.setdefault("ledger_changes", True)
     chain, step = _make(scenario, seed, params, live=ledger_interval > 0)
     faults = FaultConfig.uniform(fault_rate, seed=seed) if fault_rate > 0 else None
     started = time.monotonic()

@@ -316,7 +316,10 @@ def build_meta(
     return_value: x.SCVal | None,
     diagnostics: list[x.DiagnosticEvent],
     tx_events: list[x.TransactionEvent],
+    changes: list[x.LedgerEntryChange] | None = None,
 ) -> bytes:
+    """The transaction meta; ``changes`` (contract-data changes) go to its one operation."""
+    op_changes = x.LedgerEntryChanges(list(changes or []))
     if version == 4:
         meta = x.TransactionMeta(
             4,
@@ -327,7 +330,7 @@ def build_meta(
                     [
                         x.OperationMetaV2(
                             ext=x.ExtensionPoint(0),
-                            changes=x.LedgerEntryChanges([]),
+                            changes=op_changes,
                             events=events,
                         )
                     ]
@@ -349,7 +352,7 @@ def build_meta(
             v3=x.TransactionMetaV3(
                 ext=x.ExtensionPoint(0),
                 tx_changes_before=x.LedgerEntryChanges([]),
-                operations=[x.OperationMeta(changes=x.LedgerEntryChanges([]))] if success else [],
+                operations=[x.OperationMeta(changes=op_changes)] if success else [],
                 tx_changes_after=x.LedgerEntryChanges([]),
                 soroban_meta=x.SorobanTransactionMeta(
                     ext=x.SorobanTransactionMetaExt(0),
@@ -370,6 +373,14 @@ def contract_data_key(contract: str, key: x.SCVal) -> x.LedgerKey:
             key=key,
             durability=x.ContractDataDurability.PERSISTENT,
         ),
+    )
+
+
+def ledger_entry(data: x.LedgerEntryData, last_modified: int) -> x.LedgerEntry:
+    return x.LedgerEntry(
+        last_modified_ledger_seq=x.Uint32(last_modified),
+        data=data,
+        ext=x.LedgerEntryExt(0),
     )
 
 

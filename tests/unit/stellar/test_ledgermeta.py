@@ -230,3 +230,32 @@ def test_event_ids_are_stellar_rpc_cursors(ledger: int, tx: int, op: int, index:
     assert toid_parts(int(head)) == (ledger, tx, op) and int(tail) == index
     assert ev_id == dx.event_id(ledger, tx, op, index)
     assert dx.parse_event_id(ev_id) == (ledger, tx, op, index)
+
+
+@pytest.mark.parametrize("meta_version", [4, 3])
+def test_devnet_storage_changes_replay_to_the_ledger_state(meta_version: int) -> None:
+    """Replaying every CONTRACT_DATA change from the lake gives getLedgerEntries' answers."""
+    chain = build_chain("demo", seed=2, meta_version=meta_version, ledger_changes=True)
+    watch = _watched(chain)
+    latest: dict[tuple[str, str], str | None] = {}
+    instance_key = base64.b64encode(dx.instance_key_scval().to_xdr_bytes()).decode()
+    changes = 0
+    for seq in sorted(chain.ledgers):
+        [ledger] = decode_batch(
+            ledger_close_meta_batch(chain, seq, seq), chain.network_passphrase, watch
+        )
+        for ch in ledger.storage_changes:
+            ident = (ch.contract_id, ch.key_xdr)
+            if ident in latest:  # each change starts from what the previous one left
+                assert ch.before_xdr == latest[ident], (seq, ch)
+            elif ch.key_xdr != instance_key:  # a new entry; instances exist since deployment
+                assert (ch.kind, ch.before_xdr) == ("created", None), (seq, ch)
+            latest[ident] = ch.after_xdr
+            changes += 1
+    assert changes > len(latest) > 20
+    for (contract, key_xdr), value in latest.items():
+        found = chain.ledger_entry(dx.contract_data_key(contract, xdr.SCVal.from_xdr(key_xdr)))
+        assert found is not None and value is not None
+        data, _, _ = found
+        assert data.contract_data is not None
+        assert base64.b64encode(data.contract_data.val.to_xdr_bytes()).decode() == value
