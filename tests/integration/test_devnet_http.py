@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +22,7 @@ from stellar_sdk.soroban_rpc import EventFilter, EventFilterType
 from orbitpay.devnet.faults import FaultConfig
 from orbitpay.devnet.server import DevnetHandle, start_background_devnet
 from orbitpay.stellar import scval as sv
+from orbitpay.stellar.datalake import LakeConfig
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +175,48 @@ def test_faults_are_injected() -> None:
     with start_background_devnet("empty", seed=1, live=False, faults=slow) as dn:
         with pytest.raises(httpx.TimeoutException):
             httpx.post(dn.url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"}, timeout=0.3)
+
+
+def test_cli_devnet_with_retention_and_archive(tmp_path: Path) -> None:
+    """``orbitpay devnet --retention N --archive DIR``: a short RPC window, all history in a lake."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lake = tmp_path / "lake"
+    cmd = [
+        sys.executable, "-m", "orbitpay.cli", "devnet", "--port", str(port),
+        "--ledger-interval", "0", "--retention", "1000",
+        "--archive", str(lake), "--archive-ledgers-per-file", "5000",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                health = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"})
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the devnet did not start"
+                time.sleep(0.2)
+        h = health.json()["result"]
+        assert h["latestLedger"] - h["oldestLedger"] + 1 == 1000 == h["ledgerRetentionWindow"]
+        config = httpx.get(f"{url}/lake/.config.json").json()
+        assert config["ledgersPerBatch"] == 5000 and config["batchesPerPartition"] == 64_000
+        assert json.loads((lake / ".config.json").read_text()) == config
+        first = LakeConfig(config["networkPassphrase"], 5000, 64_000).object_key(2_000_000)
+        assert httpx.get(f"{url}/lake/{first}").content == (lake / first).read_bytes()
+        old = httpx.post(
+            url,
+            json={
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "getEvents",
+                "params": {"startLedger": 2_000_000},
+            },
+        ).json()
+        assert old["error"]["code"] == -32600
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
