@@ -178,7 +178,7 @@ def test_faults_are_injected() -> None:
 
 
 def test_cli_devnet_with_retention_and_archive(tmp_path: Path) -> None:
-    """``orbitpay devnet --retention N --archive DIR``: a short RPC window, all history in a lake."""
+    """``orbitpay devnet --retention N --archive DIR``: a short RPC window, a lake of it all."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
