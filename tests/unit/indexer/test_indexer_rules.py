@@ -13,11 +13,12 @@ from orbitpay.contracts import payroll as pay
 from orbitpay.contracts import treasury as tre
 from orbitpay.contracts.base import ContractEvent
 from orbitpay.contracts.registry import EVENT_TYPES, REGISTRY, decode_event
-from orbitpay.indexer.enrich import needs_transaction, resolve
+from orbitpay.indexer.enrich import enrich, needs_transaction, resolve
 from orbitpay.indexer.model import Changed, ContractInfo, ContractParams, Item, Snapshot
 from orbitpay.indexer.project import RULES, MissingRule, apply_page, check_rules
+from orbitpay.indexer.txfetch import TxFetcher
 from orbitpay.stellar import scval as sv
-from orbitpay.stellar.rpc import RawEvent
+from orbitpay.stellar.rpc import RawEvent, RpcClient
 from orbitpay.stellar.tx import Call, TxContext
 
 C_PAY = StrKey.encode_contract(b"\x01" * 32)
@@ -118,3 +119,20 @@ def test_contract_params_keep_unknown_keys_and_drop_unknown_values() -> None:
         "withdrawal_count": 3,
         "future": {"x": 1},
     }
+
+
+async def test_enrich_attaches_cached_transactions_and_resolves_their_calls() -> None:
+    """The real fetcher, its transactions already in its LRU (no RPC request is made)."""
+    claim = _item(C_PAY, "payroll", pay.StreamClaimed(B, 5), [Call(C_PAY, "claim", [B, 4], True)])
+    plain = _item(C_TRE, "treasury", tre.SignerAdded(B))
+    ctx = claim.tx
+    assert ctx is not None
+    claim.tx, claim.call = None, None  # as the source hands it over
+    claim.raw.transaction_index = None  # order then comes from the event id
+    fetcher = TxFetcher(RpcClient("http://127.0.0.1:9"))
+    fetcher._remember(ctx)
+    times = await enrich([claim, plain], fetcher)
+    assert claim.tx is ctx and claim.problem is None
+    assert claim.call == pay.Claim(B, 4) and claim.call_top_level is True
+    assert plain.tx is None and plain.call is None and plain.problem is None
+    assert times.fetch >= 0 and times.resolve >= 0
