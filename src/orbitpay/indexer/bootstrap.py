@@ -114,7 +114,7 @@ from orbitpay.indexer.state_rows import EntityState, StateError
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import DISCREPANCIES
 from orbitpay.stellar.ledger import archived, decode_entry, instance_key, persistent_key
-from orbitpay.stellar.rpc import RpcClient
+from orbitpay.stellar.rpc import RpcClient, RpcError
 
 log = get_logger(__name__)
 
@@ -370,7 +370,8 @@ async def bootstrap_new_contracts(
     Run before a catch-up: what was last modified before the ledger indexing starts
     from gets its row now, so the events in reach apply on top of it; the rest
     settles during the catch-up and is written by the reconciliation after it.
-    A contract whose instance cannot be read is reported, never fatal here.
+    A contract whose instance cannot be read is reported, never fatal here, and an
+    RPC that answers getLedgerEntries with an error only skips this step.
     """
     rep = BootstrapReport()
     async with engine.connect() as conn:
@@ -381,7 +382,13 @@ async def bootstrap_new_contracts(
             for cid in r[0] or []
         }
     for cid in sorted(set(registered) - covered):
-        await bootstrap_contract(engine, rpc, cid, start_ledger=start_ledger, report=rep)
+        try:
+            await bootstrap_contract(engine, rpc, cid, start_ledger=start_ledger, report=rep)
+        except RpcError as exc:
+            # An RPC that refuses getLedgerEntries must not keep the events from being
+            # indexed; the reconciliation after the catch-up reads ledger state again.
+            log.warning("bootstrap_skipped", contract=cid, error=str(exc))
+            return rep
     return rep
 
 
