@@ -32,10 +32,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.config import ConfigError, Settings
 from orbitpay.contracts.registry import decode_event
+from orbitpay.enums import DiscrepancySource
 from orbitpay.indexer import store
+from orbitpay.indexer.enrich import enrich
 from orbitpay.indexer.model import ContractInfo, Item
 from orbitpay.indexer.progress import Progress
-from orbitpay.indexer.project import apply_page, needs, needs_transaction, resolve
+from orbitpay.indexer.project import apply_page, needs
 from orbitpay.indexer.sources import (
     DEFAULT_PAGE_LIMIT,
     GROUP_SIZE,
@@ -47,7 +49,7 @@ from orbitpay.indexer.sources import (
     Source,
     plan_groups,
 )
-from orbitpay.indexer.txfetch import TxFetcher, TxRef
+from orbitpay.indexer.txfetch import TxFetcher
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import (
     BATCH_SECONDS,
@@ -62,7 +64,7 @@ from orbitpay.observability.metrics import (
     INDEXER_LATEST_LEDGER,
 )
 from orbitpay.orgs import all_contracts
-from orbitpay.stellar.rpc import RawEvent, RpcClient, RpcError, toid_parts
+from orbitpay.stellar.rpc import RawEvent, RpcClient, RpcError
 
 log = get_logger(__name__)
 
@@ -479,32 +481,9 @@ class Indexer:
                 decoded = decode_event(info.kind, raw.topic_xdr, raw.value_xdr)
                 items.append(Item(raw=raw, contract=info, decoded=decoded))
         t1 = time.perf_counter()
-        refs: list[TxRef] = []
-        thin: list[Item] = []
-        for prepared in batch:
-            for it in prepared.items:
-                if needs_transaction(it) and it.raw.tx_hash:
-                    thin.append(it)
-                    order = it.raw.transaction_index
-                    if order is None:
-                        order = toid_parts(int(it.raw.id.split("-")[0]))[1]
-                    refs.append(TxRef(it.raw.tx_hash, it.raw.ledger, order))
-        if refs:
-            txs, errors = await self.fetcher.fetch(refs)
-            for it in thin:
-                it.tx = txs.get(it.raw.tx_hash)
-                it.tx_error = errors.get(it.raw.tx_hash)
-        t2 = time.perf_counter()
-        n = 0
-        for prepared in batch:
-            for it in prepared.items:
-                resolve(it)
-                n += 1
-                if n % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-        t3 = time.perf_counter()
-        self.stats["decode"] += (t1 - t0) + (t3 - t2)
-        self.stats["tx"] += t2 - t1
+        times = await enrich([it for prepared in batch for it in prepared.items], self.fetcher)
+        self.stats["decode"] += (t1 - t0) + times.resolve
+        self.stats["tx"] += times.fetch
 
     async def _commit(self, group: Group, prepared: Prepared, expect: str | None) -> None:
         head = prepared.head
@@ -558,23 +537,20 @@ class Indexer:
         for (kind, reason), n in changes.unrecognised.items():
             EVENTS_UNRECOGNISED.labels(kind, reason).inc(n)
         for d in changes.discrepancies:
-            DISCREPANCIES.labels(d["source"], d["entity"]).inc()
-            if d["source"] == "decode":
-                log.warning("event_stored_raw", event_id=d["entity_id"], reason=d["message"])
+            DISCREPANCIES.labels(d.source, d.entity).inc()
+            if d.source == DiscrepancySource.DECODE:
+                log.warning("event_stored_raw", event_id=d.entity_id, reason=d.message)
             else:
                 log.warning(
-                    "discrepancy",
-                    entity=d["entity"],
-                    entity_id=d["entity_id"],
-                    message=d["message"],
+                    "discrepancy", entity=d.entity, entity_id=d.entity_id, message=d.message
                 )
         INDEXER_LAST_LEDGER.set(scanned_to)
         INDEXER_LATEST_LEDGER.set(head.latest_ledger)
         INDEXER_LAG_LEDGERS.set(max(0, head.latest_ledger - scanned_to))
         if closed_at is not None:
             INDEXER_LAG_SECONDS.set(max(0.0, (datetime.now(UTC) - closed_at).total_seconds()))
-        if self.cache is not None and changes.namespaces:
-            await self.cache.invalidate(*sorted(changes.namespaces))
+        if self.cache is not None and changes.changed:
+            await self.cache.invalidate_changed(changes.changed)
         if self.progress is not None:
             self.progress.update(scanned_to, head.latest_ledger, len(prepared.events))
         if self.on_page is not None:
