@@ -532,6 +532,10 @@ def _rows(
         except TxDecodeError as exc:
             raise ValueError(str(exc)) from None
         out.transactions[app.hash] = ctx
+    # stellar-rpc serves events in id order: fee events before all transactions
+    # (transaction order 0) come first, those after all (2^20 - 1) last. Ids are
+    # fixed-width, so string order is numeric order.
+    out.events.sort(key=lambda e: e.id)
     return out
 
 

@@ -259,3 +259,19 @@ def test_devnet_storage_changes_replay_to_the_ledger_state(meta_version: int) ->
         data, _, _ = found
         assert data.contract_data is not None
         assert base64.b64encode(data.contract_data.val.to_xdr_bytes()).decode() == value
+
+
+def test_unfiltered_events_come_in_rpc_id_order_with_fee_events() -> None:
+    """Meta v4 fee events (before/after all transactions) get stellar-rpc's stage TOIDs."""
+    chain = build_chain("load", 1, organizations=1, events=60)
+    seq = max(chain.ledgers, key=lambda s: len(chain.ledgers[s].txs))
+    n = len(chain.ledgers[seq].txs)
+    assert n >= 2
+    [ledger] = decode_batch(ledger_close_meta_batch(chain, seq, seq), chain.network_passphrase)
+    ids = [e.id for e in ledger.events]
+    assert ids == sorted(ids)
+    fees = [e for e in ledger.events if e.contract_id == chain.native_sac]
+    assert len(fees) == 2 * n
+    assert [e.id for e in fees[:n]] == [event_id(seq, 0, 0, i) for i in range(n)]
+    assert [e.id for e in fees[n:]] == [event_id(seq, (1 << 20) - 1, 0, i) for i in range(n)]
+    assert ids[:n] == [e.id for e in fees[:n]] and ids[-n:] == [e.id for e in fees[n:]]
