@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar, cast
 
 from orbitpay.contracts.base import ContractCall, ContractEvent
-from orbitpay.enums import DiscrepancyEntity, DiscrepancySource
+from orbitpay.enums import ContractKind, DiscrepancyEntity, DiscrepancySource
 from orbitpay.indexer.model import (
     Changed,
     Changes,
@@ -210,10 +210,10 @@ class Page:
 
 
 _FAMILY: Mapping[str, Changed] = {
-    "treasury": Changed.TREASURY,
-    "payroll": Changed.PAYROLL,
-    "vesting": Changed.VESTING,
-    "governance": Changed.GOVERNANCE,
+    ContractKind.TREASURY: Changed.TREASURY,
+    ContractKind.PAYROLL: Changed.PAYROLL,
+    ContractKind.VESTING: Changed.VESTING,
+    ContractKind.GOVERNANCE: Changed.GOVERNANCE,
 }
 
 
