@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import struct
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +44,7 @@ import httpx
 import zstandard
 from stellar_sdk import StrKey
 
+from orbitpay.retry import Backoff, GaveUp, Sleep, Transient, parse_retry_after, retrying
 from orbitpay.stellar.ledgermeta import ArchiveLedger, decode_batch, first_close_time
 from orbitpay.stellar.rpc import RawEvent
 from orbitpay.stellar.tx import TxContext
@@ -207,28 +207,6 @@ class ObjectStore(Protocol):
     def describe(self, key: str) -> str: ...
 
 
-class _Transient(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter (a uniform draw in ``[0, cap]``)."""
-
-    max_retries: int = 6
-    base_delay: float = 0.1
-    max_delay: float = 8.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        wait = random.uniform(0.0, min(self.max_delay, self.base_delay * 2**attempt))
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, 60.0))
-        return wait
-
-
 class FileStore:
     """A lake on the local filesystem; reads run in a worker thread."""
 
@@ -256,9 +234,12 @@ class FileStore:
 class HttpStore:
     """A lake over HTTP(S): one keep-alive client, retries on transient failures.
 
-    404 means "no such object" (a gap when inside the range). Anything else
-    that is not 2xx or transient (e.g. 403 from a bucket that hides missing
-    keys) is an error with the URL in it, never a silent skip.
+    Timeouts, connection errors (a body cut short included), HTTP 5xx and 429
+    are retried with the project's policy (:mod:`orbitpay.retry`: capped
+    exponential backoff, full jitter, ``Retry-After`` as a floor), then
+    :class:`LakeUnavailable`. 404 means "no such object" (a gap when inside the
+    range). Anything else that is not 2xx (e.g. 403 from a bucket that hides
+    missing keys) is an error with the URL in it, never a silent skip.
     """
 
     def __init__(
@@ -269,10 +250,10 @@ class HttpStore:
         timeout: float = 30.0,
         backoff: Backoff | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(max_retries=6, max_delay=8.0)
         self._sleep = sleep
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
@@ -289,33 +270,30 @@ class HttpStore:
         await self._client.aclose()
 
     async def get(self, key: str) -> bytes | None:
-        attempt = 0
-        while True:
-            try:
-                return await self._once(key)
-            except _Transient as exc:
-                if attempt >= self.backoff.max_retries:
-                    raise LakeUnavailable(
-                        f"{self.describe(key)}: {exc.reason} (gave up after {attempt + 1} attempts)"
-                    ) from None
-                await self._sleep(self.backoff.delay(attempt, exc.retry_after))
-                attempt += 1
+        try:
+            return await retrying(
+                lambda: self._once(key),
+                policy=self.backoff,
+                retry_on=(Transient,),
+                sleep=self._sleep,
+            )
+        except GaveUp as exc:
+            raise LakeUnavailable(f"{self.describe(key)}: {exc}") from None
 
     async def _once(self, key: str) -> bytes | None:
         url = self.base_url + key
         try:
             response = await self._client.get(url)
         except httpx.TimeoutException:
-            raise _Transient("timeout") from None
+            raise Transient("timeout") from None
         except httpx.TransportError as exc:
-            raise _Transient(f"connection error: {type(exc).__name__}") from None
+            raise Transient(f"connection error: {type(exc).__name__}") from None
         status = response.status_code
         if status == 404:
             return None
         if status == 429 or status >= 500:
-            retry_after = response.headers.get("retry-after")
-            wait = float(retry_after) if retry_after and retry_after.isdigit() else None
-            raise _Transient(f"HTTP {status}", wait)
+            wait = parse_retry_after(response.headers.get("retry-after"))
+            raise Transient(f"HTTP {status}", wait)
         if status >= 400:
             raise LakeError(f"{url}: HTTP {status}")
         return response.content

@@ -19,8 +19,8 @@ from stellar_sdk import StrKey
 from orbitpay.devnet.chain import Chain
 from orbitpay.devnet.lake import LakeWriter
 from orbitpay.devnet.scenarios import build_chain
+from orbitpay.retry import Backoff
 from orbitpay.stellar.datalake import (
-    Backoff,
     CorruptObject,
     DataLake,
     Gap,
@@ -306,14 +306,6 @@ async def test_http_gives_up_and_refuses_forbidden() -> None:
     with pytest.raises(LakeError, match=r"https://bucket\.test/ledgers/forbidden: HTTP 403"):
         await store.get("forbidden")
     await store.close()
-
-
-@given(attempt=st.integers(0, 30))
-def test_backoff_is_full_jitter_under_the_cap(attempt: int) -> None:
-    b = Backoff(base_delay=0.1, max_delay=8.0)
-    cap = min(8.0, 0.1 * 2**attempt)
-    assert 0.0 <= b.delay(attempt) <= cap
-    assert b.delay(attempt, retry_after=30.0) == 30.0
 
 
 # ── slices for a source, dates to ledgers ────────────────────────────────────
