@@ -49,7 +49,7 @@ class BootstrapReport:
     ``checked``: entity entries requested; ``inserted``: rows written that did not
     exist; ``corrected``: fields corrected on existing rows; ``skipped_newer``: our
     row was newer than the entry; ``deferred``: the entry was newer than the indexed
-    ledger (see the module docstring); ``final``: rows in a final status, not read
+    ledger (see :mod:`orbitpay.indexer.bootstrap`); ``final``: rows in a final status, not read
     again; ``missing``: entries absent from the ledger; ``archived``: entries past
     their TTL; ``undecodable``: entries whose value has an unexpected shape.
     ``findings`` are differences between a row and the chain; ``problems`` what
@@ -76,6 +76,7 @@ class BootstrapReport:
 def discrepancy_row(
     source: str, f: Finding, ledger: int | None, corrected: bool, suffix: str
 ) -> dict[str, Any]:
+    """``f`` as a ``discrepancies`` row; ``suffix`` adds what was done about it."""
     return {
         "source": source,
         "contract_id": f.contract_id,
@@ -142,6 +143,8 @@ async def report_archived(
     entry: LedgerEntry,
     latest: int,
 ) -> None:
+    """An entry past its TTL: recorded once per ``liveUntilLedgerSeq`` (a restore and a new
+    archival later is a new record)."""
     await record_finding(
         engine,
         rep,
