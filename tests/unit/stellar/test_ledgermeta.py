@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import struct
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from stellar_sdk import StrKey, xdr
+from stellar_sdk import Account, Keypair, StrKey, TransactionBuilder, xdr
 from stellar_sdk.helpers import parse_transaction_envelope_from_xdr
 
 from orbitpay.devnet import xdr as dx
 from orbitpay.devnet.chain import Chain
-from orbitpay.devnet.lake import ledger_close_meta_batch
+from orbitpay.devnet.lake import ledger_close_meta_batch, ledger_header_entry
 from orbitpay.devnet.rpc import RpcMethods
 from orbitpay.devnet.scenarios import build_chain
 from orbitpay.stellar import scval as sv
 from orbitpay.stellar.datalake import decompress
-from orbitpay.stellar.ledgermeta import LedgerDecodeError, decode_batch, event_id
+from orbitpay.stellar.ledgermeta import (
+    LedgerDecodeError,
+    decode_batch,
+    envelope_hash,
+    event_id,
+)
 from orbitpay.stellar.rpc import RawEvent, toid_parts
 from orbitpay.stellar.tx import parse_tx
 
@@ -275,3 +282,62 @@ def test_unfiltered_events_come_in_rpc_id_order_with_fee_events() -> None:
     assert [e.id for e in fees[:n]] == [event_id(seq, 0, 0, i) for i in range(n)]
     assert [e.id for e in fees[n:]] == [event_id(seq, (1 << 20) - 1, 0, i) for i in range(n)]
     assert ids[:n] == [e.id for e in fees[:n]] and ids[-n:] == [e.id for e in fees[n:]]
+
+
+def test_ledger_close_meta_v0_with_a_classic_transaction_set() -> None:
+    """Pre-generalized ledgers (LedgerCloseMeta v0, TransactionSet) decode the same rows."""
+    chain = build_chain("load", 1, organizations=1, events=60, meta_version=3)
+    seq = max(chain.ledgers, key=lambda s: len(chain.ledgers[s].txs))
+    txs = chain.ledgers[seq].txs
+    entry = xdr.LedgerHeaderHistoryEntry.from_xdr_bytes(ledger_header_entry(chain, seq))
+    lcm = xdr.LedgerCloseMeta(
+        0,
+        v0=xdr.LedgerCloseMetaV0(
+            ledger_header=entry,
+            tx_set=xdr.TransactionSet(
+                previous_ledger_hash=entry.header.previous_ledger_hash,
+                txs=[xdr.TransactionEnvelope.from_xdr(t.envelope_xdr) for t in reversed(txs)],
+            ),
+            tx_processing=[
+                xdr.TransactionResultMeta(
+                    result=xdr.TransactionResultPair(
+                        transaction_hash=xdr.Hash(bytes.fromhex(t.hash)),
+                        result=xdr.TransactionResult.from_xdr(t.result_xdr),
+                    ),
+                    fee_processing=xdr.LedgerEntryChanges([]),
+                    tx_apply_processing=xdr.TransactionMeta.from_xdr(t.meta_xdr),
+                )
+                for t in txs
+            ],
+            upgrades_processing=[],
+            scp_info=[],
+        ),
+    )
+    batch = struct.pack(">III", seq, seq, 1) + lcm.to_xdr_bytes()
+    [v0] = decode_batch(batch, chain.network_passphrase, _watched(chain))
+    [v1] = decode_batch(
+        ledger_close_meta_batch(chain, seq, seq), chain.network_passphrase, _watched(chain)
+    )
+    assert v0.events == v1.events and v0.events
+    assert v0.tx_hashes == v1.tx_hashes == [t.hash for t in txs]
+    assert set(v0.transactions) == set(v1.transactions)
+
+
+def test_v0_envelopes_hash_as_their_v1_transaction() -> None:
+    kp = Keypair.from_raw_ed25519_seed(b"\x05" * 32)
+    passphrase = "Test SDF Network ; September 2015"
+    nid = hashlib.sha256(passphrase.encode()).digest()
+    for bounds in (True, False):
+        builder = TransactionBuilder(Account(kp.public_key, 7), passphrase, base_fee=100, v1=False)
+        builder.append_bump_sequence_op(9)
+        if bounds:
+            builder.add_time_bounds(0, 1000)
+        else:
+            builder.time_bounds = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # no time bounds, on purpose
+            te = builder.build()
+        te.sign(kp)
+        env = te.to_xdr_object()
+        assert env.type == xdr.EnvelopeType.ENVELOPE_TYPE_TX_V0
+        assert envelope_hash(env.to_xdr_bytes(), env, nid) == te.hash_hex()
