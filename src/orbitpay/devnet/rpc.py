@@ -486,6 +486,11 @@ class RpcMethods:
                 raise RpcError(INVALID_PARAMS, f"invalid cursor {raw_cursor!r}") from None
             ledger, tx_order, _ = dx.parse_toid(t)
             after = (ledger, tx_order)
+            if ledger < oldest:
+                # stellar-rpc reads the cursor's ledger from its database first.
+                raise RpcError(
+                    INVALID_PARAMS, f"database does not contain metadata for ledger: {ledger}"
+                )
         else:
             if start_ledger <= 0:
                 raise RpcError(INVALID_PARAMS, "startLedger must be positive")

@@ -230,6 +230,11 @@ def test_retention_window_answers_as_stellar_rpc() -> None:
     assert served["events"] and all(e["ledger"] >= oldest for e in served["events"])
     txs = ok(r, "getTransactions", {"startLedger": oldest, "pagination": {"limit": 200}})
     assert txs["transactions"][0]["ledger"] >= oldest
+    stale = str(dx.toid(early.ledger, 1, 0))
+    assert call(r, "getTransactions", {"pagination": {"cursor": stale}})["error"] == {
+        "code": -32602,
+        "message": f"database does not contain metadata for ledger: {early.ledger}",
+    }
 
 
 def test_get_ledgers_serves_real_ledger_close_meta() -> None:
