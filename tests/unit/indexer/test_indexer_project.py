@@ -180,9 +180,7 @@ def test_unresolvable_claim_is_a_discrepancy_not_a_guess() -> None:
     snap, out = run(items)
     assert snap.streams[(C_PAY, 0)].claimed_amount == 0
     assert len(out.stream_claims) == 0
-    assert any(
-        d.source == "enrich" and "no claim call" in d.message for d in out.discrepancies
-    )
+    assert any(d.source == "enrich" and "no claim call" in d.message for d in out.discrepancies)
     assert len(out.events) == 3  # the event itself is still stored
 
 
@@ -239,9 +237,7 @@ def test_withdrawal_is_approved_when_approvals_reach_threshold() -> None:
     )
     _, out3 = run([execute], snap)
     assert snap.withdrawals[(C_TRE, 0)].status == "executed"
-    assert (
-        out3.treasury_events[0].token == TOKEN and out3.treasury_events[0].withdrawal_id == 0
-    )
+    assert out3.treasury_events[0].token == TOKEN and out3.treasury_events[0].withdrawal_id == 0
 
 
 def test_threshold_changes_are_tracked_from_events() -> None:
