@@ -107,6 +107,7 @@ def withdrawal_created(page: Page, item: Item, ev: tre.WithdrawalCreated) -> Non
         page.out.dirty_withdrawals.add(key)
     params = page.contract_row(item).params
     params.withdrawal_count = max(params.withdrawal_count or 0, ev.withdrawal_id + 1)
+    page.out.dirty_contracts.add(c)
     _approve(page, item, key, ev.proposer, reaches_threshold=False)
 
 
