@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import struct
 import threading
 from pathlib import Path
@@ -38,6 +39,8 @@ from orbitpay.devnet.chain import Chain, TxRec
 from orbitpay.stellar.datalake import CONFIG_KEY, LakeConfig
 
 _ZERO32 = b"\x00" * 32
+_OBJECT_NAME = re.compile(r"\.?[0-9A-F]{8}--\d+(?:-\d+)?\.xdr\.zstd?(?:\.tmp)?")
+_PARTITION_NAME = re.compile(r"[0-9A-F]{8}--\d+-\d+")
 _U32_ZERO = b"\x00\x00\x00\x00"
 TOTAL_COINS = 1_000_000_000_000_000_000
 BASE_RESERVE = 5_000_000
@@ -170,7 +173,26 @@ class LakeWriter:
         self.next_ledger = self.config.batch_start(chain.genesis_ledger)
         self.objects_written = 0
         root.mkdir(parents=True, exist_ok=True)
+        self.objects_removed = self._remove_previous()
         self._write(CONFIG_KEY, self.config.to_json())
+
+    def _remove_previous(self) -> int:
+        """Delete the lake objects a previous devnet left in ``root``; returns how many.
+
+        The devnet rebuilds its chain from genesis on every start, so objects of
+        an earlier run (possibly past this run's ledgers) would splice two chains
+        into one lake. Only names of SEP-54 objects and partitions are touched.
+        """
+        removed = 0
+        for path in sorted(self.root.rglob("*"), reverse=True):  # files before their folders
+            rel = path.relative_to(self.root)
+            if path.is_file() and _OBJECT_NAME.fullmatch(path.name):
+                if len(rel.parts) == 1 or _PARTITION_NAME.fullmatch(rel.parts[0]):
+                    path.unlink()
+                    removed += 1
+            elif path.is_dir() and _PARTITION_NAME.fullmatch(path.name) and not any(path.iterdir()):
+                path.rmdir()
+        return removed
 
     def _write(self, key: str, data: bytes) -> None:
         path = self.root / key

@@ -353,7 +353,13 @@ def run_devnet(
         print(
             f"  ledger data lake: {lake.root} ({lake.objects_written} objects, "
             f"{lake.config.ledgers_per_batch} ledger(s) each, written in "
-            f"{time.monotonic() - started:.1f}s), served at http://{host}:{port}/lake",
+            f"{time.monotonic() - started:.1f}s"
+            + (
+                f"; {lake.objects_removed} of a previous run removed"
+                if lake.objects_removed
+                else ""
+            )
+            + f"), served at http://{host}:{port}/lake",
             flush=True,
         )
     for org in orgs:

@@ -360,3 +360,19 @@ async def test_ledger_at_finds_the_first_ledger_closed_at_or_after(
             when = datetime.fromtimestamp(ts, UTC)
             brute = next((n for n in range(lo, hi + 1) if small_chain.close_time(n) >= ts), hi + 1)
             assert await ledger_at(lake, when, lo, hi) == brute, offset
+
+
+def test_a_restarted_devnet_lake_holds_one_chain_only(tmp_path: Path) -> None:
+    longer = build_chain("empty", ledgers=40)
+    LakeWriter(longer, tmp_path, ledgers_per_batch=4, batches_per_partition=2).sync()
+    (tmp_path / "notes.txt").write_text("not ours")
+    shorter = build_chain("empty", ledgers=10)
+    writer = LakeWriter(shorter, tmp_path, ledgers_per_batch=4, batches_per_partition=2)
+    assert writer.objects_removed == 10
+    writer.sync()
+    objects = sorted(p.name for p in tmp_path.rglob("*.xdr.zst"))
+    assert objects == sorted(
+        writer.config.object_key(s).split("/")[1] for s in (2_000_000, 2_000_004)
+    )
+    assert (tmp_path / "notes.txt").read_text() == "not ours"
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1  # emptied partitions removed
