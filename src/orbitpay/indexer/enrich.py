@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from orbitpay.contracts.base import CallError, ContractCall
 from orbitpay.indexer.model import Item
 from orbitpay.indexer.txfetch import TxFetcher, TxRef
 from orbitpay.stellar.rpc import toid_parts
-from orbitpay.stellar.tx import Call
+from orbitpay.stellar.tx import Call, TxContext
 
 # Items resolved between yields to the event loop (see pipeline.YIELD_EVERY).
 YIELD_EVERY = 100
@@ -49,13 +49,23 @@ def needs_transaction(item: Item) -> bool:
     return ev is not None and ev.call is not None and item.raw.in_successful_contract_call
 
 
-async def enrich(items: Sequence[Item], fetcher: TxFetcher) -> EnrichTimes:
-    """Fetch the transactions behind ``items``' thin events (one fetch), then resolve calls."""
+async def enrich(
+    items: Sequence[Item], fetcher: TxFetcher, known: Mapping[str, TxContext] | None = None
+) -> EnrichTimes:
+    """Fetch the transactions behind ``items``' thin events (one fetch), then resolve calls.
+
+    ``known``: transaction contexts by hash that the source already has (the
+    ledger data lake reads whole transactions); those are not fetched.
+    """
     t0 = time.perf_counter()
     refs: list[TxRef] = []
     thin: list[Item] = []
     for it in items:
         if needs_transaction(it) and it.raw.tx_hash:
+            ctx = known.get(it.raw.tx_hash) if known else None
+            if ctx is not None:
+                it.tx = ctx
+                continue
             thin.append(it)
             order = it.raw.transaction_index
             if order is None:

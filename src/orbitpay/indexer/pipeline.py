@@ -481,7 +481,9 @@ class Indexer:
                 decoded = decode_event(info.kind, raw.topic_xdr, raw.value_xdr)
                 items.append(Item(raw=raw, contract=info, decoded=decoded))
         t1 = time.perf_counter()
-        times = await enrich([it for prepared in batch for it in prepared.items], self.fetcher)
+        known = {h: tx for prepared in batch for h, tx in prepared.batch.txs.items()}
+        items = [it for prepared in batch for it in prepared.items]
+        times = await enrich(items, self.fetcher, known)
         self.stats["decode"] += (t1 - t0) + times.resolve
         self.stats["tx"] += times.fetch
 

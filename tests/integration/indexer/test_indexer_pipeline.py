@@ -7,7 +7,8 @@ runs must leave every indexed table identical, row for row.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import pytest
@@ -20,7 +21,9 @@ from orbitpay.config import Settings, load_settings
 from orbitpay.db.schema import indexer_cursors
 from orbitpay.indexer import store
 from orbitpay.indexer.pipeline import Indexer, Prepared
-from orbitpay.stellar.rpc import RpcClient
+from orbitpay.indexer.sources import Batch, ChainHead, Group, Position, RpcSource, Source
+from orbitpay.indexer.txfetch import TxFetcher, TxRef
+from orbitpay.stellar.rpc import RpcClient, toid_parts
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
@@ -187,4 +190,58 @@ async def test_a_crash_right_after_a_cut_batch_resumes_inside_the_page(
             crashes += 1
         assert crashes < 200
     assert crashes >= 1
+    assert await table_snapshot(eng) == reference
+
+
+class _WithTransactions:
+    """A source that hands over each event's transaction with it, as the ledger data lake can.
+
+    It reads through its own RPC client, so the indexer's client shows what the
+    pipeline itself fetched.
+    """
+
+    def __init__(self, rpc: RpcClient) -> None:
+        self.inner = RpcSource(rpc, page_limit=50)
+        self.fetcher = TxFetcher(rpc)
+        self.carried = 0
+
+    async def head(self) -> ChainHead:
+        return await self.inner.head()
+
+    async def rounds(
+        self,
+        starts: Sequence[tuple[Group, Position]],
+        *,
+        head: ChainHead,
+        stop: asyncio.Event | None = None,
+    ) -> AsyncGenerator[list[Batch], None]:
+        async with aclosing(self.inner.rounds(starts, head=head, stop=stop)) as rounds:
+            async for batches in rounds:
+                for b in batches:
+                    refs = [
+                        TxRef(e.tx_hash, e.ledger, toid_parts(int(e.id.split("-")[0]))[1])
+                        for e in b.events
+                        if e.tx_hash
+                    ]
+                    txs, errors = await self.fetcher.fetch(refs) if refs else ({}, {})
+                    assert not errors
+                    b.txs = txs
+                    self.carried += len(txs)
+                yield batches
+
+
+async def test_a_source_that_carries_transactions_spares_the_transaction_fetch(
+    eng: AsyncEngine, database_url: str, devnet: Any
+) -> None:
+    settings = load_settings(database_url=database_url, rpc_url=devnet.url)
+    reference = await _reference(eng, devnet, settings)
+
+    await _fresh(eng, devnet)
+    async with RpcClient(devnet.url) as lake, RpcClient(devnet.url) as rpc:
+        source = _WithTransactions(lake)
+        typed: Source = source
+        await Indexer(settings, eng, rpc, source=typed).sync()
+        asked = dict(rpc.stats.by_method)
+    assert source.carried > 50
+    assert "getTransactions" not in asked and "getTransaction" not in asked
     assert await table_snapshot(eng) == reference
