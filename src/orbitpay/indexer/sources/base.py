@@ -36,6 +36,8 @@ class Position:
     an event id or the end of a scanned window; ``None`` means start from
     ledger ``scanned_to + 1``). A cursor may point into ledger
     ``scanned_to + 1`` when a ledger holds more events than one page.
+    Every source writes cursors in the RPC's format (an event id, or the end
+    of a scanned ledger), so one source can continue where another stopped.
     """
 
     cursor: str | None
