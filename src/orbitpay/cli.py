@@ -157,7 +157,10 @@ def devnet(
         None, help="Write the whole history as a SEP-54 ledger data lake in this directory."
     ),
     archive_ledgers_per_file: int = typer.Option(
-        1, min=1, help="Ledgers per lake object (1 like the public pubnet lake)."
+        1,
+        min=1,
+        help="Ledgers per lake object: 1 like the public pubnet lake (the demo's ~730,000 "
+        "ledgers then take ~3 GB and a minute to write; 1000 takes 30 MB and 3 s).",
     ),
     archive_files_per_partition: int = typer.Option(64_000, min=1, help="Lake objects per folder."),
 ) -> None:
