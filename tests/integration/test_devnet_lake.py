@@ -10,16 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import zstandard
 
 from orbitpay.devnet.scenarios import build_chain
 from orbitpay.devnet.server import DevnetHandle, serve_chain, start_background_devnet
-from orbitpay.stellar.datalake import DataLake, LakeBatch, contract_id_bytes
-from orbitpay.stellar.ledgermeta import decode_batch
+from orbitpay.stellar.datalake import (
+    ArchiveSlice,
+    CorruptObject,
+    DataLake,
+    GapError,
+    LakeBatch,
+    PassphraseMismatch,
+    contract_id_bytes,
+    decompress,
+    read_archive,
+)
+from orbitpay.stellar.ledgermeta import LedgerDecodeError, decode_batch
 from orbitpay.stellar.rpc import RawEvent, RpcClient, RpcError, filters_for
 
 RETENTION = 150_000
@@ -149,3 +161,67 @@ async def test_live_devnet_writes_one_ledger_per_object_as_ledgers_close(tmp_pat
     ours = [e.id for d in decoded for e in d.events if e.contract_id != chain.native_sac]
     assert ours == [e.id for seq in sorted(chain.ledgers) for e in chain.ledgers[seq].events]
     assert any(e.contract_id == chain.native_sac for d in decoded for e in d.events)
+
+
+async def test_bad_lake_input_is_an_error_or_a_reported_gap(tmp_path: Path) -> None:
+    """The issue's bad inputs, through ``read_archive`` over HTTP from a devnet lake."""
+    chain = build_chain("load", 1, organizations=1, events=100)
+    watch = sorted({c for o in chain.organizations() for c in o["contracts"].values()})
+    busy = sorted(chain.ledgers)
+    quiet = next(s for s in range(chain.genesis_ledger, chain.latest_ledger) if s not in busy)
+    first, last = chain.genesis_ledger, chain.latest_ledger
+    with serve_chain(chain, archive=tmp_path) as dn:
+        assert dn.lake is not None and dn.lake_url is not None
+        config = dn.lake.config
+
+        async def read(**kw: Any) -> list[ArchiveSlice]:
+            async with DataLake(dn.lake_url, network_passphrase=chain.network_passphrase) as lake:
+                return [s async for s in read_archive(lake, first, last, watch, **kw)]
+
+        clean = await read()
+        assert sum(len(s.events) for s in clean) > 0
+
+        def patch(ledger: int, edit: Callable[[bytes], bytes]) -> Callable[[], None]:
+            path = tmp_path / config.object_key(ledger)
+            original = path.read_bytes()
+            path.write_bytes(edit(original))
+            return lambda: path.write_bytes(original)
+
+        # an unknown XDR arm (LedgerCloseMeta v9): fine where nothing is watched...
+        def arm9(raw: bytes) -> bytes:
+            data = decompress(raw, "x")
+            return zstandard.ZstdCompressor(write_checksum=True).compress(
+                data[:12] + b"\x00\x00\x00\x09" + data[16:]
+            )
+
+        undo = patch(quiet, arm9)
+        assert [s.events for s in await read()] == [s.events for s in clean]
+        undo()
+        # ...and a stop naming the ledger where a watched contract is
+        undo = patch(busy[1], arm9)
+        with pytest.raises(LedgerDecodeError) as decode_err:
+            await read()
+        assert decode_err.value.ledger == busy[1] and f"ledger {busy[1]}" in str(decode_err.value)
+        undo()
+        # a truncated object and a corrupt one: errors naming the object
+        for edit in (
+            lambda raw: raw[: len(raw) // 2],
+            lambda raw: raw[:20] + b"\xff" * 40 + raw[60:],
+        ):
+            undo = patch(busy[0], edit)
+            with pytest.raises(CorruptObject) as corrupt:
+                await read()
+            assert corrupt.value.key == config.object_key(busy[0])
+            undo()
+        # a missing object: a gap naming its ledgers (an error, or a slice when asked)
+        (tmp_path / config.object_key(busy[2])).unlink()
+        with pytest.raises(GapError, match=f"ledgers {busy[2]}-{busy[2]} are missing"):
+            await read()
+        slices = await read(on_gap="yield")
+        assert [s.first_ledger for s in slices if s.gap] == [busy[2]]
+        assert len(slices) == last - first + 1
+        # a lake of another network
+        other = DataLake(dn.lake_url, network_passphrase="Test SDF Network ; September 2015")
+        with pytest.raises(PassphraseMismatch, match="OrbitPay Devnet"):
+            await other.open()
+        await other.close()

@@ -167,7 +167,8 @@ class LakeWriter:
             batches_per_partition=batches_per_partition,
             version="1.0",
         )
-        self._compressor = zstandard.ZstdCompressor(level=level)
+        # Content checksums, as Galexie writes them: a corrupt object fails to decompress.
+        self._compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
         self._lock = threading.Lock()
         self._made_dirs: set[Path] = set()
         self.next_ledger = self.config.batch_start(chain.genesis_ledger)
