@@ -172,16 +172,16 @@ async def test_bad_lake_input_is_an_error_or_a_reported_gap(tmp_path: Path) -> N
     first, last = chain.genesis_ledger, chain.latest_ledger
     with serve_chain(chain, archive=tmp_path) as dn:
         assert dn.lake is not None and dn.lake_url is not None
-        config = dn.lake.config
+        config, url = dn.lake.config, dn.lake_url
 
         async def read(**kw: Any) -> list[ArchiveSlice]:
-            async with DataLake(dn.lake_url, network_passphrase=chain.network_passphrase) as lake:
+            async with DataLake(url, network_passphrase=chain.network_passphrase) as lake:
                 return [s async for s in read_archive(lake, first, last, watch, **kw)]
 
         clean = await read()
         assert sum(len(s.events) for s in clean) > 0
 
-        def patch(ledger: int, edit: Callable[[bytes], bytes]) -> Callable[[], None]:
+        def patch(ledger: int, edit: Callable[[bytes], bytes]) -> Callable[[], object]:
             path = tmp_path / config.object_key(ledger)
             original = path.read_bytes()
             path.write_bytes(edit(original))

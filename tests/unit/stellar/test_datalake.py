@@ -179,7 +179,7 @@ async def test_file_lake_reads_every_ledger_and_prefilters(
         lake_dir.as_uri(), network_passphrase=small_chain.network_passphrase
     ) as lake:
         assert lake.config.batches_per_partition == 64_000
-        some = (lake_dir / lake.config.object_key(first)).read_bytes()  # noqa: ASYNC240
+        some = (lake_dir / lake.config.object_key(first)).read_bytes()
         assert zstandard.get_frame_parameters(some).has_checksum  # as Galexie writes them
         got = await _collect(lake, first, last, watch=needles)
     batches = [b for b in got if isinstance(b, LakeBatch)]
