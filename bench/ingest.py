@@ -237,8 +237,8 @@ async def _download(rpc_url: str, orgs: list[dict[str, Any]]) -> tuple[list[Any]
 
 def decode_only(rpc_url: str, orgs: list[dict[str, Any]]) -> dict[str, Any]:
     from orbitpay.contracts.registry import decode_event
-    from orbitpay.indexer.model import Item
     from orbitpay.indexer.enrich import needs_transaction, resolve
+    from orbitpay.indexer.model import Item
     from orbitpay.stellar.tx import parse_tx
 
     pages, txs = asyncio.run(_download(rpc_url, orgs))
