@@ -13,6 +13,10 @@ Older lakes use the ``.xdr.zstd`` extension; the reader tries the extension
 that answered last (``zst`` at first), then the other one, before it calls an
 object missing.
 
+Objects carry zstd content checksums (Galexie writes them, and so does the
+devnet), so a corrupt object fails decompression; one without a checksum is
+only checked against the ledger range its key names.
+
 Nothing is skipped silently: an object missing inside the requested range is
 a :class:`Gap` (raised as :class:`GapError`, or yielded when the caller asks
 for gaps as values); a truncated or corrupt object raises
