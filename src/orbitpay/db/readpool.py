@@ -7,9 +7,10 @@ coroutine, or a connection class whose ``get_reset_query()`` is empty): a
 shielded task per release, a proxy object per acquire, and the FIFO semaphore it
 needs in front (its queue lets a newcomer take a connection just released for a
 request already waiting: a 3-4x p99/p50 tail under load). ``bench/readpool.py``
-measures them side by side; on 2 shared cores, 32 tasks on 4 connections,
-acquire + one-row ``SELECT`` + release cost 13.9 us of CPU here against 36.4 us
-with ``reset=`` a no-op + gate (2.6x) and 53.9 us with the default reset + gate.
+measures them side by side (2 shared cores, 32 tasks on 4 connections, three
+runs): acquire + release costs 1.6 us of CPU here against 14.0-15.4 us with the
+reset skipped + gate (30.9-39.8 us with the default reset); acquire + one-row
+``SELECT`` + release 13.3-20.9 us against 28.9-36.4 us (1.4-2.6x).
 
 :class:`ReadPool` keeps only what these reads need:
 
