@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from enum import Enum
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -69,7 +70,12 @@ def unix_iso_sql(seconds: str) -> str:
 
 
 def _plain_string(annotation: Any) -> bool:
-    """A field whose values are ``Literal`` strings needing no JSON escaping (enum columns)."""
+    """A field whose values are enum strings needing no JSON escaping (enum columns).
+
+    The enum is a ``StrEnum`` (``orbitpay.enums``) or a ``Literal`` of strings.
+    """
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return all(isinstance(m.value, str) and _PLAIN.fullmatch(m.value) for m in annotation)
     if get_origin(annotation) is Literal:
         return all(isinstance(v, str) and _PLAIN.fullmatch(v) for v in get_args(annotation))
     if get_origin(annotation) in (Union, UnionType):
@@ -108,8 +114,9 @@ def row_json_sql(
     parts, and half of ``json_build_object`` (which resolves every argument's
     type on every call). NOT NULL table columns go in bare; a nullable one is
     ``COALESCE``d to ``null`` (``concat`` would drop it). Strings are escaped
-    by ``to_json`` unless the model types them as ``Literal`` enums of plain
-    words (their columns are CHECK-constrained to exactly those values).
+    by ``to_json`` unless the model types them as enums (``StrEnum`` or
+    ``Literal``) of plain words (their columns are CHECK-constrained to exactly
+    those values).
     Every field needs a column of its name (``ValueError`` otherwise: a list
     whose model gains a computed field must select it).
     """

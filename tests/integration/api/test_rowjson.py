@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -15,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conftest import seed_world
 from orbitpay.api.common import ListSpec, fetch_rows
 from orbitpay.api.routers import events, proposals, streams, treasury, vesting
-from orbitpay.api.rowjson import iso_utc_sql, unix_iso_sql
-from orbitpay.api.schemas import _time_text
+from orbitpay.api.rowjson import _plain_string, iso_utc_sql, unix_iso_sql
+from orbitpay.api.schemas import StreamStatus, _time_text
 
 SPECS: list[ListSpec] = [
     streams.SPEC,
@@ -42,6 +43,21 @@ async def pg(clean_engine: AsyncEngine) -> Any:
         yield conn
     finally:
         await conn.close()
+
+
+def test_enum_columns_go_in_bare_other_strings_escaped() -> None:
+    """Status columns (``StrEnum`` fields, CHECK-constrained to plain words) skip
+    ``to_json``; an enum with a value that would need escaping does not."""
+    sql = str(streams.SPEC.row_json)
+    assert "streams.status" in sql and "to_json(streams.status)" not in sql
+    assert "to_json(streams.sender)" in sql
+
+    class Odd(StrEnum):
+        PLAIN = "plain"
+        QUOTED = 'say "hi"'
+
+    assert _plain_string(StreamStatus) and _plain_string(StreamStatus | None)
+    assert not _plain_string(Odd) and not _plain_string(str)
 
 
 def test_every_list_is_encoded_by_the_database() -> None:
