@@ -44,6 +44,7 @@ from stellar_sdk import StrKey
 from stellar_sdk import xdr as x
 from xdrlib3 import Unpacker
 
+from orbitpay.stellar import xdrskip
 from orbitpay.stellar.rpc import RawEvent
 from orbitpay.stellar.tx import TxContext, TxDecodeError, parse_tx
 
@@ -58,6 +59,8 @@ _EVENT_TYPES = {
 _SUCCESS_CODES = frozenset(
     {x.TransactionResultCode.txSUCCESS, x.TransactionResultCode.txFEE_BUMP_INNER_SUCCESS}
 )
+_BEFORE_ALL = x.TransactionEventStage.TRANSACTION_EVENT_STAGE_BEFORE_ALL_TXS.value
+_AFTER_ALL = x.TransactionEventStage.TRANSACTION_EVENT_STAGE_AFTER_ALL_TXS.value
 _TAG_TX = struct.pack(">I", x.EnvelopeType.ENVELOPE_TYPE_TX.value)
 _TAG_FEE_BUMP = struct.pack(">I", x.EnvelopeType.ENVELOPE_TYPE_TX_FEE_BUMP.value)
 
@@ -125,9 +128,18 @@ class _Envelope:
 class _Applied:
     hash: str
     result: x.TransactionResult
-    meta: x.TransactionMeta
     meta_raw: bytes
     raw: bytes  # result pair + fee changes + meta (+ post-apply fee changes): the prefilter span
+    # Decoded on the slow path; on the fast one only when the transaction is watched.
+    decoded: x.TransactionMeta | None
+    # Stages of the meta's transaction-level events (they number each other's ids).
+    stages: list[int]
+
+    @property
+    def meta(self) -> x.TransactionMeta:
+        if self.decoded is None:
+            self.decoded = x.TransactionMeta.from_xdr_bytes(self.meta_raw)
+        return self.decoded
 
 
 @dataclass(slots=True)
@@ -180,23 +192,43 @@ def _tx_set(u: Unpacker, buf: bytes, generalized: bool) -> list[_Envelope]:
     return out
 
 
-def _applied(u: Unpacker, buf: bytes, v1: bool) -> _Applied:
+def _applied(u: Unpacker, buf: bytes, v1: bool, fast: bool) -> _Applied:
+    """One ``TransactionResultMeta`` (``V1`` in LedgerCloseMeta v2).
+
+    ``fast``: step over the fee changes and the meta with :mod:`xdrskip`
+    (decoding the meta later only if the transaction is watched).
+    """
     start = u.get_position()
     if v1:
         x.ExtensionPoint.unpack(u)
     pair = x.TransactionResultPair.unpack(u)
-    x.LedgerEntryChanges.unpack(u)
-    meta_start = u.get_position()
-    meta = x.TransactionMeta.unpack(u)
-    meta_raw = buf[meta_start : u.get_position()]
-    if v1:
+    decoded: x.TransactionMeta | None = None
+    stages: list[int]
+    if fast:
+        pos = xdrskip.skip_changes(buf, u.get_position())
+        meta_start = pos
+        pos, stages = xdrskip.skip_transaction_meta(buf, pos)
+        meta_end = pos
+        if v1:
+            pos = xdrskip.skip_changes(buf, pos)
+        if pos > len(buf):
+            raise xdrskip.Unsupported("walked past the end of the batch")
+        u.set_position(pos)
+    else:
         x.LedgerEntryChanges.unpack(u)
+        meta_start = u.get_position()
+        decoded = x.TransactionMeta.unpack(u)
+        meta_end = u.get_position()
+        stages = [e.stage.value for e in _tx_events(decoded)]
+        if v1:
+            x.LedgerEntryChanges.unpack(u)
     return _Applied(
         hash=pair.transaction_hash.hash.hex(),
         result=pair.result,
-        meta=meta,
-        meta_raw=meta_raw,
+        meta_raw=buf[meta_start:meta_end],
         raw=buf[start : u.get_position()],
+        decoded=decoded,
+        stages=stages,
     )
 
 
@@ -205,7 +237,7 @@ def _skip_list(u: Unpacker, cls: type[x.UpgradeEntryMeta | x.SCPHistoryEntry]) -
         cls.unpack(u)
 
 
-def _ledger(u: Unpacker, buf: bytes) -> _Ledger:
+def _ledger(u: Unpacker, buf: bytes, fast: bool) -> _Ledger:
     v = u.unpack_int()
     if v not in (0, 1, 2):
         raise ValueError(f"unknown LedgerCloseMeta v{v}")
@@ -213,7 +245,7 @@ def _ledger(u: Unpacker, buf: bytes) -> _Ledger:
         x.LedgerCloseMetaExt.unpack(u)
     header = x.LedgerHeaderHistoryEntry.unpack(u)
     envelopes = _tx_set(u, buf, generalized=v != 0)
-    applied = [_applied(u, buf, v1=v == 2) for _ in range(u.unpack_uint())]
+    applied = [_applied(u, buf, v1=v == 2, fast=fast) for _ in range(u.unpack_uint())]
     _skip_list(u, x.UpgradeEntryMeta)
     _skip_list(u, x.SCPHistoryEntry)
     if v != 0:
@@ -455,6 +487,12 @@ def _rows(
     for order, app in enumerate(led.applied, start=1):
         env = by_hash[app.hash]
         success = _successful(app.result)
+        relevant = needles is None or any(n in env.raw or n in app.raw for n in needles)
+        if not relevant:
+            # Nothing of it is watched; its fee events still number the ledger's.
+            before_all += app.stages.count(_BEFORE_ALL)
+            after_all += app.stages.count(_AFTER_ALL)
+            continue
         for tev in _tx_events(app.meta):
             stage = tev.stage
             if stage == x.TransactionEventStage.TRANSACTION_EVENT_STAGE_BEFORE_ALL_TXS:
@@ -513,9 +551,6 @@ def _rows(
                     watch,
                     event_types,
                 )
-        relevant = needles is None or any(n in env.raw or n in app.raw for n in needles)
-        if not relevant:
-            continue
         for group_op, changes in _change_groups(app.meta):
             out.storage_changes.extend(
                 _storage_changes(changes, watch, (seq, app.hash, order, group_op))
@@ -602,12 +637,15 @@ def decode_batch(
     first: int | None = None,
     last: int | None = None,
     event_types: Collection[str] = ("contract",),
+    fast: bool = True,
 ) -> list[ArchiveLedger]:
     """The ledgers of a decompressed ``LedgerCloseMetaBatch`` in ``[first, last]``.
 
     ``watch``: contract strkeys (None: every contract, every transaction gets a
     context). Raises :class:`LedgerDecodeError` naming the ledger that concerns
-    a watched contract and cannot be decoded.
+    a watched contract and cannot be decoded. ``fast=False`` decodes every
+    transaction meta with stellar-sdk instead of stepping over the unwatched
+    ones (:mod:`orbitpay.stellar.xdrskip`); the rows are the same.
     """
     network_id = hashlib.sha256(network_passphrase.encode()).digest()
     watched = None if watch is None else frozenset(watch)
@@ -623,7 +661,13 @@ def decode_batch(
         seq = start + i
         pos = u.get_position()
         try:
-            led = _ledger(u, xdr_bytes)
+            try:
+                led = _ledger(u, xdr_bytes, fast=fast)
+            except Exception:
+                if not fast:
+                    raise
+                u.set_position(pos)  # a shape the walkers do not know: the full decode
+                led = _ledger(u, xdr_bytes, fast=False)
             got = led.header.header.ledger_seq.uint32
             if got != seq:
                 raise ValueError(f"header says ledger {got}")

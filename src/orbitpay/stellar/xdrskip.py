@@ -1,0 +1,298 @@
+"""Walking over XDR without building objects: where a transaction meta ends, and little else.
+
+Decoding a ledger with stellar-sdk builds an object per field; most of a
+pubnet ledger is other people's transaction metas (account entries changing,
+Soroban events and return values), which a lake reader only has to step over
+to reach the transactions it watches. These functions take ``(buffer,
+position)`` and return the position after the value, reading only the
+discriminants and lengths they need.
+
+Every union arm not handled here is handed to stellar-sdk's own ``unpack`` at
+that position (rare entry types, contract executables), and an arm that
+neither knows raises :class:`Unsupported`: the caller then decodes the whole
+ledger the slow way, so a new protocol can cost speed but never correctness.
+The tests check each walker against stellar-sdk's packed lengths.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Protocol
+
+from stellar_sdk import xdr as x
+from xdrlib3 import Unpacker
+
+_U32 = struct.Struct(">I")
+
+
+class Unsupported(ValueError):
+    """A shape these walkers do not know (the caller falls back to a full decode)."""
+
+
+class _Unpackable(Protocol):
+    @classmethod
+    def unpack(cls, unpacker: Unpacker, depth_limit: int = ...) -> object: ...
+
+
+def _u32(buf: bytes, pos: int) -> int:
+    value: int = _U32.unpack_from(buf, pos)[0]
+    return value
+
+
+def _opaque(buf: bytes, pos: int) -> int:
+    """Variable-length opaque / string: length, then the bytes padded to 4."""
+    n = _u32(buf, pos)
+    end = pos + 4 + (n + 3) // 4 * 4
+    if end > len(buf):
+        raise Unsupported("length past the end of the buffer")
+    return end
+
+
+def _sdk(cls: type[_Unpackable], buf: bytes, pos: int) -> int:
+    u = Unpacker(buf)
+    u.set_position(pos)
+    try:
+        cls.unpack(u)
+    except (ValueError, EOFError, struct.error) as exc:
+        raise Unsupported(f"{cls.__name__}: {exc}") from None
+    end: int = u.get_position()
+    return end
+
+
+def _ext_v0(buf: bytes, pos: int) -> int:
+    if _u32(buf, pos) != 0:
+        raise Unsupported("extension point")
+    return pos + 4
+
+
+# ── SCVal and events ─────────────────────────────────────────────────────────
+
+# SCVal arms whose body has a fixed size: bool, void, u32/i32, u64/i64, time
+# point, duration, u128/i128, u256/i256, ledger key contract instance, nonce key.
+_SCVAL_FIXED = {0: 4, 1: 0, 3: 4, 4: 4, 5: 8, 6: 8, 7: 8, 8: 8, 9: 16, 10: 16, 11: 32, 12: 32}
+_SCVAL_FIXED.update({20: 0, 21: 8})
+_SCVAL_OPAQUE = frozenset({13, 14, 15, 22})  # bytes, string, symbol, executable tag
+# SCAddress: account (key type + 32), contract (32), muxed account (id + 32),
+# claimable balance (id type + 32), liquidity pool (32).
+_ADDRESS_SIZE = {0: 36, 1: 32, 2: 40, 3: 36, 4: 32}
+
+
+def skip_scval(buf: bytes, pos: int, depth: int = 0) -> int:
+    if depth > 256:
+        raise Unsupported("SCVal nested too deep")
+    kind = _u32(buf, pos)
+    pos += 4
+    size = _SCVAL_FIXED.get(kind)
+    if size is not None:
+        return pos + size
+    if kind in _SCVAL_OPAQUE:
+        return _opaque(buf, pos)
+    if kind == 16:  # vec: optional, count, values
+        if not _u32(buf, pos):
+            return pos + 4
+        n, pos = _u32(buf, pos + 4), pos + 8
+        for _ in range(n):
+            pos = skip_scval(buf, pos, depth + 1)
+        return pos
+    if kind == 17:  # map: optional, count, key/value pairs
+        if not _u32(buf, pos):
+            return pos + 4
+        return _skip_map(buf, pos + 4, depth)
+    if kind == 18:
+        return _skip_address(buf, pos)
+    if kind == 2:  # error: type, then a contract code or an SCErrorCode (both 4 bytes)
+        if _u32(buf, pos) > 9:
+            raise Unsupported("SCError type")
+        return pos + 8
+    if kind == 19:  # contract instance: executable, optional storage map
+        executable = _u32(buf, pos)
+        if executable == 0:
+            pos += 4 + 32
+        elif executable == 1:
+            pos += 4
+        else:
+            pos = _sdk(x.ContractExecutable, buf, pos)
+        if not _u32(buf, pos):
+            return pos + 4
+        return _skip_map(buf, pos + 4, depth)
+    raise Unsupported(f"SCVal type {kind}")
+
+
+def _skip_map(buf: bytes, pos: int, depth: int) -> int:
+    n, pos = _u32(buf, pos), pos + 4
+    for _ in range(n):
+        pos = skip_scval(buf, pos, depth + 1)
+        pos = skip_scval(buf, pos, depth + 1)
+    return pos
+
+
+def _skip_address(buf: bytes, pos: int) -> int:
+    size = _ADDRESS_SIZE.get(_u32(buf, pos))
+    if size is None:
+        raise Unsupported("SCAddress type")
+    return pos + 4 + size
+
+
+def skip_contract_event(buf: bytes, pos: int) -> int:
+    pos = _ext_v0(buf, pos)
+    pos += 4 + 32 if _u32(buf, pos) else 4  # optional contract id
+    pos += 4  # ContractEventType
+    pos += 4  # body arm
+    if _u32(buf, pos - 4) != 0:
+        raise Unsupported("ContractEventBody")
+    n, pos = _u32(buf, pos), pos + 4
+    for _ in range(n):
+        pos = skip_scval(buf, pos)
+    return skip_scval(buf, pos)
+
+
+def _skip_events(buf: bytes, pos: int, diagnostic: bool = False) -> int:
+    n, pos = _u32(buf, pos), pos + 4
+    for _ in range(n):
+        if diagnostic:
+            pos += 4  # inSuccessfulContractCall
+        pos = skip_contract_event(buf, pos)
+    return pos
+
+
+# ── ledger entry changes ─────────────────────────────────────────────────────
+
+
+def _skip_account_id(buf: bytes, pos: int) -> int:
+    if _u32(buf, pos) != 0:
+        raise Unsupported("PublicKey type")
+    return pos + 36
+
+
+def _skip_account_entry(buf: bytes, pos: int) -> int:
+    pos = _skip_account_id(buf, pos)
+    pos += 8 + 8 + 4  # balance, seqNum, numSubEntries
+    pos = _skip_account_id(buf, pos + 4) if _u32(buf, pos) else pos + 4  # inflationDest
+    pos += 4  # flags
+    pos = _opaque(buf, pos)  # homeDomain
+    pos += 4  # thresholds
+    n, pos = _u32(buf, pos), pos + 4
+    for _ in range(n):  # signers: SignerKey, weight
+        key = _u32(buf, pos)
+        if key in (0, 1, 2):
+            pos += 4 + 32
+        elif key == 3:
+            pos = _opaque(buf, pos + 4 + 32)
+        else:
+            raise Unsupported("SignerKey type")
+        pos += 4
+    v = _u32(buf, pos)
+    pos += 4
+    if v == 0:
+        return pos
+    if v != 1:
+        raise Unsupported("AccountEntryExt")
+    pos += 16  # liabilities
+    v = _u32(buf, pos)
+    pos += 4
+    if v == 0:
+        return pos
+    if v != 2:
+        raise Unsupported("AccountEntryExtensionV1Ext")
+    pos += 8  # numSponsored, numSponsoring
+    n, pos = _u32(buf, pos), pos + 4
+    for _ in range(n):  # signerSponsoringIDs: optional AccountID each
+        pos = _skip_account_id(buf, pos + 4) if _u32(buf, pos) else pos + 4
+    v = _u32(buf, pos)
+    pos += 4
+    if v == 0:
+        return pos
+    if v != 3:
+        raise Unsupported("AccountEntryExtensionV2Ext")
+    return _ext_v0(buf, pos) + 4 + 8  # seqLedger, seqTime
+
+
+def _skip_ledger_entry(buf: bytes, pos: int) -> int:
+    pos += 4  # lastModifiedLedgerSeq
+    if _u32(buf, pos) == x.LedgerEntryType.ACCOUNT.value:
+        pos = _skip_account_entry(buf, pos + 4)
+    else:
+        pos = _sdk(x.LedgerEntryData, buf, pos)
+    v = _u32(buf, pos)
+    pos += 4
+    if v == 0:
+        return pos
+    if v != 1:
+        raise Unsupported("LedgerEntryExt")
+    pos = _skip_account_id(buf, pos + 4) if _u32(buf, pos) else pos + 4  # sponsoringID
+    return _ext_v0(buf, pos)
+
+
+def skip_changes(buf: bytes, pos: int) -> int:
+    """A ``LedgerEntryChanges``."""
+    n, pos = _u32(buf, pos), pos + 4
+    for _ in range(n):
+        kind = _u32(buf, pos)
+        pos += 4
+        if kind == x.LedgerEntryChangeType.LEDGER_ENTRY_REMOVED.value:
+            pos = _sdk(x.LedgerKey, buf, pos)
+        elif kind in (0, 1, 3, 4):
+            pos = _skip_ledger_entry(buf, pos)
+        else:
+            raise Unsupported("LedgerEntryChangeType")
+    return pos
+
+
+# ── transaction meta ─────────────────────────────────────────────────────────
+
+
+def _skip_soroban_meta_ext(buf: bytes, pos: int) -> int:
+    v = _u32(buf, pos)
+    if v == 0:
+        return pos + 4
+    if v == 1:
+        return _ext_v0(buf, pos + 4) + 24
+    raise Unsupported("SorobanTransactionMetaExt")
+
+
+def skip_transaction_meta(buf: bytes, pos: int) -> tuple[int, list[int]]:
+    """(end position, the stages of its transaction-level events) of a ``TransactionMeta``.
+
+    Versions 3 and 4 are walked; older ones are handed to stellar-sdk.
+    """
+    v = _u32(buf, pos)
+    if v not in (3, 4):
+        return _sdk(x.TransactionMeta, buf, pos), []
+    pos = _ext_v0(buf, pos + 4)
+    pos = skip_changes(buf, pos)
+    n, pos = _u32(buf, pos), pos + 4
+    for _ in range(n):  # operations
+        if v == 4:
+            pos = skip_changes(buf, _ext_v0(buf, pos))
+            pos = _skip_events(buf, pos)
+        else:
+            pos = skip_changes(buf, pos)
+    pos = skip_changes(buf, pos)
+    present, pos = _u32(buf, pos), pos + 4
+    if present and v == 3:  # SorobanTransactionMeta
+        pos = _skip_soroban_meta_ext(buf, pos)
+        pos = _skip_events(buf, pos)
+        pos = skip_scval(buf, pos)
+        pos = _skip_events(buf, pos, diagnostic=True)
+    elif present:  # SorobanTransactionMetaV2
+        pos = _skip_soroban_meta_ext(buf, pos)
+        has_value, pos = _u32(buf, pos), pos + 4
+        if has_value:
+            pos = skip_scval(buf, pos)
+    stages: list[int] = []
+    if v == 4:
+        n, pos = _u32(buf, pos), pos + 4
+        for _ in range(n):  # TransactionEvent: stage, event
+            stages.append(_u32(buf, pos))
+            pos = skip_contract_event(buf, pos + 4)
+        pos = _skip_events(buf, pos, diagnostic=True)
+    return pos, stages
+
+
+__all__ = [
+    "Unsupported",
+    "skip_changes",
+    "skip_contract_event",
+    "skip_scval",
+    "skip_transaction_meta",
+]

@@ -1,0 +1,172 @@
+"""The XDR walkers against stellar-sdk: same end positions, and the same rows as a full decode."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stellar_sdk import StrKey, xdr
+from xdrlib3 import Unpacker
+
+from orbitpay.devnet.lake import ledger_close_meta_batch
+from orbitpay.devnet.scenarios import build_chain
+from orbitpay.stellar import ledgermeta
+from orbitpay.stellar import scval as sv
+from orbitpay.stellar.datalake import decompress
+from orbitpay.stellar.ledgermeta import _tx_events, decode_batch
+from orbitpay.stellar.xdrskip import (
+    Unsupported,
+    skip_changes,
+    skip_contract_event,
+    skip_scval,
+    skip_transaction_meta,
+)
+
+FIXTURE = Path(__file__).parents[3] / ".." / "shared" / "fixtures" / "pubnet-53312000.xdr.zstd"
+PUBNET = "Public Global Stellar Network ; September 2015"
+ORACLE = "CALI2BYU2JE6WVRUFYTS6MSBNEHGJ35P4AVCZYF3B6QOE3QKOB2PLE6M"
+
+_leaves = st.one_of(
+    st.booleans().map(lambda b: xdr.SCVal(xdr.SCValType.SCV_BOOL, b=b)),
+    st.just(sv.void()),
+    st.integers(0, 2**32 - 1).map(sv.u32),
+    st.integers(-(2**63), 2**63 - 1).map(
+        lambda v: xdr.SCVal(xdr.SCValType.SCV_I64, i64=xdr.Int64(v))
+    ),
+    st.integers(-(2**127), 2**127 - 1).map(sv.i128),
+    st.binary(max_size=70).map(lambda b: xdr.SCVal(xdr.SCValType.SCV_BYTES, bytes=xdr.SCBytes(b))),
+    st.text(max_size=40).map(sv.string),
+    st.from_regex(r"[a-z_]{1,20}", fullmatch=True).map(sv.symbol),
+    st.binary(min_size=32, max_size=32).map(lambda b: sv.address(StrKey.encode_contract(b))),
+    st.binary(min_size=32, max_size=32).map(
+        lambda b: sv.address(StrKey.encode_ed25519_public_key(b))
+    ),
+    st.integers(0, 50).map(
+        lambda c: xdr.SCVal(
+            xdr.SCValType.SCV_ERROR,
+            error=xdr.SCError(xdr.SCErrorType.SCE_CONTRACT, contract_code=xdr.Uint32(c)),
+        )
+    ),
+    st.just(xdr.SCVal(xdr.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE)),
+)
+
+scvals = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4).map(sv.vec),
+        st.lists(st.tuples(inner, inner), max_size=3).map(
+            lambda kv: xdr.SCVal(
+                xdr.SCValType.SCV_MAP,
+                map=xdr.SCMap([xdr.SCMapEntry(key=k, val=v) for k, v in kv]),
+            )
+        ),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(value=scvals, prefix=st.binary(max_size=8).map(lambda b: b[: len(b) // 4 * 4]))
+def test_skip_scval_ends_where_the_value_ends(value: xdr.SCVal, prefix: bytes) -> None:
+    packed = value.to_xdr_bytes()
+    assert skip_scval(prefix + packed + b"\x00" * 8, len(prefix)) == len(prefix) + len(packed)
+
+
+@given(topics=st.lists(scvals, max_size=4), data=scvals, with_id=st.booleans())
+def test_skip_contract_event(topics: list[xdr.SCVal], data: xdr.SCVal, with_id: bool) -> None:
+    event = xdr.ContractEvent(
+        ext=xdr.ExtensionPoint(0),
+        contract_id=xdr.ContractID(xdr.Hash(b"\x03" * 32)) if with_id else None,
+        type=xdr.ContractEventType.CONTRACT,
+        body=xdr.ContractEventBody(0, v0=xdr.ContractEventV0(topics=topics, data=data)),
+    )
+    packed = event.to_xdr_bytes()
+    assert skip_contract_event(packed, 0) == len(packed)
+
+
+def test_unknown_arms_are_refused_not_guessed() -> None:
+    with pytest.raises(Unsupported):
+        skip_scval(b"\x00\x00\x00\x63" + b"\x00" * 8, 0)  # SCVal type 99
+    with pytest.raises(Unsupported):
+        skip_changes(b"\x00\x00\x00\x01\x00\x00\x00\x09", 0)  # LedgerEntryChangeType 9
+
+
+def test_pubnet_metas_and_fee_changes_walk_to_stellar_sdk_positions() -> None:
+    batch = xdr.LedgerCloseMetaBatch.from_xdr_bytes(decompress(FIXTURE.read_bytes(), "f"))
+    v1 = batch.ledger_close_metas[0].v1
+    assert v1 is not None
+    accounts = 0
+    for trm in v1.tx_processing:
+        fee = trm.fee_processing.to_xdr_bytes()
+        assert skip_changes(fee, 0) == len(fee)
+        meta = trm.tx_apply_processing.to_xdr_bytes()
+        assert skip_transaction_meta(meta, 0) == (len(meta), [])
+        accounts += sum(
+            1
+            for ch in trm.fee_processing.ledger_entry_changes
+            if ch.state is not None and ch.state.data.type == xdr.LedgerEntryType.ACCOUNT
+        )
+    assert accounts > 100  # the account-entry walker was exercised
+
+
+@pytest.mark.parametrize("meta_version", [4, 3])
+def test_devnet_metas_walk_to_their_end(meta_version: int) -> None:
+    """Every devnet meta (events, return values, storage changes) is walked, not decoded."""
+    chain = build_chain("demo", seed=4, meta_version=meta_version, ledger_changes=True)
+    stages = 0
+    for tx in chain.txs.values():
+        meta = base64.b64decode(tx.meta_xdr)
+        end, found = skip_transaction_meta(meta, 0)
+        assert end == len(meta)
+        assert found == [
+            e.stage.value for e in _tx_events(xdr.TransactionMeta.from_xdr_bytes(meta))
+        ]
+        stages += len(found)
+    assert (stages > 0) == (meta_version == 4)
+
+
+@pytest.mark.parametrize("meta_version", [4, 3])
+def test_fast_and_full_decoding_give_the_same_rows(meta_version: int) -> None:
+    chain = build_chain("demo", seed=4, meta_version=meta_version, ledger_changes=True)
+    watch = {c for o in chain.organizations() for c in o["contracts"].values()}
+    for seq in sorted(chain.ledgers):
+        batch = ledger_close_meta_batch(chain, seq, seq)
+        for w in (watch, None):
+            fast = decode_batch(batch, chain.network_passphrase, w)
+            full = decode_batch(batch, chain.network_passphrase, w, fast=False)
+            assert [(d.events, d.storage_changes, d.tx_hashes) for d in fast] == [
+                (d.events, d.storage_changes, d.tx_hashes) for d in full
+            ]
+            assert {h: (c.calls, c.return_value) for h, c in fast[0].transactions.items()} == {
+                h: (c.calls, c.return_value) for h, c in full[0].transactions.items()
+            }
+
+
+def test_fast_and_full_decoding_agree_on_pubnet() -> None:
+    data = decompress(FIXTURE.read_bytes(), "f")
+    for w in ({ORACLE}, None):
+        [fast] = decode_batch(data, PUBNET, w)
+        [full] = decode_batch(data, PUBNET, w, fast=False)
+        assert fast.tx_hashes == full.tx_hashes and fast.storage_changes == full.storage_changes
+        assert set(fast.transactions) == set(full.transactions)
+
+
+def test_decoding_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No fallback on the shapes the project meets: pubnet p21, devnet meta v3 and v4."""
+    real = ledgermeta._ledger
+
+    def fast_only(u: Unpacker, buf: bytes, fast: bool) -> object:
+        assert fast, "fell back to the full decode"
+        return real(u, buf, fast)
+
+    monkeypatch.setattr(ledgermeta, "_ledger", fast_only)
+    decode_batch(decompress(FIXTURE.read_bytes(), "f"), PUBNET, {ORACLE})
+    for meta_version in (3, 4):
+        chain = build_chain(
+            "load", 1, organizations=1, events=60, meta_version=meta_version, ledger_changes=True
+        )
+        seq = max(chain.ledgers, key=lambda s: len(chain.ledgers[s].txs))
+        decode_batch(ledger_close_meta_batch(chain, seq, seq), chain.network_passphrase, set())
