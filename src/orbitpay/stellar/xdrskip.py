@@ -17,6 +17,7 @@ The tests check each walker against stellar-sdk's packed lengths.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Protocol
 
 from stellar_sdk import xdr as x
@@ -207,11 +208,70 @@ def _skip_account_entry(buf: bytes, pos: int) -> int:
     return _ext_v0(buf, pos) + 4 + 8  # seqLedger, seqTime
 
 
+# Asset / TrustLineAsset arms: native, alphanum 4 (code + issuer), alphanum 12, pool share.
+_ASSET_SIZE = {0: 0, 1: 4 + 36, 2: 12 + 36, 3: 32}
+
+
+def _skip_asset(buf: bytes, pos: int, pool_share: bool) -> int:
+    kind = _u32(buf, pos)
+    size = _ASSET_SIZE.get(kind)
+    if size is None or (kind == 3 and not pool_share):
+        raise Unsupported("asset type")
+    return pos + 4 + size
+
+
+def _skip_trustline_entry(buf: bytes, pos: int) -> int:
+    pos = _skip_account_id(buf, pos)
+    pos = _skip_asset(buf, pos, pool_share=True)
+    pos += 8 + 8 + 4  # balance, limit, flags
+    v = _u32(buf, pos)
+    pos += 4
+    if v == 0:
+        return pos
+    if v != 1:
+        raise Unsupported("TrustLineEntryExt")
+    pos += 16  # liabilities
+    v = _u32(buf, pos)
+    pos += 4
+    if v == 0:
+        return pos
+    if v != 2:
+        raise Unsupported("TrustLineEntryV1Ext")
+    return _ext_v0(buf, pos + 4)  # liquidityPoolUseCount, ext
+
+
+def _skip_offer_entry(buf: bytes, pos: int) -> int:
+    pos = _skip_account_id(buf, pos) + 8  # sellerID, offerID
+    pos = _skip_asset(buf, pos, pool_share=False)
+    pos = _skip_asset(buf, pos, pool_share=False)
+    return _ext_v0(buf, pos + 8 + 8 + 4)  # amount, price, flags, ext
+
+
+def _skip_contract_data_entry(buf: bytes, pos: int) -> int:
+    pos = _skip_address(buf, _ext_v0(buf, pos))
+    pos = skip_scval(buf, pos) + 4  # key, durability
+    return skip_scval(buf, pos)
+
+
+def _skip_ttl_entry(buf: bytes, pos: int) -> int:
+    return pos + 32 + 4  # keyHash, liveUntilLedgerSeq
+
+
+_ENTRY_WALKERS: dict[int, Callable[[bytes, int], int]] = {
+    x.LedgerEntryType.ACCOUNT.value: _skip_account_entry,
+    x.LedgerEntryType.TRUSTLINE.value: _skip_trustline_entry,
+    x.LedgerEntryType.OFFER.value: _skip_offer_entry,
+    x.LedgerEntryType.CONTRACT_DATA.value: _skip_contract_data_entry,
+    x.LedgerEntryType.TTL.value: _skip_ttl_entry,
+}
+
+
 def _skip_ledger_entry(buf: bytes, pos: int) -> int:
     pos += 4  # lastModifiedLedgerSeq
-    if _u32(buf, pos) == x.LedgerEntryType.ACCOUNT.value:
-        pos = _skip_account_entry(buf, pos + 4)
-    else:
+    walker = _ENTRY_WALKERS.get(_u32(buf, pos))
+    if walker is not None:
+        pos = walker(buf, pos + 4)
+    else:  # data, claimable balances, pools, code, config settings: rarer, varied
         pos = _sdk(x.LedgerEntryData, buf, pos)
     v = _u32(buf, pos)
     pos += 4
