@@ -165,6 +165,16 @@ class Origin(StrEnum):
     LEDGER_STATE = "ledger_state"
 
 
+class CoverageSource(StrEnum):
+    """Where a covered ledger range of a contract's history was read: the RPC's getEvents (rpc),
+    the ledger data lake (archive), or a read of the contract's current storage (ledger_state: a
+    single ledger, current state as of it, not history)."""
+
+    RPC = "rpc"
+    ARCHIVE = "archive"
+    LEDGER_STATE = "ledger_state"
+
+
 def check_in(column: str, values: type[StrEnum]) -> str:
     """The SQL of a CHECK constraint allowing exactly ``values``: ``kind IN ('a', 'b')``.
 

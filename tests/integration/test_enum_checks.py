@@ -23,6 +23,7 @@ from orbitpay.enums import (
     ApiKeyScope,
     ClaimKind,
     ContractKind,
+    CoverageSource,
     Origin,
     ProposalStatus,
     ScheduleStatus,
@@ -43,6 +44,7 @@ GUARDED: dict[tuple[str, str], type[StrEnum]] = {
     ("proposals", "status"): ProposalStatus,
     ("votes", "choice"): VoteChoice,
     ("api_keys", "scope"): ApiKeyScope,
+    ("coverage", "source"): CoverageSource,
     **{
         (table, "origin"): Origin
         for table in (
@@ -132,8 +134,8 @@ def test_migration_and_schema_build_the_same_checks(
     metadata_checks: dict[tuple[str, str], str],
 ) -> None:
     assert migrated_checks == metadata_checks
-    # Not vacuous: the value sets and the amount invariants are all there.
-    assert len(migrated_checks) == len(GUARDED) + 2
+    # Not vacuous: the value sets, the amount invariants and coverage's range are all there.
+    assert len(migrated_checks) == len(GUARDED) + 3
 
 
 def test_value_parser_reads_quotes_and_skips_other_checks() -> None:

@@ -50,6 +50,7 @@ from orbitpay.enums import (
     ApiKeyScope,
     ClaimKind,
     ContractKind,
+    CoverageSource,
     Origin,
     ProposalStatus,
     ScheduleStatus,
@@ -466,6 +467,39 @@ indexer_status = Table(
     Column("gap_from_ledger", Integer, nullable=True),
     Column("gap_to_ledger", Integer, nullable=True),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+coverage = Table(
+    "coverage",
+    metadata,
+    # The ledgers [from_ledger, to_ledger] whose events of this contract, read from this
+    # source (a CoverageSource), are all indexed; one row per contiguous stretch (the store
+    # merges adjacent and overlapping ranges). Holes are gaps in the contract's history.
+    Column(
+        "contract_id",
+        Text,
+        ForeignKey("contracts.contract_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("source", Text, nullable=False),
+    Column("from_ledger", Integer, nullable=False),
+    Column("to_ledger", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    PrimaryKeyConstraint("contract_id", "source", "from_ledger"),
+    CheckConstraint(check_in("source", CoverageSource), name="source"),
+    CheckConstraint("from_ledger <= to_ledger", name="range"),
+)
+
+indexer_chain = Table(
+    "indexer_chain",
+    metadata,
+    # One ledger of the chain the indexed rows come from (sequence and hash), moved forward
+    # as the indexer goes: a network reset shows as this ledger missing or hashing
+    # differently on the RPC (orbitpay.indexer.chain).
+    Column("name", Text, primary_key=True),
+    Column("ledger", Integer, nullable=False),
+    Column("ledger_hash", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
 )
 
 api_keys = Table(

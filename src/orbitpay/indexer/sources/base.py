@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from orbitpay.enums import CoverageSource
 from orbitpay.indexer.sources.groups import Group
 from orbitpay.stellar.rpc import RawEvent
 from orbitpay.stellar.tx import TxContext
@@ -71,6 +72,9 @@ class Batch:
     head: ChainHead
     txs: Mapping[str, TxContext] = field(default_factory=dict)
     scanned_closed_at: datetime | None = None  # close time of ``position.scanned_to``, if known
+    # Which source read the batch: the store records ``first_ledger .. scanned_to`` as covered
+    # by it, for every contract of the group (orbitpay.indexer.coverage).
+    source: CoverageSource = CoverageSource.RPC
 
     @property
     def last_ledger(self) -> int:
