@@ -47,6 +47,9 @@ GENESIS_LEDGER = 2_000_000
 GENESIS_TIME = 1_767_225_600  # 2026-01-01T00:00:00Z
 LEDGER_SECONDS = 5
 PERSISTENT_TTL_LEDGERS = 30 * 17_280  # the contracts bump entries to 30 days
+STARTING_BALANCE = 10_000 * 10_000_000  # every account starts with 10,000 XLM
+FEE_REFUND = 31_337  # the part of the resource fee refunded after execution
+METAS = ("full", "thin")
 
 CONTRACT_KINDS: dict[str, type[Contract]] = {
     "treasury": TreasuryContract,
@@ -131,10 +134,15 @@ class Chain:
         genesis_time: int = GENESIS_TIME,
         retention_ledgers: int | None = None,
         meta_version: int = 4,
-        ledger_changes: bool = False,
+        metas: str = "full",
+        ledger_changes: bool | None = None,
     ) -> None:
         if meta_version not in (3, 4):
             raise ValueError("meta_version must be 3 or 4")
+        if ledger_changes is not None:  # the older switch: True is "full", False "thin"
+            metas = "full" if ledger_changes else "thin"
+        if metas not in METAS:
+            raise ValueError(f"metas must be one of {METAS}")
         self.seed = seed
         self.network_passphrase = network_passphrase
         self.network_id = dx.network_id(network_passphrase)
@@ -142,9 +150,14 @@ class Chain:
         self.genesis_time = genesis_time
         self.retention_ledgers = retention_ledgers
         self.meta_version = meta_version
-        # Contract-data LedgerEntryChanges in each meta, as core writes them (off by
-        # default: they cost an encoding of every written entry, before and after).
-        self.ledger_changes = ledger_changes
+        # "full": each meta as core writes it (every written entry before and after, its
+        # TTL, the source account around the sequence bump and the refund, resource
+        # fees); "thin": events and return value only (the devnet before issue 12;
+        # kept to measure what the heavy metas cost).
+        self.metas = metas
+        self.ledger_changes = metas == "full"
+        self._balance: dict[str, int] = {}
+        self._account_modified: dict[str, int] = {}
         self.lock = threading.RLock()
         self.accounts: dict[str, Keypair] = {}
         self.account_names: dict[str, str] = {}
@@ -342,8 +355,8 @@ class Chain:
             if success
             else b""
         )
-        result = dx.build_result(success, fee - 31_337, ret_hash)
-        changes = self._storage_changes(ctx, seq) if success and self.ledger_changes else []
+        result = dx.build_result(success, fee - FEE_REFUND, ret_hash)
+        changes = self._tx_changes(source, ctx, seq, success) if self.ledger_changes else None
         meta = dx.build_meta(
             self.meta_version, success, events, ret, diagnostics, tx_events, changes
         )
@@ -408,8 +421,41 @@ class Chain:
         value = sv.decode_scval(ret) if ret is not None else None
         return TxOutcome(tx_hash, seq, success, value, rec.error)
 
+    def _tx_changes(self, source: Keypair, ctx: TxContext, seq: int, success: bool) -> dx.TxChanges:
+        """Everything a full meta records besides events (see :class:`dx.TxChanges`).
+
+        The fee (charged in full when the ledger closes, before any transaction
+        applies) is already off the balance the meta's first STATE shows; the
+        sequence number moves in ``txChangesBefore`` and the refund comes back in
+        ``txChangesAfter``, failed or not; a failed transaction writes no entries.
+        """
+        addr = source.public_key
+        raw = source.raw_public_key()
+        full_fee = dx.BASE_FEE + 95_000
+        paid = self._balance.get(addr, STARTING_BALANCE) - full_fee
+        last = self._account_modified.get(addr, self.genesis_ledger)
+        seq_num = self._seq[addr]
+        before = dx.state_updated(
+            dx.account_entry(raw, paid, seq_num - 1, last),
+            dx.account_entry(raw, paid, seq_num, seq),
+        )
+        after = dx.state_updated(
+            dx.account_entry(raw, paid, seq_num, seq),
+            dx.account_entry(raw, paid + FEE_REFUND, seq_num, seq),
+        )
+        self._balance[addr] = paid + FEE_REFUND
+        self._account_modified[addr] = seq
+        refundable = 95_000 - 40_000
+        fees = (40_000, refundable - FEE_REFUND, 1_200)
+        operation = self._storage_changes(ctx, seq) if success else []
+        return dx.TxChanges(before=before, operation=operation, after=after, fees=fees)
+
     def _storage_changes(self, ctx: TxContext, seq: int) -> list[x.LedgerEntryChange]:
         """The transaction's contract-data changes: STATE + UPDATED, or CREATED for new keys.
+
+        Each written entry's TTL follows it: the contracts extend every entry they
+        write to ``PERSISTENT_TTL_LEDGERS`` from now (TTL STATE + UPDATED, or
+        CREATED with a new entry), as ``extend_ttl`` does on the network.
 
         Values before the transaction come from the undo journal (the first
         entry per key holds the value the transaction found); the instance entry
@@ -454,15 +500,19 @@ class Chain:
                 last = contract.modified.get(key, contract.instance_modified)
             cid = contract.contract_id
             after = dx.ledger_entry(dx.contract_data_entry(cid, key_val, new_val), seq)
+            ledger_key = dx.contract_data_key(cid, key_val)
+            live = seq + PERSISTENT_TTL_LEDGERS
             if old_val is None:
-                out.append(
-                    x.LedgerEntryChange(x.LedgerEntryChangeType.LEDGER_ENTRY_CREATED, created=after)
-                )
+                out.append(dx.created(after))
+                out.append(dx.created(dx.ttl_entry(ledger_key, live, seq)))
                 continue
             state = dx.ledger_entry(dx.contract_data_entry(cid, key_val, old_val), last)
-            out.append(x.LedgerEntryChange(x.LedgerEntryChangeType.LEDGER_ENTRY_STATE, state=state))
-            out.append(
-                x.LedgerEntryChange(x.LedgerEntryChangeType.LEDGER_ENTRY_UPDATED, updated=after)
+            out.extend(dx.state_updated(state, after))
+            out.extend(
+                dx.state_updated(
+                    dx.ttl_entry(ledger_key, last + PERSISTENT_TTL_LEDGERS, last),
+                    dx.ttl_entry(ledger_key, live, seq),
+                )
             )
         return out
 

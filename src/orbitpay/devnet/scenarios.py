@@ -635,7 +635,9 @@ def build_chain(scenario: str = "demo", seed: int = 1, **params: Any) -> Chain:
 
     Chain options accepted in ``params``: ``retention_ledgers`` (default: keep all
     history), ``meta_version`` (4 or 3), ``network_passphrase``, ``genesis_time``,
-    ``ledger_changes`` (contract-data changes in the metas). Scenario options:
+    ``metas`` ("full", the default: metas as the network writes them; "thin":
+    events and return value only), ``ledger_changes`` (older switch: True is
+    "full", False "thin"). Scenario options:
     ``demo``: ``employees``; ``load``: ``organizations``, ``events``, ``employees``,
     ``txs_per_ledger``; ``empty``: ``ledgers`` (how many empty ledgers to close).
     """
@@ -646,6 +648,7 @@ def build_chain(scenario: str = "demo", seed: int = 1, **params: Any) -> Chain:
             "meta_version",
             "network_passphrase",
             "genesis_time",
+            "metas",
             "ledger_changes",
         )
         if k in params

@@ -309,6 +309,100 @@ def success_preimage_hash(return_value: x.SCVal, packed_events: list[bytes]) -> 
     return hashlib.sha256(pre).digest()
 
 
+@dataclass(slots=True)
+class TxChanges:
+    """What a transaction changed besides its contract events, as core records it in the meta.
+
+    ``before``/``after``: the source account's entry around the sequence bump and
+    the fee refund (``txChangesBefore``/``txChangesAfter``); ``operation``: every
+    written ledger entry of the one operation (contract data, then its TTL, as
+    STATE + UPDATED pairs or CREATED); ``fees``: the Soroban resource fees of
+    ``SorobanTransactionMetaExtV1`` (non-refundable, refundable, rent), or None
+    for the thin metas of older devnets (no ext).
+    """
+
+    before: list[x.LedgerEntryChange] = field(default_factory=list)
+    operation: list[x.LedgerEntryChange] = field(default_factory=list)
+    after: list[x.LedgerEntryChange] = field(default_factory=list)
+    fees: tuple[int, int, int] | None = None
+
+
+def state_updated(before: x.LedgerEntry, after: x.LedgerEntry) -> list[x.LedgerEntryChange]:
+    """The pair core writes for an entry a transaction modified."""
+    return [
+        x.LedgerEntryChange(x.LedgerEntryChangeType.LEDGER_ENTRY_STATE, state=before),
+        x.LedgerEntryChange(x.LedgerEntryChangeType.LEDGER_ENTRY_UPDATED, updated=after),
+    ]
+
+
+def created(entry: x.LedgerEntry) -> x.LedgerEntryChange:
+    return x.LedgerEntryChange(x.LedgerEntryChangeType.LEDGER_ENTRY_CREATED, created=entry)
+
+
+def account_entry(
+    public_key: bytes, balance: int, seq_num: int, last_modified: int
+) -> x.LedgerEntry:
+    """An ``AccountEntry`` as a funded Soroban user's: one master signer, v2 extension."""
+    account_id = x.AccountID(
+        x.PublicKey(x.PublicKeyType.PUBLIC_KEY_TYPE_ED25519, x.Uint256(public_key))
+    )
+    v3 = x.AccountEntryExtensionV3(
+        ext=x.ExtensionPoint(0),
+        seq_ledger=x.Uint32(last_modified),
+        seq_time=x.TimePoint(x.Uint64(0)),
+    )
+    v2 = x.AccountEntryExtensionV2(
+        num_sponsored=x.Uint32(0),
+        num_sponsoring=x.Uint32(0),
+        signer_sponsoring_i_ds=[],
+        ext=x.AccountEntryExtensionV2Ext(3, v3=v3),
+    )
+    v1 = x.AccountEntryExtensionV1(
+        liabilities=x.Liabilities(buying=x.Int64(0), selling=x.Int64(0)),
+        ext=x.AccountEntryExtensionV1Ext(2, v2=v2),
+    )
+    entry = x.AccountEntry(
+        account_id=account_id,
+        balance=x.Int64(balance),
+        seq_num=x.SequenceNumber(x.Int64(seq_num)),
+        num_sub_entries=x.Uint32(0),
+        inflation_dest=None,
+        flags=x.Uint32(0),
+        home_domain=x.String32(b""),
+        thresholds=x.Thresholds(b"\x01\x00\x00\x00"),
+        signers=[],
+        ext=x.AccountEntryExt(1, v1=v1),
+    )
+    return ledger_entry(x.LedgerEntryData(x.LedgerEntryType.ACCOUNT, account=entry), last_modified)
+
+
+def ttl_entry(key: x.LedgerKey, live_until: int, last_modified: int) -> x.LedgerEntry:
+    """The ``TTLEntry`` of ``key`` (keyed by the sha256 of the packed ledger key)."""
+    key_hash = hashlib.sha256(key.to_xdr_bytes()).digest()
+    return ledger_entry(
+        x.LedgerEntryData(
+            x.LedgerEntryType.TTL,
+            ttl=x.TTLEntry(key_hash=x.Hash(key_hash), live_until_ledger_seq=x.Uint32(live_until)),
+        ),
+        last_modified,
+    )
+
+
+def _soroban_ext(fees: tuple[int, int, int] | None) -> x.SorobanTransactionMetaExt:
+    if fees is None:
+        return x.SorobanTransactionMetaExt(0)
+    non_refundable, refundable, rent = fees
+    return x.SorobanTransactionMetaExt(
+        1,
+        v1=x.SorobanTransactionMetaExtV1(
+            ext=x.ExtensionPoint(0),
+            total_non_refundable_resource_fee_charged=x.Int64(non_refundable),
+            total_refundable_resource_fee_charged=x.Int64(refundable),
+            rent_fee_charged=x.Int64(rent),
+        ),
+    )
+
+
 def build_meta(
     version: int,
     success: bool,
@@ -316,16 +410,19 @@ def build_meta(
     return_value: x.SCVal | None,
     diagnostics: list[x.DiagnosticEvent],
     tx_events: list[x.TransactionEvent],
-    changes: list[x.LedgerEntryChange] | None = None,
+    changes: TxChanges | None = None,
 ) -> bytes:
-    """The transaction meta; ``changes`` (contract-data changes) go to its one operation."""
-    op_changes = x.LedgerEntryChanges(list(changes or []))
+    """The transaction meta; ``changes`` go where core puts them (see :class:`TxChanges`)."""
+    ch = changes if changes is not None else TxChanges()
+    op_changes = x.LedgerEntryChanges(list(ch.operation))
+    before = x.LedgerEntryChanges(list(ch.before))
+    after = x.LedgerEntryChanges(list(ch.after))
     if version == 4:
         meta = x.TransactionMeta(
             4,
             v4=x.TransactionMetaV4(
                 ext=x.ExtensionPoint(0),
-                tx_changes_before=x.LedgerEntryChanges([]),
+                tx_changes_before=before,
                 operations=(
                     [
                         x.OperationMetaV2(
@@ -337,9 +434,9 @@ def build_meta(
                     if success
                     else []
                 ),
-                tx_changes_after=x.LedgerEntryChanges([]),
+                tx_changes_after=after,
                 soroban_meta=x.SorobanTransactionMetaV2(
-                    ext=x.SorobanTransactionMetaExt(0),
+                    ext=_soroban_ext(ch.fees),
                     return_value=return_value if success else None,
                 ),
                 events=tx_events,
@@ -351,11 +448,11 @@ def build_meta(
             3,
             v3=x.TransactionMetaV3(
                 ext=x.ExtensionPoint(0),
-                tx_changes_before=x.LedgerEntryChanges([]),
+                tx_changes_before=before,
                 operations=[x.OperationMeta(changes=op_changes)] if success else [],
-                tx_changes_after=x.LedgerEntryChanges([]),
+                tx_changes_after=after,
                 soroban_meta=x.SorobanTransactionMeta(
-                    ext=x.SorobanTransactionMetaExt(0),
+                    ext=_soroban_ext(ch.fees),
                     events=events if success else [],
                     return_value=return_value if return_value is not None else sv.void(),
                     diagnostic_events=diagnostics,
