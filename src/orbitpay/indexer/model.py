@@ -155,6 +155,9 @@ class WithdrawalRow:
     created_tx_hash: str
     created_at: datetime
     last_ledger: int
+    # The row's state includes every event up to here (a ledger-entry read); see
+    # indexer.bootstrap. Events at or below it write history rows only.
+    state_ledger: int | None = None
 
 
 @dataclass
@@ -178,6 +181,9 @@ class StreamRow:
     created_tx_hash: str
     created_at: datetime
     last_ledger: int
+    # The row's state includes every event up to here (a ledger-entry read); see
+    # indexer.bootstrap. Events at or below it write history rows only.
+    state_ledger: int | None = None
 
 
 @dataclass
@@ -205,6 +211,9 @@ class ScheduleRow:
     created_tx_hash: str
     created_at: datetime
     last_ledger: int
+    # The row's state includes every event up to here (a ledger-entry read); see
+    # indexer.bootstrap. Events at or below it write history rows only.
+    state_ledger: int | None = None
 
 
 @dataclass
@@ -228,6 +237,9 @@ class ProposalRow:
     created_tx_hash: str
     created_at: datetime
     last_ledger: int
+    # The row's state includes every event up to here (a ledger-entry read); see
+    # indexer.bootstrap. Events at or below it write history rows only.
+    state_ledger: int | None = None
 
 
 @dataclass
@@ -239,6 +251,9 @@ class MemberRow:
     added_ledger: int | None
     removed_ledger: int | None
     last_ledger: int
+    # The row's state includes every event up to here (a ledger-entry read); see
+    # indexer.bootstrap. Events at or below it write history rows only.
+    state_ledger: int | None = None
 
 
 # ── history rows (written once) ────────────────────────────────────────────────

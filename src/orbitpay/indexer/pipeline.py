@@ -33,11 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from orbitpay.config import ConfigError, Settings
 from orbitpay.contracts.registry import decode_event
 from orbitpay.enums import DiscrepancySource
-from orbitpay.indexer import store
+from orbitpay.indexer import coverage, store
+from orbitpay.indexer.bootstrap import bootstrap_entities
 from orbitpay.indexer.enrich import enrich
-from orbitpay.indexer.model import ContractInfo, Item
+from orbitpay.indexer.model import ContractInfo, Item, Key
 from orbitpay.indexer.progress import Progress
-from orbitpay.indexer.project import apply_page, needs
+from orbitpay.indexer.project import apply_page, needs, unindexed
 from orbitpay.indexer.sources import (
     DEFAULT_PAGE_LIMIT,
     GROUP_SIZE,
@@ -75,6 +76,14 @@ STATUS_EVERY_SECONDS = 2.0
 YIELD_EVERY = 100
 # Batches of different groups committing at once (each holds a pooled connection).
 COMMIT_CONCURRENCY = 4
+
+
+class _Unindexed(Exception):
+    """A batch's events refer to entities that are not indexed (by entity: keys)."""
+
+    def __init__(self, entities: dict[str, set[Key]]) -> None:
+        super().__init__(", ".join(f"{e} {sorted(k)}" for e, k in entities.items()))
+        self.entities = entities
 
 
 class GapError(Exception):
@@ -181,6 +190,8 @@ class Indexer:
         self.progress = progress
         self.fetcher = TxFetcher(rpc)
         self.on_page = on_page
+        # An event about an entity that is not indexed reads it from ledger state first.
+        self.bootstrap_unindexed = True
         self._last_status = 0.0
         self.stats: dict[str, float] = {"decode": 0.0, "tx": 0.0, "db": 0.0, "events": 0}
 
@@ -488,6 +499,38 @@ class Indexer:
         self.stats["tx"] += times.fetch
 
     async def _commit(self, group: Group, prepared: Prepared, expect: str | None) -> None:
+        try:
+            await self._commit_once(group, prepared, expect, bootstrap=True)
+        except _Unindexed as absent:
+            # Read the entities from ledger state (its own transactions), then commit the
+            # batch again: its projection now finds them.
+            await self._bootstrap_unindexed(group, absent.entities)
+            await self._commit_once(group, prepared, expect, bootstrap=False)
+
+    async def _bootstrap_unindexed(self, group: Group, entities: dict[str, set[Key]]) -> None:
+        """Bootstrap entities an event refers to that are not indexed (unsettled ones too:
+        the projection leaves a row's state alone for events up to its ``state_ledger``)."""
+        for entity, keys in sorted(entities.items()):
+            by_contract: dict[str, list[int]] = {}
+            for cid, eid in keys:
+                by_contract.setdefault(cid, []).append(eid)
+            for cid, ids in sorted(by_contract.items()):
+                try:
+                    await bootstrap_entities(
+                        self.engine,
+                        self.rpc,
+                        group.contracts[cid],
+                        entity,
+                        ids,
+                        include_unsettled=True,
+                        start_ledger=self.settings.start_ledger,
+                    )
+                except RpcError as exc:  # the projection records them as not indexed
+                    log.warning("bootstrap_skipped", contract=cid, entity=entity, error=str(exc))
+
+    async def _commit_once(
+        self, group: Group, prepared: Prepared, expect: str | None, *, bootstrap: bool
+    ) -> None:
         head = prepared.head
         t0 = time.perf_counter()
         scanned_to = prepared.scanned_to
@@ -496,7 +539,12 @@ class Indexer:
             await store.lock_cursor(conn, group.name, expect)
             done = await store.existing_event_ids(conn, [it.raw.id for it in prepared.items])
             items = [it for it in prepared.items if it.raw.id not in done]
-            snap = await store.load_snapshot(conn, group.ids, needs(items))
+            need = needs(items)
+            snap = await store.load_snapshot(conn, group.ids, need)
+            if bootstrap and self.bootstrap_unindexed:
+                absent = unindexed(items, snap, need)
+                if absent:
+                    raise _Unindexed(absent)  # rolls this transaction back
             t1 = time.perf_counter()
             changes = apply_page(items, snap)
             t2 = time.perf_counter()
@@ -511,9 +559,14 @@ class Indexer:
                 last_ledger_closed_at=closed_at,
                 latest_ledger=head.latest_ledger,
             )
+            # The range is indexed iff its rows are: recorded in their transaction.
+            await coverage.record(
+                conn, group.ids, prepared.batch.source, prepared.batch.first_ledger, scanned_to
+            )
             now = time.monotonic()
             if now - self._last_status >= STATUS_EVERY_SECONDS:
                 self._last_status = now
+                coverage.publish(await coverage.read(conn, group.ids))
                 await store.write_status(
                     conn,
                     rpc_status="ok",

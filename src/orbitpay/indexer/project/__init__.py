@@ -20,12 +20,17 @@ error in a rule is a bug and raises.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 
+from orbitpay.contracts import governance as gov
+from orbitpay.contracts import payroll as pay
+from orbitpay.contracts import treasury as tre
 from orbitpay.contracts.base import ContractEvent
 from orbitpay.contracts.registry import EVENT_TYPES
 from orbitpay.enums import ContractKind, DiscrepancyEntity
-from orbitpay.indexer.model import Changes, Item, Needs, Snapshot
+from orbitpay.indexer.model import Changes, ContractParams, Item, Key, Needs, Snapshot
 from orbitpay.indexer.project import governance, payroll, treasury, vesting
 from orbitpay.indexer.project.page import Need, Page, Rule
 
@@ -58,6 +63,8 @@ def check_rules(
 
 check_rules(RULES, EVENT_TYPES.values())
 
+_PARAMS = tuple(f.name for f in fields(ContractParams))
+
 
 def needs(items: Iterable[Item]) -> Needs:
     """The rows applying ``items`` reads (keys only; the store loads them)."""
@@ -72,13 +79,84 @@ def needs(items: Iterable[Item]) -> Needs:
     return n
 
 
-def apply_page(items: Iterable[Item], snapshot: Snapshot) -> Changes:
-    """Apply ``items`` (in chain order) to ``snapshot``; return the rows to write."""
-    out = Changes()
-    page = Page(snapshot, out)
-    for item in items:
-        _apply(page, item)
+def unindexed(items: Iterable[Item], snapshot: Snapshot, need: Needs) -> dict[str, set[Key]]:
+    """Entities the page's events refer to that neither the snapshot nor the page creates.
+
+    By entity (``withdrawal``, ``stream``, ``schedule``, ``proposal``): the ids to
+    read from ledger state before the page is applied
+    (:func:`orbitpay.indexer.bootstrap.bootstrap_entities`), instead of recording
+    "refers to stream 14, which is not indexed".
+    """
+    created: set[Key] = set()
+    for it in items:
+        ev = it.decoded.event
+        c = it.contract.contract_id
+        if isinstance(ev, pay.StreamCreated):
+            created.add((c, ev.stream_id))
+        elif isinstance(ev, pay.BatchCreated):
+            created.update((c, i) for i in ev.stream_ids)
+        elif isinstance(ev, tre.WithdrawalCreated):
+            created.add((c, ev.withdrawal_id))
+        elif isinstance(ev, gov.ProposalCreated):
+            created.add((c, ev.proposal_id))
+    out: dict[str, set[Key]] = {}
+    for entity, wanted, have in (
+        ("withdrawal", need.withdrawals, snapshot.withdrawals),
+        ("stream", need.streams, snapshot.streams),
+        ("schedule", need.schedules, snapshot.schedules),
+        ("proposal", need.proposals, snapshot.proposals),
+    ):
+        absent = {k for k in wanted if k not in have and k not in created}
+        if absent:
+            out[entity] = absent
     return out
+
+
+def apply_page(items: Iterable[Item], snapshot: Snapshot, *, history: bool = False) -> Changes:
+    """Apply ``items`` (in chain order) to ``snapshot``; return the rows to write.
+
+    ``history``: a backfill of ledgers below the groups' cursors. Every history
+    row is written, but rows whose state is newer than an event keep it: entity
+    rows through :meth:`Page.fresh`, the contract row and governance members
+    here (:func:`_keep_newer`), where only values still unknown are filled in.
+    """
+    out = Changes()
+    page = Page(snapshot, out, history=history)
+    for item in items:
+        if history:
+            _keep_newer(page, item)
+        else:
+            _apply(page, item)
+    return out
+
+
+def _keep_newer(page: Page, item: Item) -> None:
+    """Apply ``item`` in a backfill: contract and member state newer than it is restored."""
+    ledger = item.raw.ledger
+    cid = item.contract.contract_id
+    crow = page.s.contracts.get(cid)
+    saved = None
+    if crow is not None and crow.last_ledger is not None and crow.last_ledger > ledger:
+        saved = (crow.admin, crow.initialized_ledger, crow.last_ledger, copy.copy(crow.params))
+    members = {
+        k: copy.copy(m)
+        for k, m in page.s.members.items()
+        if k[0] == cid and (m.last_ledger > ledger or (m.state_ledger or 0) >= ledger)
+    }
+    _apply(page, item)
+    if crow is not None and saved is not None:
+        admin, initialized, last, params = saved
+        crow.admin = admin if admin is not None else crow.admin
+        crow.initialized_ledger = (
+            initialized if initialized is not None else crow.initialized_ledger
+        )
+        crow.last_ledger = last
+        for name in _PARAMS:
+            old = getattr(params, name)
+            if old is not None:
+                setattr(crow.params, name, old)
+    for key, member in members.items():
+        page.s.members[key] = member
 
 
 def _apply(page: Page, item: Item) -> None:
@@ -105,4 +183,4 @@ def _apply(page: Page, item: Item) -> None:
     RULES[type(ev)](page, item, ev)
 
 
-__all__ = ["NEEDS", "RULES", "MissingRule", "apply_page", "check_rules", "needs"]
+__all__ = ["NEEDS", "RULES", "MissingRule", "apply_page", "check_rules", "needs", "unindexed"]

@@ -91,6 +91,7 @@ def proposal_created(page: Page, item: Item, ev: gov.ProposalCreated) -> None:
     params.proposal_count = max(params.proposal_count or 0, ev.proposal_id + 1)
     page.out.dirty_contracts.add(c)
     if key in page.s.proposals:
+        page.creation(item, page.s.proposals[key], key, page.out.dirty_proposals)
         return
     start = now(item)
     duration = params.voting_duration

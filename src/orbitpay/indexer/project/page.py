@@ -11,6 +11,7 @@ and raises.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Protocol, TypeVar, cast
 
 from orbitpay.contracts.base import ContractCall, ContractEvent
@@ -30,6 +31,7 @@ BIGINT_MAX = 2**63 - 1
 
 E = TypeVar("E", bound=ContractEvent)
 C = TypeVar("C", bound=ContractCall)
+K = TypeVar("K")
 
 Rule = Callable[["Page", Item, ContractEvent], None]
 """Applies one event (of the class it is registered for) to the page."""
@@ -51,18 +53,28 @@ def need(event: type[E], fn: Callable[[Needs, Item, E], None]) -> tuple[type[Con
     return event, cast(Need, fn)
 
 
+class _Created(Protocol):
+    created_ledger: int
+    created_tx_hash: str
+    created_at: datetime
+
+
 class _Stamped(Protocol):
     last_ledger: int
+    state_ledger: int | None
 
 
 class Page:
     """Applies one page's items to a snapshot, collecting the changes."""
 
-    __slots__ = ("out", "s")
+    __slots__ = ("history", "out", "s")
 
-    def __init__(self, snap: Snapshot, out: Changes) -> None:
+    def __init__(self, snap: Snapshot, out: Changes, *, history: bool = False) -> None:
         self.s = snap
         self.out = out
+        # A backfill below the groups' cursors: the rows' state is newer than the events,
+        # which write their history rows only (see :meth:`fresh`).
+        self.history = history
 
     # recording -------------------------------------------------------------------
     def discrepancy(
@@ -124,17 +136,43 @@ class Page:
     def fresh(
         self, item: Item, row: _Stamped, entity: DiscrepancyEntity, entity_id: object
     ) -> bool:
-        """An event older than the row's newest applied ledger must not overwrite it."""
-        if row.last_ledger > item.raw.ledger:
+        """May ``item`` change the row's state? (Its history rows are written either way.)
+
+        No, silently, when the row's state was read from a ledger entry at or after the
+        event's ledger (``state_ledger``: the entry already holds the event's effect), and
+        in a backfill when the row is newer. No, recorded as a discrepancy, when the row
+        is newer otherwise: an event older than the row's newest applied ledger must not
+        overwrite it.
+        """
+        ledger = item.raw.ledger
+        if row.state_ledger is not None and ledger <= row.state_ledger:
+            return False
+        if row.last_ledger > ledger:
+            if self.history:
+                return False
             self.discrepancy(
                 item,
                 entity,
-                f"event {item.raw.id} (ledger {item.raw.ledger}) is older than the row "
+                f"event {item.raw.id} (ledger {ledger}) is older than the row "
                 f"(ledger {row.last_ledger}); state not overwritten",
                 entity_id=entity_id,
             )
             return False
         return True
+
+    @staticmethod
+    def creation(item: Item, row: _Created, key: K, dirty: set[K]) -> None:
+        """A creation event for a row that already exists (written from a ledger entry).
+
+        Its state stays; the creating transaction, unknown to a ledger-entry read
+        (``created_ledger`` 0), is filled in from the event: a backfill gives
+        bootstrapped rows the provenance a run with full history gives them.
+        """
+        if row.created_ledger == 0:
+            row.created_ledger = item.raw.ledger
+            row.created_tx_hash = item.raw.tx_hash
+            row.created_at = item.raw.ledger_closed_at
+            dirty.add(key)
 
     @staticmethod
     def call(item: Item, record: type[C]) -> C:

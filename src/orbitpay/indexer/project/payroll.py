@@ -30,6 +30,7 @@ def _new_stream(
     c = item.contract.contract_id
     key = (c, sid)
     if key in page.s.streams:
+        page.creation(item, page.s.streams[key], key, page.out.dirty_streams)
         return
     start = page.bigint(item, p.start_time, STREAM, sid, "start_time")
     end = page.bigint(item, p.end_time, STREAM, sid, "end_time")

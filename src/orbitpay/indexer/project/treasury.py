@@ -105,6 +105,8 @@ def withdrawal_created(page: Page, item: Item, ev: tre.WithdrawalCreated) -> Non
             last_ledger=raw.ledger,
         )
         page.out.dirty_withdrawals.add(key)
+    else:
+        page.creation(item, page.s.withdrawals[key], key, page.out.dirty_withdrawals)
     params = page.contract_row(item).params
     params.withdrawal_count = max(params.withdrawal_count or 0, ev.withdrawal_id + 1)
     page.out.dirty_contracts.add(c)

@@ -50,6 +50,7 @@ def schedule_created(page: Page, item: Item, ev: ves.ScheduleCreated) -> None:
     params.schedule_count = max(params.schedule_count or 0, sid + 1)
     page.out.dirty_contracts.add(c)
     if key in page.s.schedules:
+        page.creation(item, page.s.schedules[key], key, page.out.dirty_schedules)
         return
     start, cliff, duration = call.start_time, call.cliff_duration, call.total_duration
     start_time = page.bigint(item, start, SCHEDULE, sid, "start_time")
