@@ -13,9 +13,11 @@ Events are thin, so the indexer reads each event's transaction:
   kind with the n-th call of that function when one transaction calls the same
   function more than once).
 
-Decoding the meta is the most expensive step, so it is lazy: only events
-whose identifier is nowhere but in the return value (``v_create``) or that
-need ordering pay for it.
+Decoding the meta is the most expensive step, so it is lazy (only events
+whose identifier is nowhere but in the return value, ``v_create``, or that
+need ordering pay for it), done at most once per transaction, and narrow:
+:mod:`orbitpay.stellar.metaread` steps over the ledger entry changes that
+make up most of a real meta and decodes only the return value and events.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from stellar_sdk import StrKey, xdr
 
 from orbitpay.stellar.fastxdr import Unsupported, envelope_calls_fast
+from orbitpay.stellar.metaread import NO_VALUE, UNREADABLE, read_event, read_meta
 from orbitpay.stellar.scval import decode_scval
 
 _UNSET: Any = object()
@@ -76,6 +79,7 @@ class TxContext:
     contract_events_xdr: list[list[str]] | None = None
     _return_value: Any = field(default=_UNSET, repr=False)
     _events: list[ContractEventRef] | None = field(default=None, repr=False)
+    _meta_read: bool = field(default=False, repr=False)
 
     def calls_to(self, contract: str, function: str) -> list[Call]:
         return [c for c in self.calls if c.contract == contract and c.function == function]
@@ -110,93 +114,32 @@ class TxContext:
         return self._events or []
 
     def _decode_meta(self) -> None:
-        if not self.result_meta_xdr:
+        """Read the meta once (:mod:`orbitpay.stellar.metaread`): return value and events."""
+        if self._meta_read:
+            return
+        self._meta_read = True
+        view = read_meta(self.result_meta_xdr) if self.result_meta_xdr else None
+        if view is None:
             self._events = self._events or []
             return
-        try:
-            meta = xdr.TransactionMeta.from_xdr(self.result_meta_xdr)
-        except Exception:
-            self._events = self._events or []
-            return
-        rv, per_op = meta_return_and_events(meta)
-        if rv is not None:
-            try:
-                self._return_value = decode_scval(rv)
-            except Exception:
-                self._return_value = _UNSET
+        if view.return_value is not NO_VALUE and view.return_value is not UNREADABLE:
+            self._return_value = view.return_value
         if self._events is None:
-            out: list[ContractEventRef] = []
-            for op_index, events in enumerate(per_op):
-                for i, ev in enumerate(events):
-                    ref = _event_ref(ev, op_index, i)
-                    if ref is not None:
-                        out.append(ref)
-            _attach_diagnostic_indices(meta, out)
-            self._events = out
-
-
-def meta_return_and_events(
-    meta: xdr.TransactionMeta,
-) -> tuple[xdr.SCVal | None, list[list[xdr.ContractEvent]]]:
-    """(return value, contract events per operation) from meta v3 or v4."""
-    if meta.v == 4 and meta.v4 is not None:
-        m4 = meta.v4
-        rv = m4.soroban_meta.return_value if m4.soroban_meta is not None else None
-        return rv, [list(op.events) for op in m4.operations]
-    if meta.v == 3 and meta.v3 is not None:
-        sm = meta.v3.soroban_meta
-        if sm is None:
-            return None, []
-        return sm.return_value, [list(sm.events)]
-    return None, []
-
-
-def _attach_diagnostic_indices(meta: xdr.TransactionMeta, refs: list[ContractEventRef]) -> None:
-    """Give each contract event of a v3 meta its place in the diagnostic events.
-
-    A protocol-22 RPC numbered a transaction's events by their position in
-    ``sorobanMeta.diagnosticEvents`` when that list was not empty (it then holds
-    every contract event, in order, between ``fn_call``/``fn_return`` and other
-    diagnostics), and by their position in ``sorobanMeta.events`` otherwise.
-    """
-    if meta.v != 3 or meta.v3 is None or meta.v3.soroban_meta is None:
-        return
-    diagnostics = meta.v3.soroban_meta.diagnostic_events or []
-    if not diagnostics:
-        return
-    positions: list[int] = []
-    for pos, d in enumerate(diagnostics):
-        ev = d.event
-        if ev.type == xdr.ContractEventType.CONTRACT and d.in_successful_contract_call:
-            positions.append(pos)
-    if len(positions) != len(refs):
-        return  # not the list we expected: keep the plain indices
-    for ref, pos in zip(refs, positions, strict=True):
-        ref.diag_index = pos
-
-
-def _event_ref(ev: xdr.ContractEvent, op_index: int, index: int) -> ContractEventRef | None:
-    if ev.contract_id is None or ev.body.v0 is None:
-        return None
-    contract = StrKey.encode_contract(ev.contract_id.contract_id.hash)
-    topics = ev.body.v0.topics
-    try:
-        topic0 = decode_scval(topics[0]) if topics else None
-    except Exception:
-        topic0 = None
-    return ContractEventRef(contract, topic0, op_index, index)
+            refs = [
+                ContractEventRef(e.contract, e.topic0, e.op_index, e.index) for e in view.events
+            ]
+            for ref, pos in zip(refs, view.diag_positions, strict=False):
+                ref.diag_index = pos
+            self._events = refs
 
 
 def _events_from_lists(lists: list[list[str]]) -> list[ContractEventRef]:
     out: list[ContractEventRef] = []
     for op_index, events in enumerate(lists):
         for i, raw in enumerate(events or []):
-            try:
-                ref = _event_ref(xdr.ContractEvent.from_xdr(raw), op_index, i)
-            except Exception:
-                ref = None
+            ref = read_event(raw, op_index, i)
             if ref is not None:
-                out.append(ref)
+                out.append(ContractEventRef(ref.contract, ref.topic0, op_index, i))
     return out
 
 

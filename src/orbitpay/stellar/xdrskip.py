@@ -349,10 +349,18 @@ def skip_transaction_meta(buf: bytes, pos: int) -> tuple[int, list[int]]:
     return pos, stages
 
 
+# The walkers other narrow readers (``metaread``) step with.
+skip_ext_v0 = _ext_v0
+skip_events = _skip_events
+skip_soroban_meta_ext = _skip_soroban_meta_ext
+
 __all__ = [
     "Unsupported",
     "skip_changes",
     "skip_contract_event",
+    "skip_events",
+    "skip_ext_v0",
     "skip_scval",
+    "skip_soroban_meta_ext",
     "skip_transaction_meta",
 ]

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from stellar_sdk import StrKey, xdr
+from stellar_sdk import xdr
+from tests.unit.stellar.strategies import scvals
 from xdrlib3 import Unpacker
 
 from orbitpay.devnet.lake import ledger_close_meta_batch
 from orbitpay.devnet.scenarios import build_chain
 from orbitpay.stellar import ledgermeta
-from orbitpay.stellar import scval as sv
 from orbitpay.stellar.datalake import decompress
 from orbitpay.stellar.ledgermeta import _tx_events, decode_batch
 from orbitpay.stellar.xdrskip import (
@@ -29,44 +29,6 @@ from orbitpay.stellar.xdrskip import (
 FIXTURE = Path(__file__).parents[3] / ".." / "shared" / "fixtures" / "pubnet-53312000.xdr.zstd"
 PUBNET = "Public Global Stellar Network ; September 2015"
 ORACLE = "CALI2BYU2JE6WVRUFYTS6MSBNEHGJ35P4AVCZYF3B6QOE3QKOB2PLE6M"
-
-_leaves = st.one_of(
-    st.booleans().map(lambda b: xdr.SCVal(xdr.SCValType.SCV_BOOL, b=b)),
-    st.just(sv.void()),
-    st.integers(0, 2**32 - 1).map(sv.u32),
-    st.integers(-(2**63), 2**63 - 1).map(
-        lambda v: xdr.SCVal(xdr.SCValType.SCV_I64, i64=xdr.Int64(v))
-    ),
-    st.integers(-(2**127), 2**127 - 1).map(sv.i128),
-    st.binary(max_size=70).map(lambda b: xdr.SCVal(xdr.SCValType.SCV_BYTES, bytes=xdr.SCBytes(b))),
-    st.text(max_size=40).map(sv.string),
-    st.from_regex(r"[a-z_]{1,20}", fullmatch=True).map(sv.symbol),
-    st.binary(min_size=32, max_size=32).map(lambda b: sv.address(StrKey.encode_contract(b))),
-    st.binary(min_size=32, max_size=32).map(
-        lambda b: sv.address(StrKey.encode_ed25519_public_key(b))
-    ),
-    st.integers(0, 50).map(
-        lambda c: xdr.SCVal(
-            xdr.SCValType.SCV_ERROR,
-            error=xdr.SCError(xdr.SCErrorType.SCE_CONTRACT, contract_code=xdr.Uint32(c)),
-        )
-    ),
-    st.just(xdr.SCVal(xdr.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE)),
-)
-
-scvals = st.recursive(
-    _leaves,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4).map(sv.vec),
-        st.lists(st.tuples(inner, inner), max_size=3).map(
-            lambda kv: xdr.SCVal(
-                xdr.SCValType.SCV_MAP,
-                map=xdr.SCMap([xdr.SCMapEntry(key=k, val=v) for k, v in kv]),
-            )
-        ),
-    ),
-    max_leaves=12,
-)
 
 
 @settings(max_examples=300)
