@@ -11,7 +11,7 @@ from stellar_sdk import xdr
 from tests.unit.stellar.strategies import contract_events, metas
 
 from orbitpay.devnet.scenarios import build_chain
-from orbitpay.stellar import metaread
+from orbitpay.stellar import metaread, xdrskip
 from orbitpay.stellar.datalake import decompress
 from orbitpay.stellar.metaread import NO_VALUE, read_event, read_meta, view_of
 
@@ -88,7 +88,7 @@ def test_unreadable_and_unknown_shapes() -> None:
     # trailing bytes: the fast path refuses them, and so does stellar-sdk
     meta = xdr.TransactionMeta.from_xdr(build_chain("demo", seed=3).txs.popitem()[1].meta_xdr)
     packed = meta.to_xdr_bytes()
-    with pytest.raises(metaread.xdrskip.Unsupported):
+    with pytest.raises(xdrskip.Unsupported):
         metaread._fast(packed + b"\x00" * 4)
     with pytest.raises(ValueError):
         xdr.TransactionMeta.from_xdr_bytes(packed + b"\x00" * 4)
