@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     # What to do when the stored cursor fell out of the RPC's retention window:
     # "stop" refuses to continue, "resume" records the gap and restarts at oldestLedger.
     gap_policy: Literal["stop", "resume"] = "stop"
+    # A SEP-54 ledger data lake (Galexie's layout): the base URL of its ledgers path,
+    # file:// or http(s)://. Ledgers older than the RPC's window are read from it.
+    archive_url: str | None = None
+    # What to do when the RPC serves a different chain than the indexed one (a network reset:
+    # its latest ledger is below a stored cursor, or a stored ledger's hash changed): "stop"
+    # refuses to mix the two chains; "reindex" deletes this network's indexed rows (keeping
+    # organizations, contracts and API keys) and indexes the new chain from the start.
+    on_network_reset: Literal["stop", "reindex"] = "stop"
     reconcile_interval: float = Field(default=60.0, gt=0)
     rpc_timeout: float = Field(default=15.0, gt=0)
     rpc_max_retries: int = Field(default=8, ge=0)

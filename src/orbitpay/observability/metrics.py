@@ -59,6 +59,26 @@ INDEXER_GAPS = Counter(
     "Times the stored cursor was older than the RPC's retention window.",
     registry=REGISTRY,
 )
+HISTORY_GAP_LEDGERS = Gauge(
+    "orbitpay_history_gap_ledgers",
+    "Ledgers missing from a contract's indexed history (holes between covered ranges, and "
+    "before the first one when the contract's first ledger is known), by contract.",
+    ["contract"],
+    registry=REGISTRY,
+)
+HISTORY_COMPLETE = Gauge(
+    "orbitpay_history_complete",
+    "1 when a contract's history is indexed from its initialize ledger on without a hole.",
+    ["contract"],
+    registry=REGISTRY,
+)
+NETWORK_RESETS = Counter(
+    "orbitpay_network_reset_total",
+    "Times the RPC served a different chain than the indexed one (a network reset), "
+    "by the action taken (stop or reindex).",
+    ["action"],
+    registry=REGISTRY,
+)
 DISCREPANCIES = Counter(
     "orbitpay_discrepancies_total",
     "Differences recorded between indexed rows and the chain, by source and entity.",
