@@ -26,9 +26,17 @@ from stellar_sdk import xdr
 
 from orbitpay.enums import ContractEnum
 from orbitpay.stellar import scval as sv
+from orbitpay.stellar.fastxdr import TVal
 
 T = xdr.SCValType
 E = TypeVar("E", bound=ContractEnum)
+
+Val = xdr.SCVal | TVal
+"""What the readers below take: a stellar-sdk ``SCVal``, or the fast path's :class:`TVal`
+(:func:`orbitpay.contracts.registry.decode_event` reads events without the SDK when it can;
+both give the same result or the same error)."""
+
+_SYMBOL, _U32, _U64, _U128, _I128, _VEC, _ADDRESS, _VOID = 15, 3, 5, 9, 10, 16, 18, 1
 
 
 class DecodeError(ValueError):
@@ -86,56 +94,79 @@ class ContractEvent:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def expect_arity(topics: list[xdr.SCVal], n: int) -> None:
+def expect_arity(topics: Sequence[Val], n: int) -> None:
     if len(topics) != n:
         raise DecodeError(f"expected {n} topics, got {len(topics)}")
 
 
-def address(sc: xdr.SCVal) -> str:
+def _int(sc: Val, code: int, what: str) -> int:
+    """An integer arm (u32, u64, u128, i128) of either representation."""
+    if isinstance(sc, TVal):
+        if sc.code != code:
+            raise DecodeError(f"expected {what}, got {sc.name}")
+        return int(sc.plain)
+    if sc.type.value != code:
+        raise DecodeError(f"expected {what}, got {sc.type.name}")
+    return int(sv.decode_scval(sc))
+
+
+def address(sc: Val) -> str:
+    if isinstance(sc, TVal):
+        if sc.code != _ADDRESS:
+            raise DecodeError(f"expected an address, got {sc.name}")
+        return str(sc.plain)
     if sc.type != T.SCV_ADDRESS:
         raise DecodeError(f"expected an address, got {sc.type.name}")
     return str(sv.decode_scval(sc))
 
 
-def u32(sc: xdr.SCVal) -> int:
-    v = sc.u32
-    if sc.type != T.SCV_U32 or v is None:
-        raise DecodeError(f"expected u32, got {sc.type.name}")
-    return int(v.uint32)
+def u32(sc: Val) -> int:
+    return _int(sc, _U32, "u32")
 
 
-def u64(sc: xdr.SCVal) -> int:
-    v = sc.u64
-    if sc.type != T.SCV_U64 or v is None:
-        raise DecodeError(f"expected u64, got {sc.type.name}")
-    return int(v.uint64)
+def u64(sc: Val) -> int:
+    return _int(sc, _U64, "u64")
 
 
-def i128(sc: xdr.SCVal) -> int:
-    if sc.type != T.SCV_I128:
-        raise DecodeError(f"expected i128, got {sc.type.name}")
-    return int(sv.decode_scval(sc))
+def i128(sc: Val) -> int:
+    return _int(sc, _I128, "i128")
 
 
-def u128(sc: xdr.SCVal) -> int:
-    if sc.type != T.SCV_U128:
-        raise DecodeError(f"expected u128, got {sc.type.name}")
-    return int(sv.decode_scval(sc))
+def u128(sc: Val) -> int:
+    return _int(sc, _U128, "u128")
 
 
-def vec(sc: xdr.SCVal) -> list[xdr.SCVal]:
+def _items(sc: Val) -> list[Val] | None:
+    """A vec's elements; None when ``sc`` is not a vec or its optional body is absent."""
+    if isinstance(sc, TVal):
+        return list(sc.items) if sc.code == _VEC and sc.items is not None else None
     if sc.type != T.SCV_VEC or sc.vec is None:
-        raise DecodeError(f"expected a vec, got {sc.type.name}")
+        return None
     return list(sc.vec.sc_vec)
 
 
-def unit(sc: xdr.SCVal) -> None:
+def _name(sc: Val) -> str:
+    return sc.name if isinstance(sc, TVal) else sc.type.name
+
+
+def _code(sc: Val) -> int:
+    return sc.code if isinstance(sc, TVal) else sc.type.value
+
+
+def vec(sc: Val) -> list[Val]:
+    items = _items(sc)
+    if items is None:
+        raise DecodeError(f"expected a vec, got {_name(sc)}")
+    return items
+
+
+def unit(sc: Val) -> None:
     """``()``: void (or an empty vec, which some SDK versions emit for the unit tuple)."""
-    if sc.type == T.SCV_VOID:
+    if _code(sc) == _VOID:
         return None
-    if sc.type == T.SCV_VEC and sc.vec is not None and not sc.vec.sc_vec:
+    if _items(sc) == []:
         return None
-    raise DecodeError(f"expected (), got {sc.type.name}")
+    raise DecodeError(f"expected (), got {_name(sc)}")
 
 
 def _variants(enum: type[E]) -> tuple[tuple[str, ...], dict[str, E]]:
@@ -150,19 +181,21 @@ def _variants(enum: type[E]) -> tuple[tuple[str, ...], dict[str, E]]:
 _VARIANTS: dict[type[ContractEnum], tuple[tuple[str, ...], dict[str, Any]]] = {}
 
 
-def enum_variant(sc: xdr.SCVal, enum: type[E]) -> E:
+def enum_variant(sc: Val, enum: type[E]) -> E:
     """A ``#[contracttype]`` unit enum value ``Vec[Symbol(name)]`` -> its member.
 
     A ``#[repr(u32)]`` enum (U32 discriminant) is accepted too, indexing the variants.
     """
     variants, members = _variants(enum)
     name: str | None = None
-    if sc.type == T.SCV_VEC and sc.vec is not None and len(sc.vec.sc_vec) == 1:
-        name = topic_symbol(sc.vec.sc_vec[0])
-    elif sc.type == T.SCV_SYMBOL:
+    code = _code(sc)
+    items = _items(sc)
+    if items is not None and len(items) == 1:
+        name = topic_symbol(items[0])
+    elif code == _SYMBOL:
         name = topic_symbol(sc)
-    elif sc.type == T.SCV_U32 and sc.u32 is not None and sc.u32.uint32 < len(variants):
-        name = variants[sc.u32.uint32]
+    elif code == _U32 and u32(sc) < len(variants):
+        name = variants[u32(sc)]
     member = members.get(name) if name is not None else None
     if member is None:
         raise DecodeError(f"expected one of {variants}")
@@ -186,7 +219,9 @@ def decoded_variant(value: Any, enum: type[E]) -> E | None:
     return None
 
 
-def topic_symbol(sc: xdr.SCVal) -> str | None:
+def topic_symbol(sc: Val) -> str | None:
+    if isinstance(sc, TVal):
+        return str(sc.plain) if sc.code == _SYMBOL else None
     if sc.type == T.SCV_SYMBOL and sc.sym is not None:
         return sc.sym.sc_symbol.decode(errors="replace")
     return None

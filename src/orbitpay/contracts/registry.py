@@ -24,11 +24,14 @@ from orbitpay.contracts.base import (
     ContractCall,
     ContractEvent,
     DecodeError,
+    Val,
     topic_symbol,
 )
+from orbitpay.stellar.fastxdr import Unsupported, tval_b64
 from orbitpay.stellar.scval import decode_scval
 
-Decoder = Callable[[list[xdr.SCVal], xdr.SCVal], ContractEvent]
+# A decoder reads ``xdr.SCVal`` s or the fast path's ``TVal`` s alike (contracts.base).
+Decoder = Callable[[list[Any], Any], ContractEvent]
 
 MODULES = {m.KIND: m for m in (treasury, payroll, vesting, governance)}
 REGISTRY: dict[tuple[str, str], Decoder] = {
@@ -84,19 +87,46 @@ class Decoded:
 
 
 def decode_event(kind: str, topics_xdr: list[str], value_xdr: str) -> Decoded:
-    """Decode an event of a contract of ``kind`` from base64 XDR; never raises."""
+    """Decode an event of a contract of ``kind`` from base64 XDR; never raises.
+
+    The topics and value are read by :func:`orbitpay.stellar.fastxdr.tval_b64`
+    (no stellar-sdk objects); a shape it does not handle (an ``SCError``, a
+    256-bit integer, map keys that do not sort, bytes after the value...) sends
+    the event through stellar-sdk instead (:func:`decode_event_sdk`), which
+    gives the same answer.
+    """
+    try:
+        topics = [tval_b64(t) for t in topics_xdr]
+        value = tval_b64(value_xdr)
+        topics_json = [jsonable(t.plain) for t in topics]
+        value_json = jsonable(value.plain)
+    except (Unsupported, TypeError):
+        return decode_event_sdk(kind, topics_xdr, value_xdr)
+    return _typed(kind, list(topics), value, topics_json, value_json)
+
+
+def decode_event_sdk(kind: str, topics_xdr: list[str], value_xdr: str) -> Decoded:
+    """:func:`decode_event` through stellar-sdk's generic ``SCVal`` (the fallback)."""
     try:
         topics = [xdr.SCVal.from_xdr(t) for t in topics_xdr]
         value = xdr.SCVal.from_xdr(value_xdr)
     except Exception as exc:
         return Decoded(None, None, [], None, None, f"unreadable XDR: {exc}", "unreadable")
-    symbols = [s for s in (topic_symbol(t) for t in topics) if s is not None]
-    first = topic_symbol(topics[0]) if topics else None
     try:
         topics_json = [jsonable(decode_scval(t)) for t in topics]
         value_json = jsonable(decode_scval(value))
     except Exception as exc:
+        symbols = [s for s in (topic_symbol(t) for t in topics) if s is not None]
+        first = topic_symbol(topics[0]) if topics else None
         return Decoded(None, first, symbols, None, None, f"undecodable value: {exc}", "malformed")
+    return _typed(kind, list(topics), value, topics_json, value_json)
+
+
+def _typed(
+    kind: str, topics: list[Val], value: Val, topics_json: list[Any], value_json: Any
+) -> Decoded:
+    symbols = [s for s in (topic_symbol(t) for t in topics) if s is not None]
+    first = topic_symbol(topics[0]) if topics else None
     decoder = REGISTRY.get((kind, first)) if first is not None else None
     if decoder is None:
         what = f"symbol {first!r}" if first is not None else "a first topic that is not a symbol"

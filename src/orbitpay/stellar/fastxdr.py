@@ -48,6 +48,40 @@ def _hashable(v: Any) -> Any:
     return v
 
 
+_SCVAL_NAMES: dict[int, str] = {}
+
+
+class TVal:
+    """A decoded SCVal that still knows its type: what typed decoders check, without the SDK.
+
+    ``code`` is the ``SCValType`` value, ``plain`` the value as
+    :func:`orbitpay.stellar.scval.decode_scval` gives it, ``items`` the elements
+    of a vec (None for any other type, and for a vec whose optional body is
+    absent). The contract decoders (:mod:`orbitpay.contracts.base`) read a
+    ``TVal`` exactly as they read an ``xdr.SCVal``.
+    """
+
+    __slots__ = ("code", "items", "plain")
+
+    def __init__(self, code: int, plain: Any, items: list[TVal] | None = None) -> None:
+        self.code = code
+        self.plain = plain
+        self.items = items
+
+    @property
+    def name(self) -> str:
+        """The ``SCValType`` member's name (``SCV_U32``...), as error messages spell it."""
+        name = _SCVAL_NAMES.get(self.code)
+        if name is None:
+            from stellar_sdk import xdr
+
+            name = _SCVAL_NAMES[self.code] = xdr.SCValType(self.code).name
+        return name
+
+    def __repr__(self) -> str:
+        return f"TVal({self.name}, {self.plain!r})"
+
+
 class Reader:
     __slots__ = ("buf", "pos")
 
@@ -156,6 +190,20 @@ class Reader:
                 return raw
         raise Unsupported(f"scval type {t}")
 
+    def tval(self, depth: int = 0) -> TVal:
+        """The SCVal at the position as a :class:`TVal` (vecs keep their elements typed)."""
+        start = self.pos
+        code = self.u32()
+        if code == 16:  # vec (optional)
+            if depth > 64:
+                raise Unsupported("too deep")
+            if not self.boolean():
+                return TVal(16, [], None)
+            items = [self.tval(depth + 1) for _ in range(self.u32())]
+            return TVal(16, [i.plain for i in items], items)
+        self.pos = start
+        return TVal(code, self.scval(depth))
+
     def skip_muxed(self) -> None:
         t = self.u32()
         if t == 0:
@@ -259,6 +307,31 @@ def _transaction(r: Reader) -> Calls:
             r.authorized(nested)
         calls.extend((c, f, a, False) for c, f, a in nested)
     return calls
+
+
+_TVALS: dict[str, TVal] = {}
+
+
+def tval_b64(data: str) -> TVal:
+    """One base64 SCVal (an event topic or value) as a :class:`TVal`.
+
+    :class:`Unsupported` for anything the reader does not handle, trailing bytes
+    included (stellar-sdk refuses those too). Short values (symbols, addresses,
+    ids: most topics) are remembered, as the same ones recur in every event.
+    """
+    hit = _TVALS.get(data)
+    if hit is not None:
+        return hit
+    try:
+        r = Reader(base64.b64decode(data, validate=True))
+        out = r.tval()
+    except (struct.error, UnicodeDecodeError, IndexError, ValueError, TypeError) as exc:
+        raise Unsupported(str(exc)) from None
+    if r.pos != len(r.buf):
+        raise Unsupported("bytes after the value")
+    if len(data) <= 64 and len(_TVALS) < 100_000 and out.code != 16 and out.code != 17:
+        _TVALS[data] = out  # scalars only: a cached vec's lists could be shared by callers
+    return out
 
 
 def envelope_calls_fast(envelope_b64: str) -> Calls:
