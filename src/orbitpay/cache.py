@@ -18,10 +18,22 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from orbitpay.indexer.model import Changed
-from orbitpay.observability.metrics import CACHE_REQUESTS, CACHE_UP
+from orbitpay.observability.logging import get_logger
+from orbitpay.observability.metrics import CACHE_REQUESTS, CACHE_UP, REDIS_BREAKER_OPEN
+
+log = get_logger(__name__)
+
+# Redis answers on loopback or in a LAN in well under a millisecond: a call that takes
+# longer than this is a hung or unreachable server, and waiting longer only stalls requests.
+REDIS_TIMEOUT = 0.25
+# Consecutive failures that open the breaker, and how long it then stays open.
+BREAKER_FAILURES = 2
+BREAKER_RETRY_AFTER = 5.0
+
+_T = TypeVar("_T")
 
 # TTLs from the original request (BK-3), in seconds.
 TTL_TREASURY_BALANCE = 60
@@ -88,32 +100,136 @@ class MemoryBackend:
         self._items.clear()
 
 
-class RedisBackend:
-    """Redis via redis-py's asyncio client; shared by every API worker."""
+class RedisUnavailable(ConnectionError):
+    """Redis is known to be down (the breaker is open): the call was not attempted."""
 
-    def __init__(self, url: str) -> None:
+
+class CircuitBreaker:
+    """Stops calling a dependency that keeps failing, so requests do not wait on it.
+
+    Closed: calls go through; ``failures`` consecutive failures open it. Open: every
+    call is refused at once (:class:`RedisUnavailable`) for ``retry_after`` seconds,
+    then one call (the probe) is let through while the others are still refused; its
+    success closes the breaker, its failure opens it again. A hung Redis therefore costs
+    at most ``failures`` timeouts per outage plus one per ``retry_after``, not one per
+    request.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        failures: int = BREAKER_FAILURES,
+        retry_after: float = BREAKER_RETRY_AFTER,
+    ) -> None:
+        self.name = name
+        self._threshold = failures
+        self._retry_after = retry_after
+        self._failures = 0
+        self._open_until = 0.0
+        self._probing = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._failures >= self._threshold
+
+    def allow(self) -> bool:
+        """Whether a call may be attempted now (claims the probe when one is due)."""
+        if not self.is_open:
+            return True
+        if self._probing or time.monotonic() < self._open_until:
+            return False
+        self._probing = True
+        return True
+
+    def success(self) -> None:
+        if self.is_open:
+            log.info("dependency_recovered", dependency=self.name)
+        self._failures = 0
+        self._probing = False
+        REDIS_BREAKER_OPEN.set(0)
+
+    def failure(self, error: BaseException) -> None:
+        was_open = self.is_open
+        self._failures += 1
+        self._probing = False
+        if self.is_open:
+            self._open_until = time.monotonic() + self._retry_after
+            REDIS_BREAKER_OPEN.set(1)
+            if not was_open:
+                log.warning(
+                    "dependency_unavailable",
+                    dependency=self.name,
+                    error=f"{type(error).__name__}: {str(error)[:200]}",
+                    retry_after=self._retry_after,
+                )
+
+    async def call(self, make: Callable[[], Awaitable[_T]], timeout: float) -> _T:
+        """``await make()`` under a deadline, or :class:`RedisUnavailable` without waiting."""
+        if not self.allow():
+            raise RedisUnavailable(f"{self.name} is unavailable (circuit open)")
+        try:
+            async with asyncio.timeout(timeout):  # expiry raises TimeoutError
+                result = await make()
+        except asyncio.CancelledError:
+            self._probing = False  # the request itself was cancelled: no verdict on Redis
+            raise
+        except Exception as exc:
+            self.failure(exc)
+            raise
+        self.success()
+        return result
+
+
+class RedisBackend:
+    """Redis via redis-py's asyncio client; shared by every API worker.
+
+    Every call goes through one :class:`CircuitBreaker` with a short deadline
+    (``ORBITPAY_REDIS_TIMEOUT``), so a dead or hung Redis costs a request nothing once
+    noticed: the cache computes the value, the limiter falls back to its in-process twin.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float = REDIS_TIMEOUT,
+        retry_after: float = BREAKER_RETRY_AFTER,
+    ) -> None:
         import redis.asyncio as redis
 
+        self.timeout = timeout
+        self.breaker = CircuitBreaker("redis", retry_after=retry_after)
         self._client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry_on_timeout=False,
         )
 
     @property
     def client(self) -> Any:
         return self._client
 
+    async def call(self, make: Callable[[], Awaitable[_T]]) -> _T:
+        """Run one Redis operation under the breaker and the deadline."""
+        return await self.breaker.call(make, self.timeout)
+
     async def get(self, key: str) -> str | None:
-        value = await self._client.get(key)
+        value = await self.call(lambda: self._client.get(key))
         return value if value is None else str(value)
 
     async def set(self, key: str, value: str, ttl: float) -> None:
-        await self._client.set(key, value, px=max(1, int(ttl * 1000)))
+        await self.call(lambda: self._client.set(key, value, px=max(1, int(ttl * 1000))))
 
     async def incr(self, key: str) -> int:
-        return int(await self._client.incr(key))
+        return int(await self.call(lambda: self._client.incr(key)))
 
     async def ping(self) -> bool:
-        return bool(await self._client.ping())
+        # Health checks probe even while the breaker is open: they are how it is seen.
+        async with asyncio.timeout(self.timeout):
+            ok = bool(await self._client.ping())
+        self.breaker.success()
+        return ok
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -225,5 +341,12 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
-def create_cache(redis_url: str | None) -> Cache:
-    return Cache(RedisBackend(redis_url) if redis_url else MemoryBackend())
+def create_cache(
+    redis_url: str | None,
+    timeout: float = REDIS_TIMEOUT,
+    retry_after: float = BREAKER_RETRY_AFTER,
+) -> Cache:
+    backend: Backend = (
+        RedisBackend(redis_url, timeout, retry_after) if redis_url else MemoryBackend()
+    )
+    return Cache(backend)

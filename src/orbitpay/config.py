@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 from typing import Literal
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -19,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from stellar_sdk import StrKey
 
 from orbitpay.enums import ContractKind
+from orbitpay.security.redact import redact_text
 
 ENV_PREFIX = "ORBITPAY_"
 # Iterated where every kind gets a slot (settings, organizations); spelled in ``enums``.
@@ -42,6 +44,18 @@ def parse_rate(value: str) -> tuple[int, int]:
     if not match or int(match.group(1)) <= 0:
         raise ValueError("expected '<positive count>/<second|minute|hour|day>', e.g. '100/minute'")
     return int(match.group(1)), _RATE_PERIOD_SECONDS[match.group(2)]
+
+
+def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """``"10.0.0.0/8, 127.0.0.1"`` -> networks; a bare address is a one-address network."""
+    found: list[IPv4Network | IPv6Network] = []
+    for part in value.split(","):
+        if part.strip():
+            try:
+                found.append(ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR: {part.strip()[:60]!r}") from None
+    return tuple(found)
 
 
 def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
@@ -105,6 +119,32 @@ class Settings(BaseSettings):
     rpc_max_retries: int = Field(default=8, ge=0)
     # `orbitpay index` serves Prometheus metrics here (0: off); the API serves /metrics itself.
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # ---- API hardening (README "Security")
+    # Largest request line + headers accepted by the server (bytes).
+    max_header_bytes: int = Field(default=16_384, ge=1024, le=1024 * 1024)
+    # Largest request body accepted (bytes); larger is a 413 before anything is read.
+    max_body_bytes: int = Field(default=65_536, ge=1, le=64 * 1024 * 1024)
+    # Peers (IPs or CIDRs, comma-separated) whose X-Forwarded-For/Forwarded is believed.
+    trusted_proxies: str = ""
+    # The quota of each authenticated API key (instead of its client address's).
+    api_key_rate_limit: str = "1000/minute"
+    # How long a rotated-out secret keeps working (seconds).
+    key_rotation_grace: float = Field(default=86_400.0, ge=0, le=90 * 86_400)
+    # Each Redis call (connect, read) gives up after this long; then the breaker opens.
+    redis_timeout: float = Field(default=0.25, gt=0, le=10)
+    # Seconds Redis is left alone after failures before one request probes it again.
+    redis_retry_after: float = Field(default=5.0, gt=0, le=600)
+    # CSV exports running at once per API process, and per client address.
+    export_concurrency: int = Field(default=4, ge=1, le=1000)
+    export_per_client: int = Field(default=2, ge=1, le=1000)
+    # SSE streams open at once per API process, and per client address.
+    stream_concurrency: int = Field(default=64, ge=1, le=10_000)
+    stream_per_client: int = Field(default=4, ge=1, le=1000)
+    # A streamed response whose client takes longer than this to accept a chunk is dropped.
+    send_timeout: float = Field(default=30.0, gt=0, le=3600)
+    # Analytics: series cells (buckets x tokens) one request may ask for, and its time limit.
+    analytics_max_cells: int = Field(default=20_000, ge=1)
+    analytics_timeout: float = Field(default=5.0, gt=0, le=600)
 
     @field_validator("database_url")
     @classmethod
@@ -120,6 +160,17 @@ class Settings(BaseSettings):
     @classmethod
     def _rpc_url(cls, value: str | None) -> str | None:
         return _check_url(value, ("http", "https"))
+
+    @field_validator("archive_url")
+    @classmethod
+    def _archive_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if urlsplit(value).scheme == "file":
+            if not urlsplit(value).path.startswith("/"):
+                raise ValueError("a file:// URL needs an absolute path (file:///srv/lake)")
+            return value
+        return _check_url(value, ("http", "https", "file"))
 
     @field_validator(
         "treasury_contract_id",
@@ -141,6 +192,18 @@ class Settings(BaseSettings):
         parse_rate(value)
         return value
 
+    @field_validator("api_key_rate_limit")
+    @classmethod
+    def _key_rate_limit(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _log_format(cls, value: object) -> object:
@@ -157,6 +220,31 @@ class Settings(BaseSettings):
         return parse_rate(self.rate_limit)
 
     @property
+    def key_rate(self) -> tuple[int, int]:
+        return parse_rate(self.api_key_rate_limit)
+
+    @property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return parse_networks(self.trusted_proxies)
+
+    def require_cursor_secret(self) -> str | None:
+        """``ORBITPAY_CURSOR_SECRET``; ``ConfigError`` if unset outside the embedded defaults.
+
+        With an external database (``ORBITPAY_DATABASE_URL`` set) the API must not derive
+        the cursor key from that URL (compose files and logs show it): a secret is required.
+        With the embedded database (nothing configured) ``None``: the key is derived.
+        """
+        if self.cursor_secret:
+            return self.cursor_secret
+        if self.database_url is not None:
+            raise ConfigError(
+                f"invalid configuration: {ENV_PREFIX}CURSOR_SECRET: required when "
+                f"{ENV_PREFIX}DATABASE_URL is set (at least 16 characters, the same on every "
+                "API worker; e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        return None
+
+    @property
     def effective_log_format(self) -> str:
         if self.log_format:
             return self.log_format
@@ -166,9 +254,14 @@ class Settings(BaseSettings):
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "?"
-    message = first["msg"].removeprefix("Value error, ")
+    message = redact_text(first["msg"].removeprefix("Value error, "))
     raw = first.get("input")
-    shown = f" (got {raw!r})" if isinstance(raw, str | int | float) and len(str(raw)) < 120 else ""
+    # URLs are shown redacted: a typo in a URL setting must not print its password.
+    shown = (
+        f" (got {redact_text(repr(raw))})"
+        if isinstance(raw, str | int | float) and len(str(raw)) < 120
+        else ""
+    )
     extra = f"; {len(error.errors()) - 1} more invalid" if len(error.errors()) > 1 else ""
     return f"invalid configuration: {ENV_PREFIX}{field.upper()}: {message}{shown}{extra}"
 

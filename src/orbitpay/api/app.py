@@ -20,13 +20,27 @@ from orbitpay import __version__
 from orbitpay.api.auth import read_access
 from orbitpay.api.deps import AppResources
 from orbitpay.api.errors import ERROR_RESPONSES, install_error_handlers
-from orbitpay.api.middleware import MetricsMiddleware, RateLimitMiddleware, Scope
+from orbitpay.api.middleware import (
+    ClientAddressMiddleware,
+    InputGuardMiddleware,
+    Limiters,
+    MetricsMiddleware,
+    RateLimitMiddleware,
+    Scope,
+)
 from orbitpay.api.routers import admin, health
+from orbitpay.api.streaming import StreamSlots
 from orbitpay.cache import Cache, RedisBackend, create_cache
 from orbitpay.config import Settings
 from orbitpay.db.engine import create_engine
 from orbitpay.db.readpool import read_pool
-from orbitpay.security.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from orbitpay.security.apikeys import KeyVerifier
+from orbitpay.security.ratelimit import (
+    FallbackRateLimiter,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+)
 
 DESCRIPTION = """\
 Payment history, vesting, governance and analytics for the OrbitPay Soroban
@@ -35,11 +49,13 @@ units; times are ISO-8601 UTC; lists page with an opaque `cursor`.
 """
 
 
-def _limiter(settings: Settings, cache: Cache) -> RateLimiter:
-    """Redis-backed when the cache is (shared across workers), else in-process."""
-    limit, window = settings.rate
+def _limiter(rate: tuple[int, int], cache: Cache, prefix: str) -> RateLimiter:
+    """Redis-backed when the cache is (shared across workers, with an in-process
+    fallback while Redis is unavailable), else in-process."""
+    limit, window = rate
     if isinstance(cache.backend, RedisBackend):
-        return RedisRateLimiter(cache.backend.client, limit, window)
+        shared = RedisRateLimiter(cache.backend.client, limit, window, prefix=prefix)
+        return FallbackRateLimiter(cache.backend, shared, MemoryRateLimiter(limit, window))
     return MemoryRateLimiter(limit, window)
 
 
@@ -63,12 +79,26 @@ def create_app(
             the_engine = create_engine(url)
         else:
             raise RuntimeError("create_app needs an engine or a database URL")
-        the_cache = cache or create_cache(settings.redis_url)
+        the_cache = cache or create_cache(
+            settings.redis_url, settings.redis_timeout, settings.redis_retry_after
+        )
         reads = read_pool(the_engine.url, settings.api_read_connections)
         app.state.resources = AppResources(
             settings=settings, engine=the_engine, cache=the_cache, reads=reads, indexer=indexer
         )
-        app.state.limiter = _limiter(settings, the_cache)
+        verifier = KeyVerifier(reads, the_cache, engine=the_engine)
+        app.state.resources.extras["key_verifier"] = verifier
+        app.state.limiters = Limiters(
+            _limiter(settings.rate, the_cache, "orbitpay:rl"),
+            _limiter(settings.key_rate, the_cache, "orbitpay:rlk"),
+            verifier,
+        )
+        app.state.exports = StreamSlots(
+            "exports", settings.export_concurrency, settings.export_per_client
+        )
+        app.state.streams = StreamSlots(
+            "streams", settings.stream_concurrency, settings.stream_per_client
+        )
         # Everything alive now (modules, routes, pydantic validators: ~160k objects) lives
         # as long as the process: keep it out of the collector's full passes, which
         # otherwise stop every in-flight request for ~100 ms now and then (the p99).
@@ -92,10 +122,21 @@ def create_app(
     )
     install_error_handlers(app)
 
-    def limiter_for(scope: Scope) -> RateLimiter | None:
-        return getattr(scope["app"].state, "limiter", None)
+    def limiters_for(scope: Scope) -> Limiters | None:
+        return getattr(scope["app"].state, "limiters", None)
 
-    app.add_middleware(RateLimitMiddleware, limiter_factory=limiter_for)
+    def verifier_for(scope: Scope) -> KeyVerifier | None:
+        found = getattr(scope["app"].state, "limiters", None)
+        return found.verifier if isinstance(found, Limiters) else None
+
+    # Added innermost first: a request meets Metrics, ClientAddress, RateLimit, InputGuard.
+    app.add_middleware(
+        InputGuardMiddleware,
+        max_body=lambda _scope: settings.max_body_bytes,
+        verifier=verifier_for,
+    )
+    app.add_middleware(RateLimitMiddleware, limiters=limiters_for)
+    app.add_middleware(ClientAddressMiddleware, trusted=settings.trusted_networks)
     app.add_middleware(MetricsMiddleware)
     app.include_router(health.router)
     app.include_router(admin.router)

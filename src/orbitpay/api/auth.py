@@ -21,19 +21,25 @@ API_KEY_HEADER = APIKeyHeader(
 )
 
 
-def _verifier(request: Request) -> KeyVerifier:
+def verifier(request: Request) -> KeyVerifier:
+    """The app's verifier (built by the lifespan on the read pool and the shared cache)."""
     res: AppResources = request.app.state.resources
-    verifier = res.extras.get("key_verifier")
-    if not isinstance(verifier, KeyVerifier):
-        verifier = KeyVerifier(res.engine)
-        res.extras["key_verifier"] = verifier
-    return verifier
+    found = res.extras.get("key_verifier")
+    if not isinstance(found, KeyVerifier):
+        found = KeyVerifier(res.reads, res.cache, engine=res.engine)
+        res.extras["key_verifier"] = found
+    return found
 
 
 async def _identify(request: Request, key: str | None, scope: str) -> KeyIdentity:
     if not key:
         raise ApiError(401, "unauthorized", "missing API key: send it in the X-API-Key header")
-    identity = await _verifier(request).verify(key)
+    checked = request.scope.get("state", {}).get("write_key")
+    if isinstance(checked, KeyIdentity) and checked.allows(scope):
+        # InputGuardMiddleware read this very request's write key from the database.
+        request.state.api_key = checked
+        return checked
+    identity = await verifier(request).verify(key, scope)
     if identity is None:
         raise ApiError(401, "unauthorized", "invalid or revoked API key")
     if not identity.allows(scope):

@@ -7,6 +7,7 @@ so a malformed address is a 422 naming the parameter; ``{id}`` paths accept
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -210,8 +211,10 @@ async def list_response(
     values: Mapping[str, Any],
     paging: PageParams,
     conn: asyncpg.Connection | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Response:
-    """The JSON page ``{"items", "next_cursor"}`` of ``spec`` for ``values`` and ``paging``."""
+    """The JSON page ``{"items", "next_cursor"}`` of ``spec`` for ``values`` and ``paging``
+    (plus ``extra``'s fields, e.g. a history list's ``history_complete``)."""
     pager = Pager(request, spec.endpoint, values, paging, spec.keyset)
     start = pager.start_key()
     args = (spec, values, paging.order, start, paging.limit + 1, True)
@@ -228,6 +231,7 @@ async def list_response(
         + ",".join([r[-1] for r in rows[: paging.limit]])
         + '],"next_cursor":'
         + ("null" if cursor is None else f'"{cursor}"')
+        + "".join(f",{json.dumps(k)}:{json.dumps(v)}" for k, v in (extra or {}).items())
         + "}"
     )
     return Response(content=body, media_type="application/json")

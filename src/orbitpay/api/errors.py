@@ -8,8 +8,12 @@ failure to reach the database is a 503 (with ``Retry-After``): connection
 refused, reset or timed out, a connection lost mid-statement, the server
 shutting down or still starting (SQLSTATE ``57P01``-``57P03``, e.g. "the
 database system is starting up"), no connection slot free (``53300``), the read
-pool closed. Any other database error (bad SQL, a constraint, a statement
-timeout) is a bug or a bad request, not an outage: a 500 like any other.
+pool closed. A value the database refuses as data (SQLSTATE class ``22``: text
+it cannot store, a number out of range, a malformed value) came from the
+request: a 422. A statement cancelled by its ``statement_timeout`` (``57014``)
+is a 503 with ``Retry-After`` too: the server is too busy for it now. Any other
+database error (bad SQL, a constraint) is a bug, not an outage: a 500 like any
+other.
 """
 
 from __future__ import annotations
@@ -86,6 +90,30 @@ def is_connection_error(exc: BaseException) -> bool:
             link = link.orig
         else:
             link = link.__cause__
+    return False
+
+
+def data_error(exc: BaseException) -> asyncpg.PostgresError | None:
+    """The PostgreSQL data error (SQLSTATE class 22) ``exc`` is or wraps, if any."""
+    link: BaseException | None = exc
+    for _ in range(4):
+        if link is None:
+            return None
+        if isinstance(link, asyncpg.PostgresError) and str(link.sqlstate).startswith("22"):
+            return link
+        link = link.orig if isinstance(link, DBAPIError) else link.__cause__
+    return None
+
+
+def statement_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is a statement cancelled by ``statement_timeout``."""
+    link: BaseException | None = exc
+    for _ in range(4):
+        if link is None:
+            return False
+        if isinstance(link, asyncpg.QueryCanceledError):
+            return True
+        link = link.orig if isinstance(link, DBAPIError) else link.__cause__
     return False
 
 
@@ -179,6 +207,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_input", message, details)
 
     async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+        refused = data_error(exc)
+        if refused is not None:
+            # The value came from the request (checked parameters make this rare).
+            return error_response(
+                422,
+                "invalid_input",
+                f"a value in the request cannot be used: {_first_line(refused)[:200]}",
+            )
+        if statement_timeout(exc):
+            log.warning("statement_timeout", error=_first_line(exc))
+            return error_response(
+                503,
+                "service_unavailable",
+                "the query took too long; narrow it or retry later",
+                headers=RETRY_AFTER,
+            )
         if not is_connection_error(exc):
             raise exc  # not an outage: the 500 handler below logs and answers it
         log.warning("dependency_unavailable", error=_first_line(exc))

@@ -1,19 +1,41 @@
 """Pure-ASGI middlewares (cheaper than ``BaseHTTPMiddleware`` on every request).
 
-- ``RateLimitMiddleware``: applies the per-IP limiter and stamps the
-  ``X-RateLimit-*`` headers on every response; answers 429 with
-  ``Retry-After`` and the JSON error body when a client is over its limit.
+In the order a request meets them:
+
 - ``MetricsMiddleware``: request counts and latency by route template.
+- ``ClientAddressMiddleware``: the client's address (``security.clientip``:
+  forwarding headers only from ``ORBITPAY_TRUSTED_PROXIES``) replaces
+  ``scope["client"]``, so limits, caps and logs all see the same one.
+- ``RateLimitMiddleware``: the limiter (per API key for a valid key, else per
+  client address) stamps the ``X-RateLimit-*`` headers on every response and
+  answers 429 with ``Retry-After`` and the JSON error body when over the limit.
+  It runs before anything else costs work, so it bounds all of that too.
+- ``InputGuardMiddleware``: refuses what must never reach a route, before any
+  of it is read: a NUL character in the path or a query value (PostgreSQL
+  cannot store it: a 422 naming the parameter), and for requests with a body
+  (``POST``/``PUT``/``PATCH`` under ``/api/``) a missing, invalid or read-only
+  ``X-API-Key`` (401/403: every such route needs a write key), then a body
+  larger than ``ORBITPAY_MAX_BODY_BYTES`` (413 from ``Content-Length`` at once,
+  or as soon as a chunked body passes the limit). The body, at most the limit,
+  is read here and replayed to the route: memory per request stays bounded.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
-from orbitpay.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS, RATE_LIMITED
+from orbitpay.observability.metrics import (
+    HTTP_LATENCY,
+    HTTP_REFUSED,
+    HTTP_REQUESTS,
+    RATE_LIMITED,
+)
+from orbitpay.security.apikeys import KeyIdentity, KeyVerifier
+from orbitpay.security.clientip import Network, client_address
 from orbitpay.security.ratelimit import Decision, RateLimiter
 
 Scope = MutableMapping[str, Any]
@@ -24,38 +46,224 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Polled by load balancers and Prometheus: never limited, never counted.
 UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+API_KEY_HEADER = b"x-api-key"
 
 
-def _client_ip(scope: Scope) -> str:
+def client_ip(scope: Scope) -> str:
+    """The client's address as ``ClientAddressMiddleware`` resolved it."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
 
 
-class RateLimitMiddleware:
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    details: Any | None = None,
+) -> None:
+    """The JSON error shape of ``api.errors``, sent straight from a middleware."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    body = json.dumps({"error": error}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ClientAddressMiddleware:
+    def __init__(self, app: ASGIApp, trusted: Sequence[Network]) -> None:
+        self.app = app
+        self._trusted = tuple(trusted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            peer = scope.get("client")
+            address = client_address(
+                str(peer[0]) if peer else None, scope.get("headers", ()), self._trusted
+            )
+            scope["client"] = (address, int(peer[1]) if peer and address == peer[0] else 0)
+        await self.app(scope, receive, send)
+
+
+def _nul_parameter(scope: Scope) -> tuple[str, str] | None:
+    """``(where, name)`` of the first path or query value holding a NUL character."""
+    if "\x00" in scope.get("path", ""):
+        return "path", "path"
+    raw = scope.get("query_string", b"")
+    if b"%00" not in raw.lower() and b"\x00" not in raw:
+        return None
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return "query", name.replace("\x00", "\\0")[:100]
+    return None
+
+
+class InputGuardMiddleware:
     def __init__(
-        self, app: ASGIApp, limiter_factory: Callable[[Scope], RateLimiter | None]
+        self,
+        app: ASGIApp,
+        max_body: Callable[[Scope], int],
+        verifier: Callable[[Scope], KeyVerifier | None],
     ) -> None:
         self.app = app
-        self._limiter_factory = limiter_factory
+        self._max_body = max_body
+        self._verifier = verifier
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        bad = _nul_parameter(scope)
+        if bad is not None:
+            where, name = bad
+            HTTP_REFUSED.labels("unstorable_text").inc()
+            await send_error(
+                send,
+                422,
+                "invalid_input",
+                f"invalid {where} parameter '{name}': contains a NUL character, "
+                "which cannot be stored",
+                details=[{"in": where, "name": name, "message": "contains a NUL character"}],
+            )
+            return
+        if scope.get("method") not in BODY_METHODS or not scope.get("path", "").startswith(
+            "/api/"
+        ):
+            await self.app(scope, receive, send)
+            return
+        limit = self._max_body(scope)
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                await send_error(send, 400, "bad_request", "invalid Content-Length")
+                return
+            if size > limit:
+                await _too_large(send, limit)
+                return
+        identity = await self._authenticate(scope, send)
+        if identity is None:
+            return
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > limit:
+                await _too_large(send, limit)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the disconnect, when it comes
+
+        await self.app(scope, replay, send)
+
+    async def _authenticate(self, scope: Scope, send: Send) -> KeyIdentity | None:
+        """The write key of a request with a body, checked before the body is read."""
+        verifier = self._verifier(scope)
+        if verifier is None:
+            await send_error(send, 503, "service_unavailable", "the API is starting")
+            return None
+        key = _header(scope, API_KEY_HEADER)
+        if not key:
+            await send_error(
+                send, 401, "unauthorized", "missing API key: send it in the X-API-Key header"
+            )
+            return None
+        identity = await verifier.verify(key.decode("latin-1"), "write")
+        if identity is None:
+            await send_error(send, 401, "unauthorized", "invalid or revoked API key")
+            return None
+        if not identity.allows("write"):
+            await send_error(
+                send, 403, "forbidden", f"this API key has scope '{identity.scope}', not 'write'"
+            )
+            return None
+        # The route's own write check reuses this answer (same request: no cache involved).
+        scope.setdefault("state", {})["write_key"] = identity
+        return identity
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    HTTP_REFUSED.labels("body_too_large").inc()
+    await send_error(
+        send,
+        413,
+        "payload_too_large",
+        f"the request body is larger than {limit} bytes",
+        headers=[(b"connection", b"close")],
+    )
+
+
+class Limiters:
+    """What ``RateLimitMiddleware`` needs from the app: the two limiters and the verifier."""
+
+    def __init__(
+        self, by_address: RateLimiter, by_key: RateLimiter, verifier: KeyVerifier
+    ) -> None:
+        self.by_address = by_address
+        self.by_key = by_key
+        self.verifier = verifier
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, limiters: Callable[[Scope], Limiters | None]) -> None:
+        self.app = app
+        self._limiters = limiters
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
-        limiter = self._limiter_factory(scope)
-        if limiter is None:
+        limiters = self._limiters(scope)
+        if limiters is None:
             await self.app(scope, receive, send)
             return
-        try:
-            decision = await limiter.hit(_client_ip(scope))
-        except Exception:
-            # A broken limiter backend must not take the API down: fail open.
-            await self.app(scope, receive, send)
-            return
+        decision = await self._decide(scope, limiters)
         headers = [(k.lower().encode(), v.encode()) for k, v in decision.headers.items()]
         if not decision.allowed:
             RATE_LIMITED.inc()
-            await _reject(send, decision, headers)
+            retry = decision.headers["Retry-After"]
+            await send_error(
+                send,
+                429,
+                "rate_limited",
+                f"rate limit of {decision.limit} requests exceeded; retry in {retry}s",
+                headers=headers,
+            )
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -66,29 +274,18 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-
-async def _reject(send: Send, decision: Decision, headers: list[tuple[bytes, bytes]]) -> None:
-    retry = decision.headers["Retry-After"]
-    body = json.dumps(
-        {
-            "error": {
-                "code": "rate_limited",
-                "message": f"rate limit of {decision.limit} requests exceeded; retry in {retry}s",
-            }
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    @staticmethod
+    async def _decide(scope: Scope, limiters: Limiters) -> Decision:
+        """A valid API key is limited by its own quota; anything else by the address."""
+        key = _header(scope, API_KEY_HEADER)
+        if key:
+            try:
+                identity = await limiters.verifier.verify(key.decode("latin-1"))
+            except Exception:
+                identity = None  # the database is down: the route answers 503 itself
+            if identity is not None:
+                return await limiters.by_key.hit(f"key:{identity.id}")
+        return await limiters.by_address.hit(client_ip(scope))
 
 
 class MetricsMiddleware:

@@ -11,10 +11,16 @@ A cursor is ``base64url(json payload) "." base64url(hmac)``. The payload holds
 the last row's sort key and a fingerprint of the endpoint, filters and order
 it was issued for; the HMAC-SHA256 (truncated to 128 bits) makes it
 tamper-evident. Anything that does not verify, or a cursor replayed on other
-filters or another order, is a 400 ``bad_cursor``. The key is derived from a
-per-deployment secret (``ORBITPAY_CURSOR_SECRET`` when the settings grow it,
-else the database URL, which every API worker of a deployment shares), so
-cursors survive restarts and work across workers behind a load balancer.
+filters or another order, is a 400 ``bad_cursor``; so is a payload whose
+values could not be bound to the list's columns (an integer outside 64 bits, a
+string longer than any key), checked after the signature, so
+even a cursor signed with a leaked key cannot reach the database as a 500.
+The key is derived from ``ORBITPAY_CURSOR_SECRET``, which every API worker of
+a deployment shares (cursors survive restarts and work across workers behind a
+load balancer). The service refuses to start the API without it whenever
+``ORBITPAY_DATABASE_URL`` is set (``Settings.require_cursor_secret``); only the
+embedded default deployment (and an app built directly, as in tests) derives it
+from the database URL.
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _VERSION = 1
 _MAC_BYTES = 16
+# Sort-key values a cursor may carry: PostgreSQL bigint, and strings no longer than any
+# key column (ids, event ids, strkeys, hashes).
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_MAX_TEXT = 256
 
 T = TypeVar("T")
 
@@ -103,8 +113,8 @@ def cursor_key(request: Request) -> bytes:
     key: bytes | None = getattr(state, "cursor_key", None)
     if key is None:
         res = state.resources
-        secret = getattr(res.settings, "cursor_secret", None)
-        if not secret:
+        secret = res.settings.cursor_secret
+        if not secret:  # embedded deployments and tests: ``orbitpay api``/``up`` require one
             secret = res.engine.url.render_as_string(hide_password=False)
         key = derive_key(str(secret))
         state.cursor_key = key
@@ -160,9 +170,18 @@ class CursorCodec:
         if not isinstance(key, list) or len(key) != len(types):
             raise bad
         for value, expected in zip(key, types, strict=True):
-            if type(value) is not expected:
+            if type(value) is not expected or not _bindable(value):
                 raise bad
         return tuple(key)
+
+
+def _bindable(value: Any) -> bool:
+    """Whether a cursor value fits its column: no overflow, no unstorable text."""
+    if isinstance(value, int):
+        return _INT_MIN <= value <= _INT_MAX
+    if isinstance(value, str):
+        return len(value) <= _MAX_TEXT  # (text PostgreSQL refuses is a 422: api.errors)
+    return False
 
 
 @dataclass(frozen=True)

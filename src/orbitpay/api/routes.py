@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from orbitpay.api.routers import (
     analytics,
+    coverage,
     events,
     organizations,
     proposals,
@@ -24,3 +25,4 @@ def include_all(app: FastAPI) -> None:
     app.include_router(proposals.router)
     app.include_router(analytics.router)
     app.include_router(events.router)
+    app.include_router(coverage.router)

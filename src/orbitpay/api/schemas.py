@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.config import JsonDict
 
-from orbitpay.enums import ClaimKind
+from orbitpay.enums import ClaimKind, CoverageSource
 
 # Re-exported: the routers declare their status filters with these.
 from orbitpay.enums import ProposalStatus as ProposalStatus
@@ -816,3 +816,63 @@ class VestingAnalytics(ApiModel):
         description="`vested` (cumulative at each bucket's end), `claimed` (per bucket) and "
         "`cliffs` (cliff amounts unlocking per bucket), per token."
     )
+
+
+# ---------------------------------------------------------------- coverage (history)
+
+_T = TypeVar("_T")
+
+_HISTORY_COMPLETE = Field(
+    description="True when the contracts' history is indexed from their initialize ledger on "
+    "without a hole: the list is complete. False: rows older than `history_from_ledger` "
+    "may be missing (see `GET /api/coverage`)."
+)
+_HISTORY_FROM = Field(
+    description="From this ledger on the list is complete (`null`: nothing indexed yet)."
+)
+
+
+class HistoryPage(ApiModel, Generic[_T]):
+    """A page of a history list, saying whether that history is complete."""
+
+    items: list[_T]
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as `cursor` to get the next page; `null` when there is none.",
+    )
+    history_complete: bool = _HISTORY_COMPLETE
+    history_from_ledger: int | None = _HISTORY_FROM
+
+
+class CoverageRange(ApiModel):
+    source: CoverageSource = Field(description="What read the range: getEvents or the archive.")
+    from_ledger: int
+    to_ledger: int
+
+
+class CoverageGap(ApiModel):
+    from_ledger: int | None = Field(
+        description="First missing ledger; `null` when the contract's first ledger is unknown "
+        "(its initialize event is not indexed): history is missing before `to_ledger`."
+    )
+    to_ledger: int
+
+
+class ContractCoverage(ApiModel):
+    contract_id: Address
+    kind: str
+    organization_id: int
+    first_ledger: int | None = Field(
+        description="The contract's initialize ledger, when its event is indexed."
+    )
+    covered_to: int | None = Field(description="The newest ledger indexed.")
+    ranges: list[CoverageRange] = Field(description="Indexed ranges by source, oldest first.")
+    gaps: list[CoverageGap] = Field(description="Ledgers of the history that are not indexed.")
+    gap_ledgers: int = Field(description="Ledgers in gaps of known size.")
+    history_complete: bool = _HISTORY_COMPLETE
+    history_from_ledger: int | None = _HISTORY_FROM
+
+
+class CoverageReport(ApiModel):
+    items: list[ContractCoverage]
+    history_complete: bool = Field(description="True when every contract's history is.")

@@ -148,3 +148,20 @@ RATE_LIMITED = Counter(
     "Requests answered 429.",
     registry=REGISTRY,
 )
+RATE_LIMIT_FALLBACK = Counter(
+    "orbitpay_rate_limit_fallback_total",
+    "Rate-limit decisions made by the in-process limiter because Redis was unavailable.",
+    registry=REGISTRY,
+)
+REDIS_BREAKER_OPEN = Gauge(
+    "orbitpay_redis_circuit_open",
+    "1 while the Redis circuit breaker is open (calls skipped without waiting).",
+    registry=REGISTRY,
+)
+HTTP_REFUSED = Counter(
+    "orbitpay_http_refused_total",
+    "Requests refused by a resource guard (body too large, too many exports or streams, "
+    "analytics too costly), by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)

@@ -3,9 +3,20 @@
 A key looks like ``opk_<id>_<secret>``. Only a SHA-256 of the secret is
 stored (secrets are 32 random bytes, so a slow hash adds nothing); the id
 lets verification fetch one row and compare in constant time. Rotation
-issues a new secret and keeps the previous one valid for a grace period so
-clients can switch without downtime. Scopes: ``read`` and ``write`` (write
-implies read).
+issues a new secret and keeps the previous ones valid for a grace period
+(``ORBITPAY_KEY_ROTATION_GRACE``) so clients can switch without downtime; each
+rotation keeps every older secret that is still in its own grace, so two quick
+rotations never cut off the first client still on the oldest secret. They are
+kept in ``previous_secret_hash`` as ``<hash>@<unix expiry>`` words (a bare hash,
+as written before, expires at ``previous_expires_at``). Scopes: ``read`` and
+``write`` (write implies read).
+
+Revocation and rotation take effect at once in every API process: a verified
+read key is remembered per process only together with the deployment's key
+version (a Redis counter, bumped by :meth:`KeyVerifier.announce_change` after
+every revoke and rotate), and the version is read on every request; when it
+cannot be read (no Redis answer) nothing is taken from memory. Write-scope
+checks always read the database.
 """
 
 from __future__ import annotations
@@ -21,15 +32,22 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from orbitpay.cache import Cache, RedisBackend
+from orbitpay.db.readpool import ReadPool
 from orbitpay.db.schema import api_keys
 from orbitpay.enums import ApiKeyScope
 
 KEY_PREFIX = "opk"
 ROTATION_GRACE = timedelta(hours=24)
-# Verified keys are remembered briefly so a request costs no query; revocation
-# therefore takes effect within this many seconds on every worker.
+# A read key verified under the current key version is remembered this long at most
+# (a backstop: revocations are seen at once through the version).
 VERIFY_CACHE_SECONDS = 5.0
 LAST_USED_EVERY_SECONDS = 60.0
+VERSION_KEY = "keys:version"
+_KEY_SQL = (
+    "SELECT id, name, scope, secret_hash, previous_secret_hash, previous_expires_at, "
+    "revoked_at FROM api_keys WHERE id = $1"
+)
 
 
 class ApiKeyError(ValueError):
@@ -95,21 +113,48 @@ async def create_key(conn: AsyncConnection, name: str, scope: str) -> IssuedKey:
     return IssuedKey(key_id, name.strip(), scope, secret, row.created_at)
 
 
+def previous_secrets(
+    stored: str | None, expires_at: datetime | None, now: datetime
+) -> list[tuple[str, int]]:
+    """The rotated-out secrets' ``(hash, unix expiry)`` still in their grace at ``now``."""
+    if not stored:
+        return []
+    found: list[tuple[str, int]] = []
+    for word in stored.split():
+        digest, _, until = word.partition("@")
+        if until.isdigit():
+            expiry = int(until)
+        elif expires_at is not None:
+            expiry = int(expires_at.timestamp())
+        else:
+            continue
+        if expiry > now.timestamp():
+            found.append((digest, expiry))
+    return found
+
+
 async def rotate_key(
     conn: AsyncConnection, key_id: str, grace: timedelta = ROTATION_GRACE
 ) -> IssuedKey:
-    row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+    row = (
+        await conn.execute(select(api_keys).where(api_keys.c.id == key_id).with_for_update())
+    ).first()
     if row is None or row.revoked_at is not None:
         raise ApiKeyError(f"no active key with id {key_id!r}")
     secret = _new_secret(key_id)
     now = datetime.now(UTC)
+    kept = previous_secrets(row.previous_secret_hash, row.previous_expires_at, now)
+    kept.append((row.secret_hash, int((now + grace).timestamp())))
+    kept = [k for k in kept if k[1] > now.timestamp()]  # a zero grace keeps nothing
     await conn.execute(
         update(api_keys)
         .where(api_keys.c.id == key_id)
         .values(
             secret_hash=_hash(secret),
-            previous_secret_hash=row.secret_hash,
-            previous_expires_at=now + grace,
+            previous_secret_hash=" ".join(f"{h}@{t}" for h, t in kept) or None,
+            previous_expires_at=(
+                datetime.fromtimestamp(max(t for _, t in kept), UTC) if kept else None
+            ),
             rotated_at=now,
         )
     )
@@ -142,25 +187,72 @@ async def list_keys(conn: AsyncConnection) -> list[dict[str, Any]]:
 
 
 class KeyVerifier:
-    """Checks presented keys against the database, with a short positive/negative cache."""
+    """Checks presented keys against the database.
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._cache: dict[str, tuple[float, KeyIdentity | None]] = {}
+    ``source`` is the API's read pool (one plain statement per lookup) or, for the
+    CLI and tests, an engine. ``cache`` (the API's) carries the key version shared by
+    every process; without Redis the version is this process's own counter.
+    """
+
+    def __init__(
+        self,
+        source: AsyncEngine | ReadPool,
+        cache: Cache | None = None,
+        *,
+        engine: AsyncEngine | None = None,
+    ) -> None:
+        self._source = source
+        # Writes ``last_used_at`` (about once a minute per key); None: not recorded.
+        self._engine = engine if engine is not None or isinstance(source, ReadPool) else source
+        self._shared = cache
+        self._local_version = 0
+        self._cache: dict[str, tuple[float, str, KeyIdentity | None]] = {}
         self._last_used: dict[str, float] = {}
 
-    async def verify(self, presented: str) -> KeyIdentity | None:
+    async def _version(self) -> str | None:
+        """The deployment's key version now; None when it cannot be known (Redis down)."""
+        if self._shared is None or not isinstance(self._shared.backend, RedisBackend):
+            return str(self._local_version)
+        try:
+            value = await self._shared.backend.get(f"{self._shared.prefix}:{VERSION_KEY}")
+        except Exception:
+            return None
+        return value or "0"
+
+    async def announce_change(self) -> None:
+        """A key was revoked or rotated: every process stops trusting what it remembers."""
+        self._local_version += 1
+        self._cache.clear()
+        if self._shared is not None and isinstance(self._shared.backend, RedisBackend):
+            try:
+                await self._shared.backend.incr(f"{self._shared.prefix}:{VERSION_KEY}")
+            except Exception:
+                pass  # readers that cannot read the version never use their memory
+
+    async def verify(self, presented: str, scope: str = ApiKeyScope.READ) -> KeyIdentity | None:
+        """The key's identity, or None if unknown, revoked or expired.
+
+        ``scope="write"`` always reads the database: a write is never allowed on
+        the strength of a remembered answer.
+        """
         now = time.monotonic()
         digest = _hash(presented.strip())
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        version: str | None = None
+        if scope != ApiKeyScope.WRITE:
+            version = await self._version()
+            cached = self._cache.get(digest)
+            if version is not None and cached is not None:
+                expires, seen_version, who = cached
+                if expires > now and seen_version == version:
+                    return who
         identity = await self._lookup(presented)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[digest] = (now + VERIFY_CACHE_SECONDS, identity)
+        if version is not None:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now + VERIFY_CACHE_SECONDS, version, identity)
         if (
             identity is not None
+            and self._engine is not None
             and now - self._last_used.get(identity.id, 0) > LAST_USED_EVERY_SECONDS
         ):
             self._last_used[identity.id] = now
@@ -172,23 +264,33 @@ class KeyVerifier:
                 )
         return identity
 
+    async def _row(self, key_id: str) -> Any:
+        if isinstance(self._source, ReadPool):
+            async with self._source.connection() as conn:
+                return await conn.fetchrow(_KEY_SQL, key_id)
+        async with self._source.connect() as conn:
+            return (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+
     async def _lookup(self, presented: str) -> KeyIdentity | None:
         split = _split(presented)
-        if split is None:
+        if split is None or len(split[0]) > 64:
             return None
         key_id, secret = split
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
-        if row is None or row.revoked_at is not None:
+        row = await self._row(key_id)
+        if row is None:
+            return None
+        # An asyncpg Record (read pool) or a SQLAlchemy Row (engine): both map names.
+        get = row._mapping.__getitem__ if hasattr(row, "_mapping") else row.__getitem__
+        if get("revoked_at") is not None:
             return None
         digest = _hash(secret)
-        if hmac.compare_digest(digest, row.secret_hash):
-            return KeyIdentity(row.id, row.name, row.scope)
-        previous_valid = (
-            row.previous_secret_hash is not None
-            and row.previous_expires_at is not None
-            and row.previous_expires_at > datetime.now(UTC)
-        )
-        if previous_valid and hmac.compare_digest(digest, row.previous_secret_hash):
-            return KeyIdentity(row.id, row.name, row.scope)
+        who = KeyIdentity(get("id"), get("name"), get("scope"))
+        if hmac.compare_digest(digest, get("secret_hash")):
+            return who
+        now = datetime.now(UTC)
+        for previous, _ in previous_secrets(
+            get("previous_secret_hash"), get("previous_expires_at"), now
+        ):
+            if hmac.compare_digest(digest, previous):
+                return who
         return None

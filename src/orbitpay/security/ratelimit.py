@@ -1,13 +1,24 @@
-"""Per-client rate limiting with escalating penalties (BK-8).
+"""Per-client rate limiting: a sliding window with escalating penalties (BK-8).
 
-A fixed window per client IP (``ORBITPAY_RATE_LIMIT``, default 100/minute).
-A client that exceeds it is blocked until the window ends; each further
-violation within an hour doubles the block (window x 2^(strikes-1), capped at
-an hour), so a misbehaving script backs off exponentially while a browser
-that bursts once recovers at the next window.
+The window is the ``limits`` package's sliding window counter
+(``ORBITPAY_RATE_LIMIT``, default 100/minute per client address; an
+authenticated API key has its own quota, ``ORBITPAY_API_KEY_RATE_LIMIT``). It
+weighs the previous fixed window's count by how much of it still overlaps the
+last ``window`` seconds, so a client cannot double its rate around a window
+boundary as with a fixed window (100 requests at 0:59 and 100 more at 1:00),
+and its state is two counters per client, not one timestamp per request.
 
-State lives in Redis when configured (shared by every API worker, one round
-trip per request via a Lua script) or in process memory otherwise.
+Escalation sits on top: a client that exceeds the window is blocked; each
+further violation within an hour doubles the block (window x 2^(strikes-1),
+capped at an hour). A block replaces the window's count (the count restarts
+when the block ends), so a misbehaving script backs off exponentially while a
+browser that bursts once recovers after one window.
+
+State lives in Redis when configured (shared by every API worker) or in process
+memory. :class:`FallbackRateLimiter` wraps the Redis limiter: while Redis is
+unavailable (an error, a timeout, or its circuit breaker open) each decision is
+made by an in-process limiter with the same rules, logged once per outage and
+counted in ``orbitpay_rate_limit_fallback_total``: never "no limit".
 """
 
 from __future__ import annotations
@@ -15,7 +26,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from orbitpay.cache import RedisBackend
+from orbitpay.observability.logging import get_logger
+from orbitpay.observability.metrics import RATE_LIMIT_FALLBACK
+
+log = get_logger(__name__)
 
 MAX_BLOCK_SECONDS = 3600
 STRIKE_MEMORY_SECONDS = 3600
@@ -50,99 +71,88 @@ def block_seconds(window: int, strikes: int) -> int:
     return int(min(MAX_BLOCK_SECONDS, window * 2 ** max(0, strikes - 1)))
 
 
-class MemoryRateLimiter:
-    """Single-process limiter (the embedded default)."""
+class WindowRateLimiter:
+    """The sliding window plus escalation over one ``limits`` storage (memory or Redis)."""
 
-    def __init__(self, limit: int, window: int, max_clients: int = 100_000) -> None:
+    def __init__(self, storage: Storage, limit: int, window: int, prefix: str = "rl") -> None:
         self.limit = limit
         self.window = window
-        self._max_clients = max_clients
-        # client -> [window_start, count, strikes, last_strike_at, blocked_until]
-        self._state: dict[str, list[float]] = {}
+        self._prefix = prefix
+        self._storage = storage
+        self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._item = RateLimitItemPerSecond(limit, window, namespace=prefix)
 
     async def hit(self, client: str, cost: int = 1) -> Decision:
-        now = time.time()
-        state = self._state.get(client)
-        if state is None:
-            if len(self._state) >= self._max_clients:
-                self._prune(now)
-            state = [now - now % self.window, 0, 0, 0.0, 0.0]
-            self._state[client] = state
-        if state[4] > now:
-            return Decision(False, self.limit, 0, state[4] - now)
-        window_start = now - now % self.window
-        if state[0] != window_start:
-            state[0], state[1] = window_start, 0
-        if state[2] and now - state[3] > STRIKE_MEMORY_SECONDS:
-            state[2] = 0
-        state[1] += cost
-        reset_after = window_start + self.window - now
-        if state[1] <= self.limit:
-            return Decision(True, self.limit, int(self.limit - state[1]), reset_after)
-        state[2] += 1
-        state[3] = now
-        blocked = max(reset_after, float(block_seconds(self.window, int(state[2]))))
-        state[4] = now + blocked
-        return Decision(False, self.limit, 0, blocked)
-
-    def _prune(self, now: float) -> None:
-        stale = [
-            c
-            for c, s in self._state.items()
-            if s[4] < now and s[0] + self.window < now and not s[2]
-        ]
-        for client in stale or list(self._state)[: len(self._state) // 2]:
-            self._state.pop(client, None)
+        storage = self._storage
+        block_key = f"{self._prefix}/b/{client}"
+        if await storage.get(block_key) > 0:
+            left = await storage.get_expiry(block_key) - time.time()
+            return Decision(False, self.limit, 0, max(left, 1.0))
+        allowed = await self._strategy.hit(self._item, client, cost=cost)
+        stats = await self._strategy.get_window_stats(self._item, client)
+        # Rounded to the millisecond: float noise must not turn 40 s into a "41" header.
+        reset_after = max(0.0, round(stats.reset_time - time.time(), 3))
+        if allowed:
+            return Decision(True, self.limit, stats.remaining, reset_after)
+        strikes = await storage.incr(f"{self._prefix}/s/{client}", STRIKE_MEMORY_SECONDS)
+        blocked = max(math.ceil(reset_after), block_seconds(self.window, strikes))
+        await storage.incr(block_key, blocked)
+        # The block is the penalty: the window's count starts afresh when it ends.
+        await self._strategy.clear(self._item, client)
+        return Decision(False, self.limit, 0, float(blocked))
 
 
-# KEYS: count, strikes, blocked.
-# ARGV: limit, window, now, cost, max_block, strike_memory, ms left in the window
-_LUA = """
-local ttl = redis.call('PTTL', KEYS[3])
-if ttl > 0 then return {0, 0, ttl} end
-local count = redis.call('INCRBY', KEYS[1], ARGV[4])
-local left = tonumber(ARGV[7])
-if count == tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], left + 1000) end
-if count <= tonumber(ARGV[1]) then return {1, tonumber(ARGV[1]) - count, left} end
-local strikes = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[6])
-local block = math.min(tonumber(ARGV[5]), tonumber(ARGV[2]) * 2 ^ (strikes - 1)) * 1000
-if block < left then block = left end
-redis.call('SET', KEYS[3], '1', 'PX', math.floor(block))
-return {0, 0, math.floor(block)}
-"""
+def MemoryRateLimiter(limit: int, window: int) -> WindowRateLimiter:  # noqa: N802 - a constructor
+    """Single-process limiter (the embedded default, and the fallback while Redis is down)."""
+    return WindowRateLimiter(MemoryStorage(), limit, window)
 
 
-class RedisRateLimiter:
-    """Shared limiter for many API workers; one atomic script call per request."""
+def RedisRateLimiter(  # noqa: N802 - a constructor
+    client: Any, limit: int, window: int, prefix: str = "orbitpay:rl"
+) -> WindowRateLimiter:
+    """Shared limiter for many API workers, on the cache's Redis connection pool.
+
+    Sharing the pool shares its short socket timeouts (``ORBITPAY_REDIS_TIMEOUT``).
+    """
+    storage = RedisStorage(
+        "async+redis://",
+        implementation="redispy",
+        key_prefix=prefix,
+        connection_pool=client.connection_pool,
+    )
+    return WindowRateLimiter(storage, limit, window, prefix=prefix)
+
+
+class FallbackRateLimiter:
+    """The Redis limiter, or its in-process twin whenever Redis cannot answer now."""
 
     def __init__(
-        self, client: object, limit: int, window: int, prefix: str = "orbitpay:rl"
+        self, backend: RedisBackend, primary: RateLimiter, fallback: RateLimiter
     ) -> None:
-        self.limit = limit
-        self.window = window
-        self._client = client
-        self._prefix = prefix
-        self._script = client.register_script(_LUA)  # type: ignore[attr-defined]
+        self._backend = backend
+        self._primary = primary
+        self._fallback = fallback
+        self._degraded = False
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the last decision came from the in-process limiter."""
+        return self._degraded
 
     async def hit(self, client: str, cost: int = 1) -> Decision:
-        now_precise = time.time()
-        now = int(now_precise)
-        window_id = now // self.window
-        left_ms = max(1, int(((window_id + 1) * self.window - now_precise) * 1000))
-        keys = [
-            f"{self._prefix}:c:{client}:{window_id}",
-            f"{self._prefix}:s:{client}",
-            f"{self._prefix}:b:{client}",
-        ]
-        args = [
-            self.limit,
-            self.window,
-            now,
-            cost,
-            MAX_BLOCK_SECONDS,
-            STRIKE_MEMORY_SECONDS,
-            left_ms,
-        ]
-        allowed, remaining, reset_ms = await self._script(keys=keys, args=args)
-        return Decision(bool(allowed), self.limit, int(remaining), int(reset_ms) / 1000)
+        try:
+            decision = await self._backend.call(lambda: self._primary.hit(client, cost))
+        except Exception as exc:
+            RATE_LIMIT_FALLBACK.inc()
+            if not self._degraded:
+                self._degraded = True
+                log.warning(
+                    "rate_limit_fallback",
+                    reason=f"{type(exc).__name__}: {str(exc)[:200]}",
+                    detail="Redis unavailable: limiting in process until it answers again",
+                )
+            return await self._fallback.hit(client, cost)
+        if self._degraded:
+            self._degraded = False
+            log.info("rate_limit_redis_restored")
+        return decision

@@ -8,13 +8,14 @@ Listing the keys is a read, and goes through the read pool like every other.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal, cast
 
-from fastapi import APIRouter, Depends, Path, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import AfterValidator, BaseModel, Field
 
-from orbitpay.api.auth import require_write
+from orbitpay.api.auth import require_write, verifier
+from orbitpay.api.common import check_address, check_contract
 from orbitpay.api.deps import Resources
 from orbitpay.api.errors import ApiError
 from orbitpay.orgs import OrganizationError, list_organizations, register_organization
@@ -33,13 +34,32 @@ Scope = Literal["read", "write"]
 KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{1,64}$", description="The key's id.")]
 
 
+def storable(value: str) -> str:
+    """Text PostgreSQL can store: no NUL character (a 422 naming the field, not a 500)."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character, which cannot be stored")
+    return value
+
+
+Text = Annotated[str, AfterValidator(storable)]
+# Addresses are checked as strkeys (checksum included) before anything is stored.
+Address = Annotated[str, Field(max_length=56), AfterValidator(check_address)]
+ContractId = Annotated[str, Field(max_length=56), AfterValidator(check_contract)]
+
+
 class OrganizationCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, examples=["acme-dao"])
-    admin: str | None = Field(default=None, examples=[None])
-    treasury: str | None = Field(default=None, description="Treasury contract id (C...)")
-    payroll: str | None = Field(default=None, description="Payroll stream contract id (C...)")
-    vesting: str | None = Field(default=None, description="Vesting contract id (C...)")
-    governance: str | None = Field(default=None, description="Governance contract id (C...)")
+    name: Text = Field(min_length=1, max_length=200, examples=["acme-dao"])
+    admin: Address | None = Field(
+        default=None, examples=[None], description="The admin (G... account or C... contract)"
+    )
+    treasury: ContractId | None = Field(default=None, description="Treasury contract id (C...)")
+    payroll: ContractId | None = Field(
+        default=None, description="Payroll stream contract id (C...)"
+    )
+    vesting: ContractId | None = Field(default=None, description="Vesting contract id (C...)")
+    governance: ContractId | None = Field(
+        default=None, description="Governance contract id (C...)"
+    )
 
 
 class OrganizationCreated(BaseModel):
@@ -51,7 +71,7 @@ class OrganizationCreated(BaseModel):
 
 
 class KeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, examples=["dashboard"])
+    name: Text = Field(min_length=1, max_length=200, examples=["dashboard"])
     scope: Scope = "read"
 
 
@@ -135,21 +155,26 @@ async def post_key(body: KeyCreate, res: Resources, _: Writer) -> KeySecret:
 
 
 @router.post("/keys/{key_id}/rotate", response_model=KeySecret)
-async def post_rotate(key_id: KeyId, res: Resources, _: Writer) -> KeySecret:
-    """New secret for a key; the old one keeps working for 24 hours."""
+async def post_rotate(key_id: KeyId, request: Request, res: Resources, _: Writer) -> KeySecret:
+    """New secret for a key; the older ones keep working for the grace period
+    (``ORBITPAY_KEY_ROTATION_GRACE``, 24 hours by default), each from its own rotation."""
+    grace = timedelta(seconds=res.settings.key_rotation_grace)
     try:
         async with res.engine.begin() as conn:
-            return _secret(await rotate_key(conn, key_id))
+            issued = await rotate_key(conn, key_id, grace)
     except ApiKeyError as exc:
         raise ApiError(404, "not_found", str(exc)) from None
+    await verifier(request).announce_change()
+    return _secret(issued)
 
 
 @router.delete("/keys/{key_id}", status_code=204, response_class=Response)
-async def delete_key(key_id: KeyId, res: Resources, _: Writer) -> Response:
-    """Revoke a key at once (cached verifications expire within seconds)."""
+async def delete_key(key_id: KeyId, request: Request, res: Resources, _: Writer) -> Response:
+    """Revoke a key: refused by every API process from the next request on."""
     try:
         async with res.engine.begin() as conn:
             await revoke_key(conn, key_id)
     except ApiKeyError as exc:
         raise ApiError(404, "not_found", str(exc)) from None
+    await verifier(request).announce_change()
     return Response(status_code=204)

@@ -30,9 +30,11 @@ from orbitpay.api.common import (
     read_pool,
 )
 from orbitpay.api.errors import ApiError
-from orbitpay.api.pagination import Keyset, Page
+from orbitpay.api.pagination import Keyset
 from orbitpay.api.queryparams import QueryParam, QuerySpec
-from orbitpay.api.schemas import Event
+from orbitpay.api.routers.coverage import history_fields
+from orbitpay.api.schemas import Event, HistoryPage
+from orbitpay.api.streaming import BoundedStream, slot_for
 from orbitpay.db.schema import events
 
 router = APIRouter(prefix="/api/events", tags=["events"], responses=READ_RESPONSES)
@@ -87,14 +89,18 @@ LIST_QUERY = QuerySpec([QueryParam("contract", ContractQuery), QueryParam("type"
 
 @router.get(
     "",
-    response_model=Page[Event],
+    response_model=HistoryPage[Event],
     openapi_extra=LIST_QUERY.openapi(),
     summary="The decoded raw event log",
-    description="Every indexed contract event (recognised or not), newest first by default.",
+    description="Every indexed contract event (recognised or not), newest first by default. "
+    "`history_complete` is false when older events of the contracts are not indexed.",
 )
 async def list_events(request: Request) -> Response:
     values, paging = LIST_QUERY.parse(request)
-    return await list_response(request, SPEC, values, paging)
+    contract = values.get("contract")
+    async with read_pool(request).connection() as conn:
+        history = await history_fields(conn, [contract] if contract else None)
+        return await list_response(request, SPEC, values, paging, conn, extra=history)
 
 
 def _sse(row: asyncpg.Record) -> str:
@@ -174,8 +180,13 @@ async def stream_events(
             "bad_cursor",
             "cursor must be an event id (e.g. 0000005300584427520-0000000001), 'now' or '0'",
         )
-    return StreamingResponse(
+    # Each poll takes a connection for one statement and gives it back before sending;
+    # streams are capped per process and per client, and a stalled reader is dropped.
+    slot = slot_for(request, "streams")
+    return BoundedStream(
         _follow(request, after, contract, type),
+        slot=slot,
+        send_timeout=request.app.state.resources.settings.send_timeout,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from orbitpay.api.deps import AppResources, Resources
 from orbitpay.api.errors import RETRY_AFTER
+from orbitpay.indexer import coverage
 from orbitpay.observability.metrics import DB_UP, REGISTRY
 
 router = APIRouter(tags=["operations"])
@@ -34,6 +35,19 @@ class ComponentHealth(BaseModel):
     error: str | None = None
 
 
+class HistoryGap(BaseModel):
+    """Ledgers of a contract's history that are not indexed (from_ledger null: from its
+    unknown first ledger)."""
+
+    contract_id: str
+    from_ledger: int | None
+    to_ledger: int
+
+
+# /health lists at most this many history gaps (all of them: GET /api/coverage).
+HEALTH_GAPS_SHOWN = 50
+
+
 class IndexerHealth(BaseModel):
     status: Literal["ok", "degraded", "down", "unknown"]
     last_ledger: int | None = None
@@ -42,6 +56,10 @@ class IndexerHealth(BaseModel):
     lag_seconds: float | None = None
     heartbeat_at: datetime | None = None
     gap: dict[str, int] | None = None
+    # Coverage of the contracts' history (GET /api/coverage has the details): complete when
+    # every contract is indexed from its initialize ledger on without a hole.
+    history_complete: bool | None = None
+    history_gaps: list[HistoryGap] = []
 
 
 class HealthResponse(BaseModel):
@@ -68,17 +86,22 @@ async def _database(res: AppResources) -> tuple[ComponentHealth, dict[str, Any] 
     """The database's health and the indexer's reported state (``None`` when it is down)."""
     cursor: asyncpg.Record | None = None
     status: asyncpg.Record | None = None
+    history: list[coverage.ContractCoverage] = []
     try:
         async with asyncio.timeout(3):
             async with res.reads.connection() as conn:
                 cursor = await conn.fetchrow(CURSOR_SQL)
                 status = await conn.fetchrow(STATUS_SQL)
+                history = coverage.assemble(
+                    dict(r) for r in await conn.fetch(coverage.API_READ_SQL, None)
+                )
     except Exception as exc:
         DB_UP.set(0)
         message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         return ComponentHealth(status="down", error=message), None
     DB_UP.set(1)
-    return ComponentHealth(status="ok", kind="postgresql"), {"cursor": cursor, "status": status}
+    state = {"cursor": cursor, "status": status, "history": history}
+    return ComponentHealth(status="ok", kind="postgresql"), state
 
 
 def _indexer(state: dict[str, Any] | None) -> tuple[ComponentHealth, IndexerHealth]:
@@ -108,6 +131,12 @@ def _indexer(state: dict[str, Any] | None) -> tuple[ComponentHealth, IndexerHeal
     indexer_state: Literal["ok", "degraded", "down"] = (
         "down" if stale else ("degraded" if gap or rpc_status != "ok" else "ok")
     )
+    history: list[coverage.ContractCoverage] = state["history"]
+    gaps = [
+        HistoryGap(contract_id=c.contract_id, from_ledger=lo, to_ledger=hi)
+        for c in history
+        for lo, hi in c.gaps
+    ]
     return rpc, IndexerHealth(
         status=indexer_state,
         last_ledger=last,
@@ -116,6 +145,8 @@ def _indexer(state: dict[str, Any] | None) -> tuple[ComponentHealth, IndexerHeal
         lag_seconds=round(lag_seconds, 3) if lag_seconds is not None else None,
         heartbeat_at=heartbeat,
         gap=gap,
+        history_complete=all(c.history_complete for c in history) if history else None,
+        history_gaps=gaps[:HEALTH_GAPS_SHOWN],
     )
 
 

@@ -22,7 +22,15 @@ from orbitpay.api.common import (
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.pagination import Keyset, Page, Paging
 from orbitpay.api.queryparams import QueryParam, QuerySpec
-from orbitpay.api.schemas import Proposal, ProposalDetail, ProposalStatus, Vote, VoteChoice
+from orbitpay.api.routers.coverage import history_fields
+from orbitpay.api.schemas import (
+    HistoryPage,
+    Proposal,
+    ProposalDetail,
+    ProposalStatus,
+    Vote,
+    VoteChoice,
+)
 from orbitpay.cache import TTL_PROPOSAL_VOTES
 from orbitpay.db.schema import proposals, votes
 
@@ -161,7 +169,9 @@ async def get_proposal(res: Resources, id: OnChainId, contract: ContractQuery = 
     return json_text(body)
 
 
-@router.get("/{id}/votes", response_model=Page[Vote], summary="A proposal's votes, paginated")
+@router.get(
+    "/{id}/votes", response_model=HistoryPage[Vote], summary="A proposal's votes, paginated"
+)
 async def list_votes(
     request: Request,
     res: Resources,
@@ -173,4 +183,5 @@ async def list_votes(
     async with res.reads.connection() as conn:
         row = await resolve_entity(conn, proposals, "proposal_id", id, contract, "proposal")
         values = {"contract": row["contract_id"], "proposal": id, "choice": choice}
-        return await list_response(request, VOTES_SPEC, values, paging, conn)
+        history = await history_fields(conn, [row["contract_id"]])
+        return await list_response(request, VOTES_SPEC, values, paging, conn, extra=history)

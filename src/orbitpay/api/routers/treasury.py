@@ -21,7 +21,9 @@ from orbitpay.api.common import (
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.errors import ApiError
 from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.routers.coverage import history_fields
 from orbitpay.api.schemas import (
+    HistoryPage,
     TreasuryBalance,
     TreasuryEvent,
     TreasuryEventType,
@@ -78,7 +80,7 @@ async def require_treasury(conn: asyncpg.Connection, addr: str) -> None:
 
 @router.get(
     "/{addr}/events",
-    response_model=Page[TreasuryEvent],
+    response_model=HistoryPage[TreasuryEvent],
     responses=CSV_RESPONSE,
     summary="A treasury's event log",
     description="Deposits, withdrawal requests, approvals, executions and signer changes, "
@@ -95,7 +97,8 @@ async def treasury_event_log(
         await require_treasury(conn, addr)
         if wants_csv(request):
             return csv_response(request, EVENTS_SPEC, values, paging, "treasury_events")
-        return await list_response(request, EVENTS_SPEC, values, paging, conn)
+        history = await history_fields(conn, [addr])
+        return await list_response(request, EVENTS_SPEC, values, paging, conn, extra=history)
 
 
 BALANCE_SQL = """
