@@ -9,11 +9,13 @@ entry, whose key is ``SCV_LEDGER_KEY_CONTRACT_INSTANCE``.
 from __future__ import annotations
 
 import base64
+import struct
 from typing import Any
 
 from stellar_sdk import Address, xdr
 
 from orbitpay.stellar import scval as sv
+from orbitpay.stellar.fastxdr import Reader, Unsupported
 
 
 def _b64(obj: Any) -> str:
@@ -61,12 +63,61 @@ def _key_name(decoded: Any) -> Any:
     return decoded
 
 
+_INSTANCE_KEY = 20  # SCV_LEDGER_KEY_CONTRACT_INSTANCE
+_CONTRACT_INSTANCE = 19  # SCV_CONTRACT_INSTANCE
+_CONTRACT_DATA = 6  # LedgerEntryType.CONTRACT_DATA
+
+
 def decode_entry(entry_xdr: str) -> tuple[Any, Any]:
     """A ``LedgerEntryData`` (as ``getLedgerEntries`` returns it) -> (key, value).
 
     For the instance entry the value is its storage as ``{name: value}``;
     for a data entry the key is ``"Name"`` or ``("Name", arg)``.
+
+    Reconciliation reads every entity's entry, so this walks the bytes with
+    :class:`orbitpay.stellar.fastxdr.Reader` (plain values, no stellar-sdk
+    objects); any shape it does not handle goes through :func:`decode_entry_sdk`,
+    which gives the same answer (or raises the same error).
     """
+    try:
+        return _decode_entry_fast(base64.b64decode(entry_xdr, validate=True))
+    except (Unsupported, struct.error, ValueError, UnicodeDecodeError, IndexError, TypeError):
+        return decode_entry_sdk(entry_xdr)
+
+
+def _decode_entry_fast(buf: bytes) -> tuple[Any, Any]:
+    r = Reader(buf)
+    if r.u32() != _CONTRACT_DATA or r.u32() != 0:  # entry type, ContractDataEntry ext
+        raise Unsupported("not a v0 contract data entry")
+    r.address()
+    out: tuple[Any, Any]
+    if r.u32() == _INSTANCE_KEY:
+        r.u32()  # durability
+        if r.u32() != _CONTRACT_INSTANCE:
+            raise Unsupported("instance entry without an instance value")
+        executable = r.u32()
+        if executable == 0:
+            r.fixed(32)  # wasm hash
+        elif executable != 1:  # 1: the Stellar asset contract, no body
+            raise Unsupported("contract executable type")
+        storage: dict[Any, Any] = {}
+        if r.boolean():
+            for _ in range(r.u32()):
+                name = _key_name(r.scval())
+                storage[name] = r.scval()
+        out = ("__instance__", storage)
+    else:
+        r.pos -= 4
+        key = _key_name(r.scval())
+        r.u32()  # durability
+        out = (key, r.scval())
+    if r.pos != len(buf):
+        raise Unsupported("bytes after the entry")
+    return out
+
+
+def decode_entry_sdk(entry_xdr: str) -> tuple[Any, Any]:
+    """:func:`decode_entry` through stellar-sdk's classes (the fallback)."""
     data = xdr.LedgerEntryData.from_xdr(entry_xdr)
     if data.type != xdr.LedgerEntryType.CONTRACT_DATA or data.contract_data is None:
         raise ValueError(f"not a contract data entry: {data.type}")
