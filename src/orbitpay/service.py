@@ -17,6 +17,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.api.app import create_app
+from orbitpay.api.server import uvicorn_options
 from orbitpay.cache import create_cache
 from orbitpay.config import ConfigError, Settings
 from orbitpay.db.engine import create_engine
@@ -40,6 +41,8 @@ def run_service(
     port: int | None = None,
 ) -> None:
     """Blocking entry point for ``up`` and ``api``; returns after a clean shutdown."""
+    if with_api:
+        settings.require_cursor_secret()  # ConfigError: one line, before anything starts
     with database(settings) as url:
         if migrate:
             from orbitpay.db.migrate import upgrade
@@ -68,7 +71,7 @@ async def _serve(
     port: int,
 ) -> None:
     engine = create_engine(url)
-    cache = create_cache(settings.redis_url)
+    cache = create_cache(settings.redis_url, settings.redis_timeout, settings.redis_retry_after)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -101,7 +104,13 @@ async def _serve(
         if with_api:
             app = create_app(settings, engine=engine, cache=cache)
             config = uvicorn.Config(
-                app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+                app,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                **uvicorn_options(settings),
             )
             # uvicorn's serve() captures SIGINT/SIGTERM itself (and restores ours
             # afterwards); its exit ends _run_server, which sets ``stop`` for the rest.
