@@ -78,3 +78,15 @@ def test_other_entries_still_refused() -> None:
         ttl=xdr.TTLEntry(key_hash=xdr.Hash(b"\x01" * 32), live_until_ledger_seq=xdr.Uint32(9)),
     )
     assert _same(ttl) == ("ValueError", None)
+
+
+@given(
+    cid=contract_ids,
+    variant=st.from_regex(r"[A-Za-z_]{1,32}", fullmatch=True),
+    ids=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=2),
+)
+def test_persistent_keys_packed_by_hand_equal_stellar_sdk(
+    cid: str, variant: str, ids: list[int]
+) -> None:
+    want = ledger.contract_data_key(cid, ledger.data_key(variant, *ids))
+    assert ledger.persistent_key(cid, variant, *ids) == want
