@@ -170,8 +170,18 @@ async def _announce(server: uvicorn.Server, host: str, port: int) -> None:
 async def _start_demo_devnet(engine: AsyncEngine) -> tuple[DevnetHandle, str]:
     """Start the devnet's live demo chain and register its organization."""
     from orbitpay.devnet.server import start_background_devnet
+    from orbitpay.indexer.chain import wipe as wipe_indexed
 
     handle = await asyncio.to_thread(start_background_devnet, scenario="demo", live=True)
+    # The demo chain is built anew on every start (its history ends now): rows indexed from
+    # the previous run's chain must not be mixed with it, so the demo database starts over.
+    async with engine.begin() as conn:
+        await wipe_indexed(conn)
+    print(
+        "Built-in devnet: a new chain on every start, so the demo database starts over "
+        "(indexed rows of the previous run deleted; organizations and API keys kept)",
+        flush=True,
+    )
     for org in handle.chain.organizations():
         async with engine.begin() as conn:
             await register_organization(conn, org["name"], org["contracts"], admin=org["admin"])

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.config import ConfigError, Settings
-from orbitpay.indexer import store
+from orbitpay.indexer import chain, store
 from orbitpay.indexer.bootstrap import bootstrap_new_contracts
 from orbitpay.indexer.lock import AdvisoryLock
 from orbitpay.indexer.pipeline import GapError, Indexer, SyncResult, is_db_outage
@@ -102,6 +102,7 @@ async def index_until_latest(
     indexer = _indexer(settings, engine, client, cache, prog, page_limit)
     try:
         await indexer.check_network()
+        await chain.guard(engine, client, policy=settings.on_network_reset, full=True, cache=cache)
         await bootstrap_new_contracts(engine, client, start_ledger=settings.start_ledger)
         result = await indexer.sync()
         if reconcile_after:
@@ -131,8 +132,9 @@ async def run_indexer(
 ) -> None:
     """Run the indexer until ``stop`` is set (or, with ``once``, until caught up).
 
-    A passphrase mismatch is fatal: one line on stderr, ``stop`` is set, and
-    :class:`ConfigError` is raised. Everything else (RPC down, database down, a
+    A passphrase mismatch or a network reset with ``ORBITPAY_ON_NETWORK_RESET=stop``
+    (:class:`~orbitpay.indexer.chain.NetworkReset`) is fatal: one line on stderr,
+    ``stop`` is set, and :class:`ConfigError` is raised. Everything else (RPC down, database down, a
     retention gap with ``gap_policy=stop``) is reported in ``indexer_status``
     and the logs, and retried.
     """
@@ -142,6 +144,7 @@ async def run_indexer(
     last_reconcile = 0.0
     outages = Retries(DB_OUTAGE_BACKOFF)
     checked_network = False
+    checked_chain = False
     INDEXER_UP.set(0)
     try:
         while not stop.is_set():
@@ -153,6 +156,17 @@ async def run_indexer(
                 if not checked_network:
                     await indexer.check_network()
                     checked_network = True
+                # A different chain behind the URL (ORBITPAY_ON_NETWORK_RESET); the full check
+                # (ledger hashes) once, and again after RPC errors (a reset shows as getEvents'
+                # "startLedger must be within the ledger range").
+                await chain.guard(
+                    engine,
+                    client,
+                    policy=settings.on_network_reset,
+                    full=not checked_chain,
+                    cache=cache,
+                )
+                checked_chain = True
                 await bootstrap_new_contracts(engine, client, start_ledger=settings.start_ledger)
                 result = await indexer.sync(stop)
                 INDEXER_UP.set(1)
@@ -184,6 +198,7 @@ async def run_indexer(
                 await _report_rpc_down(indexer, str(exc))
             except RpcError as exc:
                 INDEXER_UP.set(0)
+                checked_chain = False
                 log.error("rpc_error", error=str(exc))
                 await _report_rpc_down(indexer, str(exc))
             except Exception as exc:
