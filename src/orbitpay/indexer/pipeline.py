@@ -245,6 +245,8 @@ class Indexer:
                 await self._ensure_cursor(group, oldest, head.latest_ledger)
             if stop is None or not stop.is_set():
                 result = await self.catch_up_all(groups, stop)
+        async with self.engine.connect() as conn:  # the history gauges, whatever was committed
+            coverage.publish(await coverage.read(conn))
         INDEXER_LAST_SUCCESS.set(time.time())
         return result
 
