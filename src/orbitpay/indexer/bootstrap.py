@@ -75,7 +75,7 @@ archival is reported the same way.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -114,7 +114,7 @@ from orbitpay.indexer.state_rows import EntityState, StateError
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import DISCREPANCIES
 from orbitpay.stellar.ledger import archived, decode_entry, instance_key, persistent_key
-from orbitpay.stellar.rpc import RpcClient, RpcError
+from orbitpay.stellar.rpc import LedgerEntry, RpcClient, RpcError
 
 log = get_logger(__name__)
 
@@ -220,6 +220,104 @@ ENTITIES: dict[str, EntitySpec] = {
 SPEC_BY_ENTITY = {s.entity: s for s in ENTITIES.values()}
 
 
+@dataclass
+class LedgerRead:
+    """Ledger entries read ahead of a pass, by base64 key, decoded once.
+
+    ``requested``: every key asked for (a requested key without an entry is
+    absent from the ledger); ``latest``: the RPC's latest ledger at the read.
+    Reconciliation reads every contract's instance and entity entries in full
+    200-key calls up front (:func:`read_ahead`), possibly while ingest runs;
+    a pass then takes what it needs from here and fetches only keys not read.
+    """
+
+    entries: dict[str, LedgerEntry] = field(default_factory=dict)
+    requested: set[str] = field(default_factory=set)
+    latest: int = 0
+    _decoded: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
+
+    async def fetch(self, rpc: RpcClient, keys: Sequence[str]) -> None:
+        """Read ``keys`` (200 a call) into this read."""
+        if not keys:
+            return
+        answer = await rpc.get_ledger_entries(list(keys))
+        self.latest = max(self.latest, answer.latest_ledger)
+        self.requested.update(keys)
+        for k in keys:  # read again: what is absent now must not be answered from before
+            self.entries.pop(k, None)
+        for e in answer.entries:
+            self.entries[e.key] = e
+
+    def decoded(self, entry: LedgerEntry) -> tuple[Any, Any]:
+        """``decode_entry`` of the entry, once (raises as it does)."""
+        hit = self._decoded.get(entry.key)
+        if hit is None or hit[0] is not entry:
+            value = decode_entry(entry.xdr)
+            self._decoded[entry.key] = (entry, value)
+            return value
+        cached: tuple[Any, Any] = hit[1]
+        return cached
+
+    def decode_all(self) -> None:
+        """Decode every entry now (read-ahead: the CPU is spent beside ingest, not after)."""
+        for e in self.entries.values():
+            try:
+                self.decoded(e)
+            except Exception:  # reported when the pass reaches it
+                continue
+
+
+async def _open_ids(engine: AsyncEngine, spec: EntitySpec, cid: str, count: int) -> list[int]:
+    """Ids below ``count`` that are missing from the tables or not in a final status."""
+    async with engine.connect() as conn:
+        done = {
+            int(r[0])
+            for r in await conn.execute(
+                select(spec.table.c[spec.id_col]).where(
+                    spec.table.c.contract_id == cid,
+                    spec.table.c.status.not_in(spec.open_statuses),
+                )
+            )
+        }
+    return [i for i in range(count) if i not in done]
+
+
+async def read_ahead(engine: AsyncEngine, rpc: RpcClient) -> LedgerRead:
+    """Every registered contract's instance entry, then every open entity's, in full batches.
+
+    What a reconciliation pass reads, without writing anything: it can run while
+    ingest is catching up (:func:`orbitpay.indexer.service.index_until_latest`),
+    and the pass after it (``reconcile(..., read=...)``) only compares and writes.
+    """
+    read = LedgerRead()
+    async with engine.connect() as conn:
+        registered = [
+            (str(r[0]), str(r[1]))
+            for r in await conn.execute(select(contracts.c.contract_id, contracts.c.kind))
+        ]
+    registered.sort()
+    await read.fetch(rpc, [instance_key(cid) for cid, _ in registered])
+    keys: list[str] = []
+    for cid, kind in registered:
+        spec = ENTITIES.get(kind)
+        inst = read.entries.get(instance_key(cid))
+        if spec is None or inst is None:
+            continue
+        try:
+            _, storage = read.decoded(inst)
+        except Exception:
+            continue
+        count = storage.get(spec.counter, 0) if isinstance(storage, dict) else 0
+        if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+            continue
+        keys += [
+            persistent_key(cid, spec.variant, i) for i in await _open_ids(engine, spec, cid, count)
+        ]
+    await read.fetch(rpc, keys)
+    read.decode_all()
+    return read
+
+
 # ── entry points ────────────────────────────────────────────────────────────────
 
 
@@ -231,6 +329,7 @@ async def bootstrap_contract(
     start_ledger: int | None = None,
     correct: bool = True,
     report: BootstrapReport | None = None,
+    read: LedgerRead | None = None,
 ) -> BootstrapReport:
     """Read a contract's instance and entity entries; write what is missing or stale.
 
@@ -238,8 +337,10 @@ async def bootstrap_contract(
     completed, revoked, fully claimed, rejected, expired) cannot change on chain
     and are not read again; every other id below the contract's counter is.
     ``start_ledger`` is where indexing starts for a contract never indexed
-    (``ORBITPAY_START_LEDGER``); ``correct=False`` only reports.
+    (``ORBITPAY_START_LEDGER``); ``correct=False`` only reports. Entries already
+    in ``read`` (:func:`read_ahead`) are not fetched again.
     """
+    read = read if read is not None else LedgerRead()
     rep = report if report is not None else BootstrapReport()
     info = await _contract_row(engine, contract)
     if info is None:
@@ -247,8 +348,11 @@ async def bootstrap_contract(
     cid, kind = info["contract_id"], info["kind"]
     rep.contracts += 1
     through = await indexed_through(engine, rpc, cid, start_ledger)
-    answer = await rpc.get_ledger_entries([instance_key(cid)])
-    inst = answer.entries[0] if answer.entries else None
+    ikey = instance_key(cid)
+    if ikey not in read.requested:
+        await read.fetch(rpc, [ikey])
+    inst = read.entries.get(ikey)
+    latest = read.latest
     if inst is None:
         rep.missing += 1
         await record_finding(
@@ -264,15 +368,15 @@ async def bootstrap_contract(
                 f"{kind} contract {cid}: its instance entry is not on the ledger "
                 "(archived and evicted, or never deployed); nothing can be read",
             ),
-            answer.latest_ledger,
+            latest,
         )
         return rep
     modified = inst.last_modified_ledger or 0
-    if archived(inst.live_until_ledger, answer.latest_ledger):
+    if archived(inst.live_until_ledger, latest):
         rep.archived += 1
-        await report_archived(engine, rep, cid, "contract", cid, inst, answer.latest_ledger)
+        await report_archived(engine, rep, cid, "contract", cid, inst, latest)
     try:
-        _, storage = decode_entry(inst.xdr)
+        _, storage = read.decoded(inst)
     except Exception as exc:  # any XDR/shape error: report, never guess
         rep.undecodable += 1
         await record_finding(
@@ -311,19 +415,9 @@ async def bootstrap_contract(
             modified,
         )
         return rep
-    async with engine.connect() as conn:
-        done = {
-            int(r[0])
-            for r in await conn.execute(
-                select(spec.table.c[spec.id_col]).where(
-                    spec.table.c.contract_id == cid,
-                    spec.table.c.status.not_in(spec.open_statuses),
-                )
-            )
-        }
-    ids = [i for i in range(count) if i not in done]
+    ids = await _open_ids(engine, spec, cid, count)
     rep.final += count - len(ids)
-    await _entities(engine, rpc, rep, spec, cid, ids, through, False, correct)
+    await _entities(engine, rpc, rep, spec, cid, ids, through, False, correct, read)
     return rep
 
 
@@ -429,15 +523,24 @@ async def _entities(
     through: int,
     include_unsettled: bool,
     correct: bool,
+    read: LedgerRead | None = None,
 ) -> None:
+    """Compare (and write) each entity with its entry.
+
+    Cheap checks come first: an entry older than our row (``skipped_newer``) or
+    not yet settled (``deferred``) is never decoded; the others are decoded by
+    :func:`orbitpay.stellar.ledger.decode_entry` (no stellar-sdk objects).
+    """
     if not ids:
         return
+    read = read if read is not None else LedgerRead()
     before = (rep.inserted, rep.corrected, rep.deferred, rep.missing, rep.archived)
     keys = {persistent_key(cid, spec.variant, i): i for i in ids}
-    answer = await rpc.get_ledger_entries(list(keys))
-    latest = answer.latest_ledger
-    by_key = {e.key: e for e in answer.entries}
+    await read.fetch(rpc, [k for k in keys if k not in read.requested])
+    latest = read.latest
+    by_key = read.entries
     rows = await _load(engine, spec, cid, ids)
+    approvals = await _load_approvals(engine, cid, ids) if spec.entity == "withdrawal" else {}
     for key, eid in keys.items():
         rep.checked += 1
         entry = by_key.get(key)
@@ -464,8 +567,15 @@ async def _entities(
         if archived(entry.live_until_ledger, latest):
             rep.archived += 1
             await report_archived(engine, rep, cid, spec.entity, str(eid), entry, latest)
+        row = rows.get(eid)
+        if row is not None and row["last_ledger"] > modified:
+            rep.skipped_newer += 1
+            continue
+        if not include_unsettled and modified > through:
+            rep.deferred += 1
+            continue
         try:
-            _, value = decode_entry(entry.xdr)
+            _, value = read.decoded(entry)
             state = spec.decode(value, eid)
         except (StateError, ValueError) as exc:
             rep.undecodable += 1
@@ -483,13 +593,6 @@ async def _entities(
                 ),
                 modified,
             )
-            continue
-        row = rows.get(eid)
-        if row is not None and row["last_ledger"] > modified:
-            rep.skipped_newer += 1
-            continue
-        if not include_unsettled and modified > through:
-            rep.deferred += 1
             continue
         for name, chain in state.clamped.items():
             await record_finding(
@@ -519,7 +622,9 @@ async def _entities(
             if await _update(engine, rep, spec, row, state, modified):
                 rep.state_ledgers[(spec.entity, cid, eid)] = modified
             if spec.entity == "withdrawal":
-                await _approvals(engine, rep, cid, eid, state.approvals, modified)
+                await _approvals(
+                    engine, rep, cid, eid, state.approvals, modified, approvals.get(eid, set())
+                )
     after = (rep.inserted, rep.corrected, rep.deferred, rep.missing, rep.archived)
     if after != before:
         inserted, corrected, deferred, missing, archived_ = (
@@ -552,6 +657,22 @@ async def _load(
             ):
                 d = store._plain(r)
                 out[int(d[spec.id_col])] = d
+    return out
+
+
+async def _load_approvals(engine: AsyncEngine, cid: str, ids: Sequence[int]) -> dict[int, set[str]]:
+    """The approving signers of these withdrawals, by id (one query per 5,000 ids)."""
+    out: dict[int, set[str]] = {}
+    t = withdrawal_approvals
+    async with engine.connect() as conn:
+        for i in range(0, len(ids), 5000):
+            chunk = list(ids[i : i + 5000])
+            for wid, signer in await conn.execute(
+                select(t.c.withdrawal_id, t.c.signer).where(
+                    t.c.contract_id == cid, t.c.withdrawal_id.in_(chunk)
+                )
+            ):
+                out.setdefault(int(wid), set()).add(str(signer))
     return out
 
 
@@ -685,18 +806,12 @@ async def _approvals(
     wid: int,
     chain_signers: list[str],
     modified: int,
+    have: set[str],
 ) -> None:
-    """Approvals that differ from the chain are recorded, not added: each has an event."""
-    async with engine.connect() as conn:
-        have = {
-            r[0]
-            for r in await conn.execute(
-                select(withdrawal_approvals.c.signer).where(
-                    withdrawal_approvals.c.contract_id == cid,
-                    withdrawal_approvals.c.withdrawal_id == wid,
-                )
-            )
-        }
+    """Approvals that differ from the chain are recorded, not added: each has an event.
+
+    ``have``: the signers our table holds (read for all withdrawals at once).
+    """
     want = set(chain_signers)
     if have == want:
         return
@@ -730,8 +845,10 @@ __all__ = [
     "BootstrapReport",
     "EntitySpec",
     "Finding",
+    "LedgerRead",
     "bootstrap_contract",
     "bootstrap_entities",
     "bootstrap_new_contracts",
     "indexed_through",
+    "read_ahead",
 ]

@@ -26,7 +26,7 @@ from orbitpay.indexer.bootstrap import bootstrap_new_contracts
 from orbitpay.indexer.lock import AdvisoryLock
 from orbitpay.indexer.pipeline import GapError, Indexer, SyncResult, is_db_outage
 from orbitpay.indexer.progress import Progress
-from orbitpay.indexer.reconcile import ReconcileReport, reconcile
+from orbitpay.indexer.reconcile import ReconcileReport, read_ahead, reconcile
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import INDEXER_UP
 from orbitpay.retry import Attempt, Backoff, GaveUp, Retries, Sleep, retrying
@@ -104,9 +104,19 @@ async def index_until_latest(
         await indexer.check_network()
         await chain.guard(engine, client, policy=settings.on_network_reset, full=True, cache=cache)
         await bootstrap_new_contracts(engine, client, start_ledger=settings.start_ledger)
-        result = await indexer.sync()
-        if reconcile_after:
-            await reconcile(engine, client)
+        # Reconciliation reads ledger state beside the catch-up (read_ahead), and
+        # only compares and writes once the events are in.
+        ahead = asyncio.create_task(read_ahead(engine, client)) if reconcile_after else None
+        try:
+            result = await indexer.sync()
+        except BaseException:
+            if ahead is not None:
+                ahead.cancel()
+                with suppress(BaseException):
+                    await ahead
+            raise
+        if ahead is not None:
+            await reconcile(engine, client, read=await ahead)
         await indexer.report(force=True, rpc_status="ok", rpc_error=None)
         return result
     finally:
