@@ -262,6 +262,14 @@ class StreamDetail(Stream):
     )
     as_of: Time
     claims: list[StreamClaim]
+    history_complete: bool = Field(
+        default=True,
+        description="False when the payroll contract's history is not indexed from its "
+        "initialize ledger on: claims older than `history_from_ledger` may be missing.",
+    )
+    history_from_ledger: int | None = Field(
+        default=None, description="From this ledger on the claims are complete."
+    )
 
 
 # ---------------------------------------------------------------- treasury

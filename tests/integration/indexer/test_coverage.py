@@ -131,6 +131,14 @@ async def test_short_retention_shows_the_gap_everywhere(
             # Only rows in reach are listed.
             assert all(row["ledger"] >= oldest for row in page["items"]), path
 
+        stream = (await api.get("/api/streams", params={"limit": 1})).json()["items"][0]
+        detail = (
+            await api.get(
+                f"/api/streams/{stream['stream_id']}", params={"contract": stream["contract_id"]}
+            )
+        ).json()
+        assert (detail["history_complete"], detail["history_from_ledger"]) == (False, oldest)
+
         health = (await api.get("/health")).json()["indexer"]
         assert health["history_complete"] is False
         gaps = {
@@ -164,6 +172,13 @@ async def test_full_retention_is_complete_from_the_initialize_ledger(
             assert item["first_ledger"] == initialized[item["contract_id"]]
             assert item["history_from_ledger"] == item["first_ledger"]
             assert item["covered_to"] == window["latest"]
+        stream = (await api.get("/api/streams", params={"limit": 1})).json()["items"][0]
+        detail = (
+            await api.get(
+                f"/api/streams/{stream['stream_id']}", params={"contract": stream["contract_id"]}
+            )
+        ).json()
+        assert detail["history_complete"] is True
         page = (await api.get("/api/events", params={"limit": 1})).json()
         assert page["history_complete"] is True
         assert page["history_from_ledger"] == min(initialized.values())

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request, Response
 
 from orbitpay.api.common import READ_RESPONSES, ContractQuery, json_response, read_pool
 from orbitpay.api.schemas import ContractCoverage, CoverageGap, CoverageRange, CoverageReport
+from orbitpay.db.readpool import ReadPool
 from orbitpay.enums import CoverageSource
 from orbitpay.indexer import coverage
 
@@ -54,6 +55,16 @@ async def history_fields(
         _memo.clear()
     _memo[key] = (now, fields)
     return fields
+
+
+async def history_for(pool: ReadPool, contract_ids: Sequence[str] | None) -> dict[str, Any]:
+    """:func:`history_fields`, taking a connection only when the memo has no answer."""
+    key = tuple(sorted(contract_ids)) if contract_ids is not None else None
+    hit = _memo.get(key)
+    if hit is not None and time.monotonic() - hit[0] < HISTORY_TTL_SECONDS:
+        return hit[1]
+    async with pool.connection() as conn:
+        return await history_fields(conn, contract_ids)
 
 
 def _model(c: coverage.ContractCoverage) -> ContractCoverage:

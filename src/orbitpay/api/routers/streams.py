@@ -23,6 +23,7 @@ from orbitpay.api.common import (
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.pagination import Keyset, Page
 from orbitpay.api.queryparams import QueryParam, QuerySpec
+from orbitpay.api.routers.coverage import history_for
 from orbitpay.api.schemas import Stream, StreamClaim, StreamDetail, StreamStatus, unix_time
 from orbitpay.cache import TTL_STREAM_CLAIMABLE
 from orbitpay.db.schema import streams
@@ -152,6 +153,7 @@ async def get_stream(
             "claimable_amount": claimable,
             "as_of": unix_time(now),
             "claims": state["claims"],
+            **await history_for(res.reads, [state["stream"]["contract_id"]]),
         }
     )
     return json_response(detail)
