@@ -11,20 +11,31 @@ is always the last one, so a statement without it has one parameter fewer.
 Results are cached for ``TTL_ANALYTICS`` seconds in the ``analytics``
 namespace (the indexer invalidates it on new events), keyed by the
 parameters and the clock's 30-second window, and concurrent misses of one key
-in a process compute it once.
+in a process compute it once. The costly part of a series is cached under the
+range aligned to whole buckets (``to`` rounded up to a bucket's end), so moving
+``to`` inside a bucket reuses it and only the partial last bucket is read again.
+
+Bounded cost: a request may ask for at most ``ORBITPAY_ANALYTICS_MAX_CELLS``
+series cells (buckets x tokens; a 422 naming both beyond), its statements run
+under a server-side ``statement_timeout`` (``ORBITPAY_ANALYTICS_TIMEOUT``: a 503
+with ``Retry-After`` when it fires), and a client that disconnects cancels its
+statements. The vesting series is computed from each schedule's breakpoints
+(cliff, cap, end): a scan of the schedules plus a running sum over the buckets,
+not an evaluation of every schedule at every bucket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from orbitpay.api.common import (
     READ_RESPONSES,
@@ -42,8 +53,11 @@ from orbitpay.api.schemas import (
     VestingAnalytics,
     unix_time,
 )
+from orbitpay.observability.logging import get_logger
+from orbitpay.observability.metrics import HTTP_REFUSED
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics"], responses=READ_RESPONSES)
+log = get_logger(__name__)
 
 MAX_BUCKETS = 2000
 TTL_ANALYTICS = 30
@@ -72,6 +86,18 @@ class Range:
     def series_args(self, tokens: list[str]) -> list[Any]:
         """``$1``..``$6`` of the series statements: buckets, tokens, start, end, epoch, step."""
         return [self.buckets, tokens, self.start, self.to, self.start_epoch, self.step]
+
+    @property
+    def aligned_to(self) -> datetime:
+        """``to`` rounded up to the end of its bucket (the cache's range)."""
+        try:
+            return self.bucket_time(self.buckets)
+        except OverflowError:  # the last bucket ends after year 9999: keep ``to``
+            return self.to
+
+    @property
+    def aligned(self) -> bool:
+        return self.to == self.aligned_to
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -135,6 +161,73 @@ RangeDep = Annotated[Range, Depends(analytics_range)]
 _inflight: dict[str, asyncio.Future[Any]] = {}
 
 
+class _OwnerLeft(Exception):
+    """The request computing a shared value was cancelled: a waiter computes it itself."""
+
+
+def check_cost(res: AppResources, rng: Range, tokens: Sequence[str]) -> None:
+    """422 when the series would have more cells (buckets x tokens) than allowed."""
+    limit = res.settings.analytics_max_cells
+    cells = rng.buckets * max(1, len(tokens))
+    if cells > limit:
+        HTTP_REFUSED.labels("analytics_cost").inc()
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"{rng.buckets} {rng.interval} buckets x {len(tokens)} tokens = {cells} series "
+            f"cells; at most {limit}: narrow from/to, use a larger interval or filter by contract",
+            details={
+                "buckets": rng.buckets,
+                "tokens": len(tokens),
+                "cells": cells,
+                "max_cells": limit,
+            },
+        )
+
+
+@asynccontextmanager
+async def bounded(res: AppResources) -> AsyncIterator[asyncpg.Connection]:
+    """A read-pool connection whose statements stop at the analytics time limit.
+
+    ``SET LOCAL`` inside a transaction: the limit is the server's own and ends with
+    the transaction, so the pooled connection keeps its default for other reads.
+    """
+    milliseconds = max(1, int(res.settings.analytics_timeout * 1000))
+    async with res.reads.connection() as conn, conn.transaction(readonly=True):
+        await conn.execute(f"SET LOCAL statement_timeout = {milliseconds}")
+        yield conn
+
+
+async def until_disconnect(request: Request, work: Awaitable[Response]) -> Response:
+    """``work``'s response, or its cancellation (statements included) if the client leaves.
+
+    A cancelled statement's connection is retired by the read pool, which waits for
+    PostgreSQL to cancel it: the database stops working for a client that is gone.
+    """
+    task = asyncio.ensure_future(work)
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not watcher.done():
+            watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    HTTP_REFUSED.labels("analytics_client_left").inc()
+    log.info("analytics_cancelled", path=request.url.path, reason="client disconnected")
+    return Response(status_code=499)
+
+
 def range_key(rng: Range) -> str:
     """The cache key part of a range: buckets, end, interval and the clock's window."""
     end = int((rng.to - _EPOCH).total_seconds())
@@ -151,12 +244,20 @@ async def cached(
     """
     running = _inflight.get(key)
     if running is not None:
-        return await asyncio.shield(running)
+        try:
+            return await asyncio.shield(running)
+        except _OwnerLeft:
+            return await cached(res, key, compute, text=text)
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     _inflight[key] = future
     try:
         lookup = res.cache.get_or_set_text if text else res.cache.get_or_set
         value = await lookup("analytics", key, TTL_ANALYTICS, compute)
+    except asyncio.CancelledError:
+        # This request's client left: another request waiting on it must not fail too.
+        future.set_exception(_OwnerLeft())
+        future.exception()
+        raise
     except BaseException as exc:
         future.set_exception(exc)
         future.exception()  # mark retrieved: waiters re-raise it, nobody else must
@@ -214,7 +315,6 @@ def _bucket(column: str) -> str:
     )
 
 
-_BUCKET_END = "(CAST($5 AS bigint) + (b.i + 1) * CAST($6 AS bigint))"
 
 
 # ------------------------------------------------------------------ payroll
@@ -293,7 +393,7 @@ async def payroll_analytics(res: AppResources, rng: Range, contract: str | None)
     whole_end = max(rng.start, rng.to.replace(minute=0, second=0, microsecond=0))
 
     async def figures() -> list[dict[str, Any]]:
-        async with res.reads.connection() as conn:
+        async with bounded(res) as conn:
             rows = await conn.fetch(payroll_totals_sql(contract), *_args([rng.now], contract))
         return [
             {
@@ -308,12 +408,13 @@ async def payroll_analytics(res: AppResources, rng: Range, contract: str | None)
     key = f"payroll-figures:{contract or '*'}:{rng.now // TTL_ANALYTICS}"
     totals = await cached(res, key, figures)
     tokens = [t["token"] for t in totals]
+    check_cost(res, rng, tokens)
     hours_sql, recent_sql = payroll_series_sql(contract)
     stride = timedelta(seconds=rng.step)
     extra = [contract] if contract else []
 
     async def whole_hours() -> list[list[Any]]:
-        async with res.reads.connection() as conn:
+        async with bounded(res) as conn:
             rows = await conn.fetch(hours_sql, stride, rng.start, tokens, whole_end, *extra)
         return _bucket_rows(rng, rows)
 
@@ -323,7 +424,7 @@ async def payroll_analytics(res: AppResources, rng: Range, contract: str | None)
     )
     parts = list(await cached(res, hours_key, whole_hours))
     if rng.to > whole_end:
-        async with res.reads.connection() as conn:
+        async with bounded(res) as conn:
             rows = await conn.fetch(
                 recent_sql, stride, rng.start, tokens, whole_end, rng.to, *extra
             )
@@ -357,12 +458,17 @@ async def payroll_analytics(res: AppResources, rng: Range, contract: str | None)
     description="Totals are all-time (disbursed) or at `as_of` (active streams, burn rate); "
     "the series covers the range. Cached 30 s (new payroll events invalidate it).",
 )
-async def payroll(res: Resources, rng: RangeDep, contract: ContractQuery = None) -> Response:
+async def payroll(
+    request: Request, res: Resources, rng: RangeDep, contract: ContractQuery = None
+) -> Response:
     async def compute() -> dict[str, Any]:
         return await payroll_analytics(res, rng, contract)
 
-    key = f"payroll:{contract or '*'}:{range_key(rng)}"
-    return json_text(await cached(res, key, compute, text=True))
+    async def answer() -> Response:
+        key = f"payroll:{contract or '*'}:{range_key(rng)}"
+        return json_text(await cached(res, key, compute, text=True))
+
+    return await until_disconnect(request, answer())
 
 
 # ------------------------------------------------------------------ treasury
@@ -423,16 +529,16 @@ TREASURY_SERIES = (
 )
 
 
-async def treasury_analytics(
-    conn: asyncpg.Connection, rng: Range, contract: str | None
-) -> dict[str, Any]:
+async def treasury_analytics(res: AppResources, rng: Range, contract: str | None) -> dict[str, Any]:
     totals_sql = TREASURY_TOTALS.format(contract=_contract_filter("te.contract_id", contract, 1))
     series_sql = TREASURY_SERIES.format(
         contract=_contract_filter("te.contract_id", contract, 7), bucket_ts=_bucket("ts")
     )
-    totals = await conn.fetch(totals_sql, *_args([], contract))
-    tokens = [r["token"] for r in totals]
-    rows = await conn.fetch(series_sql, *_args(rng.series_args(tokens), contract))
+    async with bounded(res) as conn:
+        totals = await conn.fetch(totals_sql, *_args([], contract))
+        tokens = [r["token"] for r in totals]
+        check_cost(res, rng, tokens)
+        rows = await conn.fetch(series_sql, *_args(rng.series_args(tokens), contract))
     body = TreasuryAnalytics.model_validate(
         {
             "range": rng.describe(),
@@ -459,13 +565,17 @@ async def treasury_analytics(
     description="All treasuries, or one with `contract`. The balance is deposits minus "
     "executed withdrawals (an accounting balance, as `/api/treasury/{addr}/balance`).",
 )
-async def treasury(res: Resources, rng: RangeDep, contract: ContractQuery = None) -> Response:
+async def treasury(
+    request: Request, res: Resources, rng: RangeDep, contract: ContractQuery = None
+) -> Response:
     async def compute() -> dict[str, Any]:
-        async with res.reads.connection() as conn:
-            return await treasury_analytics(conn, rng, contract)
+        return await treasury_analytics(res, rng, contract)
 
-    key = f"treasury:{contract or '*'}:{range_key(rng)}"
-    return json_text(await cached(res, key, compute, text=True))
+    async def answer() -> Response:
+        key = f"treasury:{contract or '*'}:{range_key(rng)}"
+        return json_text(await cached(res, key, compute, text=True))
+
+    return await until_disconnect(request, answer())
 
 
 # ------------------------------------------------------------------ vesting
@@ -511,66 +621,170 @@ VESTING_CLIFFS = """
     LIMIT 100
 """
 
-# $1: buckets; $2: tokens; $3, $4: start and end; $5, $6: start epoch and step;
-# $7: the end's unix time (rounded up); $8: the contract.
-VESTING_SERIES = f"""
-    WITH b AS (SELECT generate_series(0, CAST($1 AS integer) - 1) AS i),
-    tok AS (SELECT unnest(CAST($2 AS text[])) AS token),
-    vested AS (
-        SELECT s.token, b.i,
-               sum({vested_sql(_BUCKET_END)}) AS v
-        FROM vesting_schedules s CROSS JOIN b
-        WHERE true {{contract}}
-        GROUP BY 1, 2
-    ),
-    claimed AS (
-        SELECT token,
-               {{bucket_claimed_at}} AS i,
-               sum(amount) AS v
-        FROM vesting_claims
-        WHERE token = ANY(CAST($2 AS text[]))
-          AND claimed_at >= CAST($3 AS timestamptz) AND claimed_at < CAST($4 AS timestamptz)
-          {{contract}}
-        GROUP BY 1, 2
-    ),
-    cliffs AS (
-        SELECT token,
-               CAST((cliff_time - CAST($5 AS bigint)) / CAST($6 AS bigint) AS integer) AS i,
-               sum(cliff_amount) AS v
+# Vested amounts are summed exactly per schedule where they are constant (before the
+# cliff, after the end or the cap) and as exact fixed-point lines (``SCALE``) where they
+# grow; the sum of a bucket's lines is floored once, so with several schedules growing
+# in the same bucket it can exceed the sum of each schedule's floored amount by less
+# than one base unit per such schedule (a single schedule is exact).
+SCALE = "1e30"
+# Added before flooring: larger than the fixed-point error of any sum, smaller than any
+# true fraction of one schedule (durations below 10^12 s).
+EPSILON = "1e18"
+
+# $1: buckets; $2: tokens; $3, $4: the first bucket's unix time and the step; $5: contract.
+# Each schedule is 0 until t1 = start + cliff_duration; then either a constant K, or a
+# line c + (o - c) (t - t1) / d until te (the end, or where the cap ``total_amount``
+# is reached: the revoked amount) and LEAST(o, m) from te on. Each schedule becomes at
+# most two events (at t1 and te) placed in the first bucket whose end is not before
+# them; running sums over the buckets give every bucket's value.
+VESTED_SERIES = f"""
+    WITH s AS (
+        SELECT token, start_time + cliff_duration AS t1, start_time + total_duration AS t2,
+               total_duration - cliff_duration AS d, cliff_amount AS c,
+               original_total_amount AS o, total_amount AS m
         FROM vesting_schedules
-        WHERE cliff_time >= CAST($5 AS bigint)
-          AND cliff_time < CAST($5 AS bigint) + CAST($1 AS bigint) * CAST($6 AS bigint)
-          AND cliff_time < CAST($7 AS bigint)
-          AND cliff_duration > 0 {{contract}}
-        GROUP BY 1, 2
+        WHERE token = ANY(CAST($2 AS text[])) {{contract}}
+    ),
+    k AS (
+        SELECT *, (d > 0 AND ((o > c AND m > c) OR m >= GREATEST(c, o))) AS lin FROM s
+    ),
+    l AS (
+        SELECT *,
+               CASE WHEN lin THEN div((o - c) * {SCALE}, d) END AS slope,
+               CASE WHEN lin AND o > c AND m < o
+                    THEN LEAST(t2, t1 + div((m - c) * d + (o - c) - 1, o - c))
+                    ELSE t2 END AS te
+        FROM k
+    ),
+    ev AS (
+        SELECT token, t1 AS at,
+               CASE WHEN lin THEN 0 WHEN d <= 0 THEN LEAST(o, m) ELSE LEAST(c, m) END AS dc,
+               COALESCE(slope, 0) AS ds,
+               CASE WHEN lin THEN c * {SCALE} - slope * t1 ELSE 0 END AS di
+        FROM l
+        UNION ALL
+        SELECT token, te, LEAST(o, m), -slope, -(c * {SCALE} - slope * t1) FROM l WHERE lin
+    ),
+    agg AS (
+        SELECT token,
+               GREATEST(0, div(at - CAST($3 AS bigint) + CAST($4 AS bigint) - 1,
+                               CAST($4 AS bigint)) - 1) AS i,
+               sum(dc) AS dc, sum(ds) AS ds, sum(di) AS di
+        FROM ev GROUP BY 1, 2
+    ),
+    b AS (SELECT generate_series(0, CAST($1 AS integer) - 1) AS i),
+    tok AS (SELECT unnest(CAST($2 AS text[])) AS token),
+    run AS (
+        SELECT tok.token, b.i,
+               sum(COALESCE(agg.dc, 0)) OVER w AS dc,
+               sum(COALESCE(agg.ds, 0)) OVER w AS ds,
+               sum(COALESCE(agg.di, 0)) OVER w AS di
+        FROM tok CROSS JOIN b
+        LEFT JOIN agg ON agg.token = tok.token AND agg.i = b.i
+        WINDOW w AS (PARTITION BY tok.token ORDER BY b.i)
     )
-    SELECT tok.token, b.i,
-           COALESCE(vested.v, 0) AS vested,
-           COALESCE(claimed.v, 0) AS claimed,
-           COALESCE(cliffs.v, 0) AS cliffs
-    FROM tok CROSS JOIN b
-    LEFT JOIN vested ON vested.token = tok.token AND vested.i = b.i
-    LEFT JOIN claimed ON claimed.token = tok.token AND claimed.i = b.i
-    LEFT JOIN cliffs ON cliffs.token = tok.token AND cliffs.i = b.i
-    ORDER BY 1, 2
+    SELECT token, i,
+           dc + floor((di + (CAST($3 AS bigint) + (i + 1) * CAST($4 AS bigint)) * ds + {EPSILON}) / {SCALE})
+             AS vested
+    FROM run ORDER BY 1, 2
+"""
+
+# $1: tokens; $2, $3: from and to (timestamps); $4, $5: start epoch and step;
+# $6, $7: from and to as unix times; $8: the contract. Claims and cliffs per bucket.
+VESTING_EVENTS = """
+    SELECT token, CAST(floor((extract(epoch FROM claimed_at) - CAST($4 AS bigint))
+                             / CAST($5 AS bigint)) AS integer) AS i,
+           sum(amount) AS claimed, 0 AS cliffs
+    FROM vesting_claims
+    WHERE token = ANY(CAST($1 AS text[]))
+      AND claimed_at >= CAST($2 AS timestamptz) AND claimed_at < CAST($3 AS timestamptz)
+      {contract}
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT token, CAST((cliff_time - CAST($4 AS bigint)) / CAST($5 AS bigint) AS integer),
+           0, sum(cliff_amount)
+    FROM vesting_schedules
+    WHERE token = ANY(CAST($1 AS text[]))
+      AND cliff_time >= CAST($6 AS bigint) AND cliff_time < CAST($7 AS bigint)
+      AND cliff_duration > 0 {contract}
+    GROUP BY 1, 2
 """
 
 
-async def vesting_analytics(
-    conn: asyncpg.Connection, rng: Range, contract: str | None
-) -> dict[str, Any]:
-    end_epoch = math.ceil((rng.to - _EPOCH).total_seconds())
+async def vesting_series(
+    res: AppResources, rng: Range, contract: str | None, tokens: list[str]
+) -> list[list[Any]]:
+    """``[token, bucket, vested, claimed, cliffs]`` rows of the range's series.
+
+    The whole-bucket range (``to`` rounded up to its bucket's end) is cached (the
+    ``analytics`` namespace: new vesting events invalidate it); when ``to`` falls
+    inside the last bucket, the claims and cliffs in ``[to, bucket end)`` are read
+    (an index range) and taken out of it.
+    """
+    end = rng.aligned_to
+    start_epoch, end_epoch = rng.start_epoch, int((end - _EPOCH).total_seconds())
+    extra = [contract] if contract else []
+
+    async def whole() -> list[list[Any]]:
+        vested_sql = VESTED_SERIES.format(contract="AND contract_id = $5" if contract else "")
+        events_sql = VESTING_EVENTS.format(contract="AND contract_id = $8" if contract else "")
+        async with bounded(res) as conn:
+            vested = await conn.fetch(
+                vested_sql, rng.buckets, tokens, start_epoch, rng.step, *extra
+            )
+            events = await conn.fetch(
+                events_sql,
+                tokens,
+                rng.start,
+                end,
+                start_epoch,
+                rng.step,
+                start_epoch,
+                end_epoch,
+                *extra,
+            )
+        table = {
+            (r["token"], int(r["i"])): [r["token"], int(r["i"]), int(r["vested"]), 0, 0]
+            for r in vested
+        }
+        for r in events:
+            row = table.get((r["token"], int(r["i"])))
+            if row is not None:
+                row[3] += int(r["claimed"])
+                row[4] += int(r["cliffs"])
+        return list(table.values())
+
+    key = (
+        f"vesting-series:{contract or '*'}:{rng.interval}:{start_epoch}:{end_epoch}:"
+        f"{','.join(tokens)}"
+    )
+    rows = [list(r) for r in await cached(res, key, whole)]
+    if not rng.aligned:
+        # `to` is exclusive: what lies in [to, the last bucket's end) is not in the range.
+        to_epoch = math.ceil((rng.to - _EPOCH).total_seconds())
+        tail_sql = VESTING_EVENTS.format(contract="AND contract_id = $8" if contract else "")
+        async with bounded(res) as conn:
+            tail = await conn.fetch(
+                tail_sql, tokens, rng.to, end, start_epoch, rng.step, to_epoch, end_epoch, *extra
+            )
+        index = {(r[0], r[1]): r for r in rows}
+        for r in tail:
+            row = index.get((r["token"], int(r["i"])))
+            if row is not None:
+                row[3] -= int(r["claimed"])
+                row[4] -= int(r["cliffs"])
+    return rows
+
+
+async def vesting_analytics(res: AppResources, rng: Range, contract: str | None) -> dict[str, Any]:
     now_args = _args([rng.now], contract)
     by_now = {"contract": _contract_filter("contract_id", contract, 2)}
-    totals = await conn.fetch(VESTING_TOTALS.format(**by_now), *now_args)
+    async with bounded(res) as conn:
+        totals = await conn.fetch(VESTING_TOTALS.format(**by_now), *now_args)
+        cliffs = await conn.fetch(VESTING_CLIFFS.format(**by_now), *now_args)
     tokens = [r["token"] for r in totals]
-    cliffs = await conn.fetch(VESTING_CLIFFS.format(**by_now), *now_args)
-    series_args = [*rng.series_args(tokens), end_epoch]
-    series_sql = VESTING_SERIES.format(
-        contract=_contract_filter("contract_id", contract, 8),
-        bucket_claimed_at=_bucket("claimed_at"),
-    )
-    rows = await conn.fetch(series_sql, *_args(series_args, contract))
+    check_cost(res, rng, tokens)
+    rows = await vesting_series(res, rng, contract, tokens)
     body = VestingAnalytics.model_validate(
         {
             "range": rng.describe(),
@@ -592,7 +806,9 @@ async def vesting_analytics(
                 for r in totals
             ],
             "upcoming_cliffs": [dict(c) for c in cliffs],
-            "series": _series(rng, rows, ("vested", "claimed", "cliffs"), tokens),
+            "series": _series(
+                rng, [tuple(r) for r in rows], ("vested", "claimed", "cliffs"), tokens
+            ),
         }
     )
     return body.model_dump(mode="json", by_alias=True)
@@ -603,10 +819,14 @@ async def vesting_analytics(
     response_model=VestingAnalytics,
     summary="Vesting: total value, vested vs unvested, upcoming cliffs, vesting over time",
 )
-async def vesting(res: Resources, rng: RangeDep, contract: ContractQuery = None) -> Response:
+async def vesting(
+    request: Request, res: Resources, rng: RangeDep, contract: ContractQuery = None
+) -> Response:
     async def compute() -> dict[str, Any]:
-        async with res.reads.connection() as conn:
-            return await vesting_analytics(conn, rng, contract)
+        return await vesting_analytics(res, rng, contract)
 
-    key = f"vesting:{contract or '*'}:{range_key(rng)}"
-    return json_text(await cached(res, key, compute, text=True))
+    async def answer() -> Response:
+        key = f"vesting:{contract or '*'}:{range_key(rng)}"
+        return json_text(await cached(res, key, compute, text=True))
+
+    return await until_disconnect(request, answer())
