@@ -167,8 +167,8 @@ class Origin(StrEnum):
 
 class CoverageSource(StrEnum):
     """Where a covered ledger range of a contract's history was read: the RPC's getEvents (rpc),
-    the ledger data lake (archive), or a read of the contract's current storage (ledger_state: a
-    single ledger, current state as of it, not history)."""
+    the ledger data lake (archive), or a read of the contract's current storage (ledger_state:
+    current state as of one ledger, not history; not recorded today, rows carry state_ledger)."""
 
     RPC = "rpc"
     ARCHIVE = "archive"

@@ -7,9 +7,10 @@ Create Date: 2026-12-01 12:10:00
 ``coverage``: the ledger ranges whose events (of one contract, read from one
 source) are all in the tables; one row per contiguous stretch, merged on
 write. ``source`` is ``rpc`` (getEvents), ``archive`` (a SEP-54 ledger data
-lake) or ``ledger_state`` (a bootstrap read of current state: a point range
-at the ledger read, which is not coverage of history). Holes between ranges
-are gaps in the history the API reports.
+lake) or ``ledger_state`` (allowed for a read of current state, which is not
+coverage of history; the indexer records none today: bootstrapped rows carry
+their ``state_ledger``). Holes between ranges are gaps in the history the API
+reports.
 
 ``indexer_chain``: one ledger (sequence and hash) of the chain the indexed
 rows come from, so a network reset (a new genesis behind the same RPC URL) is
