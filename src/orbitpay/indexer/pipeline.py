@@ -50,6 +50,7 @@ from orbitpay.indexer.sources import (
     Source,
     plan_groups,
 )
+from orbitpay.indexer.sources.archive import ArchiveSource
 from orbitpay.indexer.txfetch import TxFetcher
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import (
@@ -65,6 +66,8 @@ from orbitpay.observability.metrics import (
     INDEXER_LATEST_LEDGER,
 )
 from orbitpay.orgs import all_contracts
+from orbitpay.security.redact import redact_url
+from orbitpay.stellar.datalake import DataLake
 from orbitpay.stellar.rpc import RawEvent, RpcClient, RpcError
 
 log = get_logger(__name__)
@@ -76,6 +79,9 @@ STATUS_EVERY_SECONDS = 2.0
 YIELD_EVERY = 100
 # Batches of different groups committing at once (each holds a pooled connection).
 COMMIT_CONCURRENCY = 4
+# How far past the RPC's oldest ledger the archive is read before getEvents takes over:
+# the window slides (one ledger every ~5 s) while the lake is read.
+HANDOVER_MARGIN = 720
 
 
 class _Unindexed(Exception):
@@ -192,6 +198,9 @@ class Indexer:
         self.on_page = on_page
         # An event about an entity that is not indexed reads it from ledger state first.
         self.bootstrap_unindexed = True
+        # The ledger data lake for what is older than the source's oldest ledger.
+        self.archive = settings.archive_url
+        self._datalake: DataLake | None = None
         self._last_status = 0.0
         self.stats: dict[str, float] = {"decode": 0.0, "tx": 0.0, "db": 0.0, "events": 0}
 
@@ -361,8 +370,112 @@ class Indexer:
         The source hands over rounds whose batches cover the same stretch of chain
         for every group, so that one enrichment pass (one ``getTransactions``
         sweep) serves the thin events of all of them.
+
+        With an archive (``ORBITPAY_ARCHIVE_URL``), groups whose position is older
+        than the source's oldest ledger first read the lake up to a little past it
+        (:meth:`_from_archive`), then continue here with the same cursor rows.
         """
         head = await self.source.head()
+        if self.archive is not None:
+            if await self._from_archive(groups, head, stop):
+                head = await self.source.head()
+            if stop is not None and stop.is_set():
+                return SyncResult(latest_ledger=head.latest_ledger, groups=len(groups))
+        return await self._catch_up(groups, self.source, head, stop)
+
+    async def _from_archive(
+        self, groups: list[Group], head: ChainHead, stop: asyncio.Event | None
+    ) -> bool:
+        """Read the lake for the groups behind ``head.oldest_ledger``; False if none was.
+
+        The target is ``HANDOVER_MARGIN`` ledgers past the oldest one the source
+        serves, so the window's slow slide while the lake is read leaves no gap;
+        if the window moved past the target anyway, the lake is read again.
+        """
+        read = False
+        for _ in range(8):
+            oldest = head.oldest_ledger or 1
+            behind: list[Group] = []
+            async with self.engine.connect() as conn:
+                for group in groups:
+                    cur = await store.read_cursor(conn, group.name)
+                    if cur is not None and int(cur["last_ledger"]) + 1 < oldest:
+                        behind.append(group)
+            if not behind:
+                return read
+            target = min(head.latest_ledger, oldest + HANDOVER_MARGIN)
+            lake = await self._lake()
+            source = ArchiveSource(lake, until=target, gap_policy=self.settings.gap_policy)
+            log.info("archive_catch_up", groups=len(behind), until=target, url=redact_url(lake.url))
+            await self._catch_up(behind, source, await source.head(), stop)
+            await self._record_archive_gaps(source)
+            read = True
+            if stop is not None and stop.is_set():
+                return read
+            head = await self.source.head()
+        return read
+
+    async def _lake(self) -> DataLake:
+        """The configured lake, opened once (its passphrase checked against the network's)."""
+        if self._datalake is None:
+            assert self.archive is not None
+            passphrase = self.settings.network_passphrase
+            if not passphrase:
+                passphrase = (await self.rpc.get_network()).passphrase
+            lake = DataLake(self.archive, network_passphrase=passphrase)
+            try:
+                await lake.open()
+            except BaseException:
+                await lake.close()
+                raise
+            self._datalake = lake
+        return self._datalake
+
+    async def close(self) -> None:
+        """Release the lake's connections (the RPC client belongs to the caller)."""
+        if self._datalake is not None:
+            await self._datalake.close()
+            self._datalake = None
+
+    async def _record_archive_gaps(self, source: ArchiveSource) -> None:
+        """Holes in the lake passed over with ``ORBITPAY_GAP_POLICY=resume``: recorded."""
+        for gap in source.gaps:
+            INDEXER_GAPS.inc()
+            DISCREPANCIES.labels("gap", "cursor").inc()
+            log.error("archive_gap", gap_from=gap.first_ledger, gap_to=gap.last_ledger, key=gap.key)
+            async with self.engine.begin() as conn:
+                await store.add_discrepancies(
+                    conn,
+                    [
+                        {
+                            "source": "gap",
+                            "contract_id": None,
+                            "entity": "cursor",
+                            "entity_id": "archive",
+                            "field": "last_ledger",
+                            "indexed_value": None,
+                            "chain_value": None,
+                            "ledger": gap.first_ledger,
+                            "message": f"gap: {gap}; skipped (ORBITPAY_GAP_POLICY=resume)",
+                            "details": {
+                                "gap_from": gap.first_ledger,
+                                "gap_to": gap.last_ledger,
+                                "key": gap.key,
+                            },
+                            "corrected": False,
+                        }
+                    ],
+                )
+        source.gaps.clear()
+
+    async def _catch_up(
+        self,
+        groups: list[Group],
+        source: Source,
+        head: ChainHead,
+        stop: asyncio.Event | None = None,
+    ) -> SyncResult:
+        """One source's rounds for ``groups`` up to ``head``, committed in order."""
         starts: list[tuple[Group, Position]] = []
         last: dict[str, int] = {}
         expect: dict[str, str | None] = {}  # the stored cursor each group's next commit expects
@@ -385,7 +498,7 @@ class Indexer:
             name = groups[0].name if len(groups) == 1 else f"{len(groups)} groups"
             self.progress.start(name, min(last.values()), head.latest_ledger)
         queue: asyncio.Queue[list[Prepared] | BaseException | None] = asyncio.Queue(maxsize=2)
-        producer = asyncio.create_task(self._produce(starts, head, queue, stop))
+        producer = asyncio.create_task(self._produce(source, starts, head, queue, stop))
         try:
             while True:
                 t_wait = time.perf_counter()
@@ -444,6 +557,7 @@ class Indexer:
 
     async def _produce(
         self,
+        source: Source,
         starts: list[tuple[Group, Position]],
         head: ChainHead,
         queue: asyncio.Queue[list[Prepared] | BaseException | None],
@@ -455,7 +569,7 @@ class Indexer:
         it (on the way out, also when cancelled) cancels what is still in flight.
         """
         try:
-            async with aclosing(self.source.rounds(starts, head=head, stop=stop)) as rounds:
+            async with aclosing(source.rounds(starts, head=head, stop=stop)) as rounds:
                 t0 = time.perf_counter()
                 async for batches in rounds:
                     batch = [Prepared(b) for b in batches]

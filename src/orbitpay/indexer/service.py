@@ -27,10 +27,14 @@ from orbitpay.indexer.lock import AdvisoryLock
 from orbitpay.indexer.pipeline import GapError, Indexer, SyncResult, is_db_outage
 from orbitpay.indexer.progress import Progress
 from orbitpay.indexer.reconcile import ReconcileReport, read_ahead, reconcile
+from orbitpay.indexer.sources.archive import ArchiveGap
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import INDEXER_UP
 from orbitpay.retry import Attempt, Backoff, GaveUp, Retries, Sleep, retrying
 from orbitpay.runtime import run
+from orbitpay.security.redact import redact_url
+from orbitpay.stellar.datalake import LakeError
+from orbitpay.stellar.ledgermeta import LedgerDecodeError
 from orbitpay.stellar.rpc import RpcClient, RpcError, RpcUnavailable
 
 log = get_logger(__name__)
@@ -120,6 +124,7 @@ async def index_until_latest(
         await indexer.report(force=True, rpc_status="ok", rpc_error=None)
         return result
     finally:
+        await indexer.close()
         if own:
             await client.close()
 
@@ -162,7 +167,7 @@ async def run_indexer(
                 if not lock.held or not await lock.alive():
                     if not await lock.acquire(stop):
                         return
-                    log.info("indexer_started", rpc_url=rpc_url)
+                    log.info("indexer_started", rpc_url=redact_url(rpc_url))
                 if not checked_network:
                     await indexer.check_network()
                     checked_network = True
@@ -197,6 +202,12 @@ async def run_indexer(
                 log.error("indexer_config_error", error=str(exc))
                 stop.set()
                 raise
+            except (ArchiveGap, LakeError, LedgerDecodeError) as exc:
+                # A hole, a corrupt object or another network's lake: retrying cannot help.
+                print(f"orbitpay index: {_first_line(exc)}", file=sys.stderr, flush=True)
+                log.error("indexer_archive_error", error=str(exc))
+                stop.set()
+                raise
             except GapError as exc:
                 INDEXER_UP.set(0)
                 log.error("indexer_stopped_at_gap", error=str(exc))
@@ -227,6 +238,7 @@ async def run_indexer(
     finally:
         INDEXER_UP.set(0)
         await lock.release()
+        await indexer.close()
         await client.close()
 
 
@@ -262,7 +274,7 @@ async def _index_command(settings: Settings, url: str, once: bool) -> int:
         if not once:
             try:
                 await run_indexer(settings, engine, settings.rpc_url, stop, cache=cache)
-            except ConfigError:
+            except (ConfigError, ArchiveGap, LakeError, LedgerDecodeError):
                 return 2  # run_indexer already printed the one line
             return 0
         lock = AdvisoryLock(engine)
@@ -292,8 +304,8 @@ async def _index_command(settings: Settings, url: str, once: bool) -> int:
             latest_ledger=result.latest_ledger,
         )
         return 0
-    except GapError as exc:
-        print(f"orbitpay index: {exc}", file=sys.stderr)
+    except (GapError, ArchiveGap, LakeError, LedgerDecodeError) as exc:
+        print(f"orbitpay index: {_first_line(exc)}", file=sys.stderr)
         return 1
     except RpcError as exc:
         print(f"orbitpay index: {exc}", file=sys.stderr)

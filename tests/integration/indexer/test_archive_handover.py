@@ -1,0 +1,149 @@
+"""``orbitpay index`` with a ledger data lake: the archive up to the RPC's window, then getEvents.
+
+The devnet serves only the last ~5 days through its RPC and writes the whole
+demo history as a SEP-54 lake. Indexing from the genesis ledger with
+``ORBITPAY_ARCHIVE_URL`` (file:// and http://) must leave every indexed table
+equal, row for row, to a run against an RPC that keeps the whole history.
+``table_snapshot`` leaves out the volatile timestamps (``indexed_at``,
+``updated_at``, ``detected_at``, ``created_at`` of bookkeeping rows); nothing
+else is excluded: rows created from events keep ``origin = 'events'`` on both
+paths, and no row is read from ledger state on either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.conftest import truncate_all
+from tests.e2e.test_indexer_helpers import register_devnet_orgs, table_snapshot
+
+from orbitpay.config import load_settings
+from orbitpay.db.schema import indexer_cursors
+from orbitpay.devnet.server import DevnetHandle, start_background_devnet
+from orbitpay.indexer.service import index_until_latest
+from orbitpay.indexer.sources.archive import ArchiveGap
+from orbitpay.stellar.datalake import PassphraseMismatch
+
+RETENTION = 86_400
+PER_FILE = 1000  # one ledger per object would be ~600,000 files for the demo's 35 days
+
+
+@pytest.fixture
+async def eng(clean_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    yield clean_engine
+    await truncate_all(clean_engine)
+
+
+@pytest.fixture(scope="module")
+def lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("lake")
+
+
+@pytest.fixture(scope="module")
+def short(lake_dir: Path) -> Iterator[DevnetHandle]:
+    with start_background_devnet(
+        "demo",
+        seed=1,
+        live=False,
+        retention_ledgers=RETENTION,
+        archive=lake_dir,
+        archive_ledgers_per_file=PER_FILE,
+    ) as dn:
+        yield dn
+
+
+@pytest.fixture(scope="module")
+def full() -> Iterator[DevnetHandle]:
+    # The same chain (ledger_changes on, as with an archive), every ledger served.
+    with start_background_devnet("demo", seed=1, live=False, ledger_changes=True) as dn:
+        yield dn
+
+
+async def _index(eng: AsyncEngine, database_url: str, dn: DevnetHandle, **kw: Any) -> None:
+    chain = dn.chain
+    await register_devnet_orgs(eng, chain)
+    settings = load_settings(
+        database_url=database_url,
+        rpc_url=dn.url,
+        start_ledger=chain.genesis_ledger,
+        network_passphrase=chain.network_passphrase,
+        **kw,
+    )
+    await index_until_latest(settings, eng, dn.url, progress=False)
+
+
+async def _cursors(eng: AsyncEngine) -> list[tuple[Any, ...]]:
+    async with eng.connect() as conn:
+        rows = await conn.execute(
+            select(indexer_cursors.c.name, indexer_cursors.c.cursor, indexer_cursors.c.last_ledger)
+        )
+        return sorted(tuple(r) for r in rows)
+
+
+@pytest.mark.parametrize("via", ["file", "http"])
+async def test_archive_then_rpc_equals_a_full_retention_run(
+    eng: AsyncEngine,
+    database_url: str,
+    short: DevnetHandle,
+    full: DevnetHandle,
+    lake_dir: Path,
+    via: str,
+) -> None:
+    assert short.chain.oldest_ledger > short.chain.genesis_ledger + 100_000
+    await _index(eng, database_url, full)
+    want = await table_snapshot(eng)
+    want_cursors = await _cursors(eng)
+    await truncate_all(eng)
+
+    url = lake_dir.as_uri() if via == "file" else f"{short.url}/lake"
+    await _index(eng, database_url, short, archive_url=url)
+    got = await table_snapshot(eng)
+    for table in want:
+        assert got[table] == want[table], table
+    assert sum(len(rows) for rows in got.values()) > 300
+    assert await _cursors(eng) == want_cursors  # the RPC continued where the lake stopped
+
+
+async def test_no_archive_and_a_start_before_the_window_stops_at_the_gap(
+    eng: AsyncEngine, database_url: str, short: DevnetHandle
+) -> None:
+    from orbitpay.indexer.pipeline import GapError
+
+    with pytest.raises(GapError, match="no longer served"):
+        await _index(eng, database_url, short)
+
+
+async def test_a_missing_object_stops_naming_the_ledgers(
+    eng: AsyncEngine, database_url: str, short: DevnetHandle, lake_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "lake"
+    shutil.copytree(lake_dir, copy)
+    chain = short.chain
+    hole = (chain.genesis_ledger + 5_000) // PER_FILE * PER_FILE
+    end = hole + PER_FILE - 1
+    victims = list(copy.rglob(f"*--{hole}-{end}.xdr.zst"))
+    assert len(victims) == 1
+    victims[0].unlink()
+    with pytest.raises(ArchiveGap, match=f"ledgers {hole}-{end} are missing"):
+        await _index(eng, database_url, short, archive_url=copy.as_uri())
+
+
+async def test_a_wrong_passphrase_in_the_lake_is_one_clear_error(
+    eng: AsyncEngine, database_url: str, short: DevnetHandle, lake_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    copy = tmp_path / "lake"
+    copy.mkdir()
+    config = json.loads((lake_dir / ".config.json").read_text())
+    config["networkPassphrase"] = "Some Other Network"
+    (copy / ".config.json").write_text(json.dumps(config))
+    with pytest.raises(PassphraseMismatch, match="not of the configured network"):
+        await _index(eng, database_url, short, archive_url=copy.as_uri())
