@@ -79,44 +79,59 @@ _ADDRESS_SIZE = {0: 36, 1: 32, 2: 40, 3: 36, 4: 32}
 
 
 def skip_scval(buf: bytes, pos: int, depth: int = 0) -> int:
-    if depth > 256:
-        raise Unsupported("SCVal nested too deep")
-    kind = _u32(buf, pos)
-    pos += 4
-    size = _SCVAL_FIXED.get(kind)
-    if size is not None:
-        return pos + size
-    if kind in _SCVAL_OPAQUE:
-        return _opaque(buf, pos)
-    if kind == 16:  # vec: optional, count, values
-        if not _u32(buf, pos):
-            return pos + 4
-        n, pos = _u32(buf, pos + 4), pos + 8
-        for _ in range(n):
-            pos = skip_scval(buf, pos, depth + 1)
-        return pos
-    if kind == 17:  # map: optional, count, key/value pairs
-        if not _u32(buf, pos):
-            return pos + 4
-        return _skip_map(buf, pos + 4, depth)
-    if kind == 18:
-        return _skip_address(buf, pos)
-    if kind == 2:  # error: type, then a contract code or an SCErrorCode (both 4 bytes)
-        if _u32(buf, pos) > 9:
-            raise Unsupported("SCError type")
-        return pos + 8
-    if kind == 19:  # contract instance: executable, optional storage map
-        executable = _u32(buf, pos)
-        if executable == 0:
-            pos += 4 + 32
-        elif executable == 1:
+    """The position after the SCVal at ``pos``.
+
+    One flat loop over a count of values still to step over (a vec adds its
+    length, a map twice its length): the hot path of a meta full of contract
+    data, where a recursive walker spent most of its time in calls.
+    ``depth`` is kept for callers; nesting costs nothing here.
+    """
+    unpack = _U32.unpack_from
+    fixed = _SCVAL_FIXED
+    todo = 1
+    try:
+        while todo:
+            todo -= 1
+            kind = unpack(buf, pos)[0]
             pos += 4
-        else:
-            pos = _sdk(x.ContractExecutable, buf, pos)
-        if not _u32(buf, pos):
-            return pos + 4
-        return _skip_map(buf, pos + 4, depth)
-    raise Unsupported(f"SCVal type {kind}")
+            size = fixed.get(kind)
+            if size is not None:
+                pos += size
+            elif kind in _SCVAL_OPAQUE:
+                pos += 4 + (unpack(buf, pos)[0] + 3) // 4 * 4
+            elif kind == 16 or kind == 17:  # vec / map: optional, count, values (pairs)
+                if unpack(buf, pos)[0]:
+                    n = unpack(buf, pos + 4)[0]
+                    todo += n if kind == 16 else 2 * n
+                    pos += 8
+                else:
+                    pos += 4
+            elif kind == 18:
+                pos = _skip_address(buf, pos)
+            elif kind == 2:  # error: type, then a contract code or an SCErrorCode (4 bytes)
+                if unpack(buf, pos)[0] > 9:
+                    raise Unsupported("SCError type")
+                pos += 8
+            elif kind == 19:  # contract instance: executable, optional storage map
+                executable = unpack(buf, pos)[0]
+                if executable == 0:
+                    pos += 4 + 32
+                elif executable == 1:
+                    pos += 4
+                else:
+                    pos = _sdk(x.ContractExecutable, buf, pos)
+                if unpack(buf, pos)[0]:
+                    todo += 2 * unpack(buf, pos + 4)[0]
+                    pos += 8
+                else:
+                    pos += 4
+            else:
+                raise Unsupported(f"SCVal type {kind}")
+    except struct.error:
+        raise Unsupported("SCVal past the end of the buffer") from None
+    if pos > len(buf):
+        raise Unsupported("length past the end of the buffer")
+    return pos
 
 
 def _skip_map(buf: bytes, pos: int, depth: int) -> int:
