@@ -6,15 +6,21 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 
 @contextmanager
-def serve(app: FastAPI, timeout: float = 20.0) -> Iterator[str]:
-    """Yield the base URL of ``app`` served on 127.0.0.1 (its own event loop and lifespan)."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+def serve(app: FastAPI, timeout: float = 20.0, **options: Any) -> Iterator[str]:
+    """Yield the base URL of ``app`` served on 127.0.0.1 (its own event loop and lifespan).
+
+    ``options`` go to ``uvicorn.Config`` (e.g. ``orbitpay.api.server.uvicorn_options``).
+    """
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="live-api", daemon=True)
     thread.start()
