@@ -7,6 +7,7 @@ so as many stalled readers as pool connections left every list route waiting.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from api_factories import BASE_UNIX, Factory, account, contract
-from hardening_kit import copy_rows, raw_request, settings
+from hardening_kit import copy_rows, raw_request, settings, wait_until
 from live_server import serve
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -76,11 +77,12 @@ async def test_stalled_csv_readers_leave_list_routes_answering(
             # Each export fills its socket's buffers (several MB) and then waits on its
             # client; until then the exports are busy reading, one batch at a time.
             reads = app.state.resources.reads
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not (
-                reads.open_slots and reads.idle == reads.open_slots and reads.waiting == 0
-            ):
-                time.sleep(0.2)
+            await wait_until(
+                lambda: bool(
+                    reads.open_slots and reads.idle == reads.open_slots and reads.waiting == 0
+                ),
+                60,
+            )
             assert app.state.exports.running == 8
             async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
                 for path in ("/api/streams?limit=5", "/api/events?limit=5"):
@@ -124,9 +126,7 @@ async def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
     with server as base_url:
         stalled = _stall(base_url, 2)
         try:
-            deadline = time.monotonic() + 10
-            while app.state.exports.running and time.monotonic() < deadline:
-                time.sleep(0.1)
+            await wait_until(lambda: app.state.exports.running == 0, 10)
             assert app.state.exports.running == 0  # both dropped, slots back
             stalled[0].settimeout(5)
             data = b""
@@ -152,7 +152,7 @@ async def test_sse_streams_are_capped_per_client(live: Any, clean_engine: AsyncE
             assert head.startswith(b"HTTP/1.1 429"), head
             # SSE polls take a connection per poll and give it back before sending.
             reads = app.state.resources.reads
-            time.sleep(0.3)
+            await asyncio.sleep(0.3)
             assert reads.waiting == 0
         finally:
             for sock in opened:
