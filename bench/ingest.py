@@ -1,6 +1,12 @@
-"""Ingest benchmark: end-to-end events/s against a devnet ``load`` chain, beside decode-only.
+"""Ingest benchmark: end-to-end events/s on thin and realistic metas, decode-only, reconcile.
 
     .venv/bin/python bench/ingest.py --events 100000 --latency 0,50
+
+For each kind of transaction meta (``--metas thin,full``: "thin" carries events
+and return value only, as the devnet wrote them before issue 12; "full" is
+what the network writes: every written entry before and after, TTL entries,
+the source account around the sequence bump and the refund, resource fees),
+one after the other in the same run:
 
 1. Serves a ``load`` chain of ``--events`` events from a devnet in a separate
    process (so the devnet's CPU is not charged to the indexer).
@@ -12,7 +18,10 @@
 3. End to end, for each injected RPC latency (milliseconds added to every
    request by the client's HTTP transport): a fresh database, then
    ``index_until_latest`` in a child process, timed from start to the last
-   commit; its peak RSS is read from the child's rusage.
+   commit; its peak RSS is read from the child's rusage. After the first
+   latency's run the child also times one reconciliation pass over every
+   contract (``reconcile``: read every entity's entry, compare, correct) and
+   reports it per entity checked.
 
 Needs PostgreSQL: ``ORBITPAY_TEST_ADMIN_DATABASE_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``); a database per run is
@@ -41,18 +50,30 @@ ADMIN_URL = os.environ.get(
 # ── devnet process ──────────────────────────────────────────────────────────────
 
 
-def serve_devnet(events: int, seed: int) -> None:
+def serve_devnet(events: int, seed: int, metas: str) -> None:
     from orbitpay.devnet.server import start_background_devnet
 
-    handle = start_background_devnet(scenario="load", seed=seed, live=False, events=events)
+    handle = start_background_devnet(
+        scenario="load", seed=seed, live=False, events=events, metas=metas
+    )
     print(json.dumps({"url": handle.url, "events": handle.chain.event_count}), flush=True)
     sys.stdin.read()  # until the parent closes our stdin
     handle.stop()
 
 
-def start_devnet(events: int, seed: int) -> tuple[subprocess.Popen[str], str]:
+def start_devnet(events: int, seed: int, metas: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve-devnet", "--events", str(events), "--seed", str(seed)],
+        [
+            sys.executable,
+            __file__,
+            "--serve-devnet",
+            "--events",
+            str(events),
+            "--seed",
+            str(seed),
+            "--metas",
+            metas,
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -124,9 +145,12 @@ class DelayTransport(httpx.AsyncHTTPTransport):
         return await super().handle_async_request(request)
 
 
-def worker(db_url: str, rpc_url: str, latency_ms: float, page_limit: int) -> None:
+def worker(
+    db_url: str, rpc_url: str, latency_ms: float, page_limit: int, with_reconcile: bool
+) -> None:
     from orbitpay.config import load_settings
     from orbitpay.db.engine import create_engine
+    from orbitpay.indexer.reconcile import reconcile
     from orbitpay.indexer.service import index_until_latest
     from orbitpay.observability.logging import configure_logging
     from orbitpay.stellar.rpc import RpcClient
@@ -149,15 +173,26 @@ def worker(db_url: str, rpc_url: str, latency_ms: float, page_limit: int) -> Non
                 page_limit=page_limit,
             )
             seconds = time.perf_counter() - t0
+            out: dict[str, Any] = {
+                "events": result.events,
+                "seconds": seconds,
+                "requests": dict(rpc.stats.by_method),
+                "retries": rpc.stats.retries,
+            }
+            if with_reconcile:
+                t0 = time.perf_counter()
+                report = await reconcile(engine, rpc)
+                out["reconcile"] = {
+                    "seconds": time.perf_counter() - t0,
+                    "entities": report.checked,
+                    "contracts": report.contracts,
+                    "differences": len(report.findings),
+                    "skipped_newer": report.skipped_newer,
+                }
         finally:
             await rpc.close()
             await engine.dispose()
-        return {
-            "events": result.events,
-            "seconds": seconds,
-            "requests": rpc.stats.by_method,
-            "retries": rpc.stats.retries,
-        }
+        return out
 
     from orbitpay.runtime import run as run_on_loop
 
@@ -167,7 +202,11 @@ def worker(db_url: str, rpc_url: str, latency_ms: float, page_limit: int) -> Non
 
 
 def end_to_end(
-    rpc_url: str, orgs: list[dict[str, Any]], latency_ms: float, page_limit: int
+    rpc_url: str,
+    orgs: list[dict[str, Any]],
+    latency_ms: float,
+    page_limit: int,
+    with_reconcile: bool = False,
 ) -> dict[str, Any]:
     db_url = create_database(orgs)
     try:
@@ -181,6 +220,7 @@ def end_to_end(
                 str(latency_ms),
                 "--page-limit",
                 str(page_limit),
+                *(["--with-reconcile"] if with_reconcile else []),
             ],
             capture_output=True,
             text=True,
@@ -277,66 +317,111 @@ def decode_only(rpc_url: str, orgs: list[dict[str, Any]]) -> dict[str, Any]:
 # ── main ────────────────────────────────────────────────────────────────────────
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--latency", default="0,50", help="comma-separated milliseconds")
-    parser.add_argument("--page-limit", type=int, default=2000)
-    parser.add_argument("--serve-devnet", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--worker", nargs=3, metavar=("DB", "RPC", "MS"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve_devnet:
-        serve_devnet(args.events, args.seed)
-        return
-    if args.worker:
-        db, rpc, ms = args.worker
-        worker(db, rpc, float(ms), args.page_limit)
-        return
-
-    from orbitpay.runtime import tune_gc
-
-    tune_gc()  # decode-only runs under the indexer's GC settings (runtime.run applies them)
+def run_chain(args: argparse.Namespace, metas: str) -> dict[str, Any]:
+    """Decode-only, end to end at each latency, and reconcile, on one chain."""
     t0 = time.perf_counter()
-    proc, url = start_devnet(args.events, args.seed)
+    proc, url = start_devnet(args.events, args.seed, metas)
     print(
-        f"devnet: load chain, {args.events} events target, built in {time.perf_counter() - t0:.1f}s"
+        f"[{metas}] devnet: load chain, {args.events} events target, "
+        f"built in {time.perf_counter() - t0:.1f}s"
     )
     try:
         orgs = httpx.get(f"{url}/devnet/organizations", timeout=30).json()
         dec = decode_only(url, orgs)
         decode_rate = dec["events"] / dec["seconds"]
         print(
-            f"decode-only: {dec['events']} contract events in {dec['seconds']:.2f}s = "
+            f"[{metas}] decode-only: {dec['events']} contract events in {dec['seconds']:.2f}s = "
             f"{decode_rate:,.0f} events/s"
         )
         rows = []
-        for ms in (float(x) for x in args.latency.split(",") if x.strip()):
-            r = end_to_end(url, orgs, ms, args.page_limit)
+        for i, ms in enumerate(float(x) for x in args.latency.split(",") if x.strip()):
+            r = end_to_end(url, orgs, ms, args.page_limit, with_reconcile=i == 0)
             rate = r["events"] / r["seconds"]
             rows.append((ms, r, rate))
             print(
-                f"end-to-end @ {ms:.0f} ms RPC latency: {r['events']} events "
+                f"[{metas}] end-to-end @ {ms:.0f} ms RPC latency: {r['events']} events "
                 f"in {r['seconds']:.2f}s "
                 f"= {rate:,.0f} events/s ({rate / decode_rate:.0%} of decode-only), "
                 f"peak RSS {r['max_rss_mb']:.0f} MB, requests {r['requests']}"
             )
-        print()
-        print("| RPC latency | events | seconds | events/s | vs decode-only | peak RSS |")
-        print("|---|---|---|---|---|---|")
-        print(
-            f"| decode only | {dec['events']} | {dec['seconds']:.2f} | "
-            f"{decode_rate:,.0f} | 100% | - |"
-        )
-        for ms, r, rate in rows:
-            print(
-                f"| {ms:.0f} ms | {r['events']} | {r['seconds']:.2f} | {rate:,.0f} | "
-                f"{rate / decode_rate:.0%} | {r['max_rss_mb']:.0f} MB |"
-            )
+            if "reconcile" in r:
+                rc = r["reconcile"]
+                print(
+                    f"[{metas}] reconcile: {rc['entities']} entities of {rc['contracts']} "
+                    f"contracts in {rc['seconds']:.2f}s "
+                    f"({rc['seconds'] / max(rc['entities'], 1) * 1e6:,.0f} us/entity), "
+                    f"{rc['differences']} differences"
+                )
+        return {"decode": dec, "decode_rate": decode_rate, "rows": rows}
     finally:
         if proc.stdin:
             proc.stdin.close()
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--latency", default="0,50", help="comma-separated milliseconds")
+    parser.add_argument("--page-limit", type=int, default=2000)
+    parser.add_argument(
+        "--metas", default="thin,full", help="chains to measure: thin, full (comma-separated)"
+    )
+    parser.add_argument("--serve-devnet", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("DB", "RPC", "MS"), help=argparse.SUPPRESS)
+    parser.add_argument("--with-reconcile", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_devnet:
+        serve_devnet(args.events, args.seed, args.metas)
+        return
+    if args.worker:
+        db, rpc, ms = args.worker
+        worker(db, rpc, float(ms), args.page_limit, args.with_reconcile)
+        return
+
+    from orbitpay.runtime import tune_gc
+
+    tune_gc()  # decode-only runs under the indexer's GC settings (runtime.run applies them)
+    chains = [m.strip() for m in args.metas.split(",") if m.strip()]
+    results = {metas: run_chain(args, metas) for metas in chains}
+    print()
+    print("| metas | stage | events | seconds | events/s | vs decode-only | peak RSS |")
+    print("|---|---|---|---|---|---|---|")
+    for metas, res in results.items():
+        dec, decode_rate = res["decode"], res["decode_rate"]
+        print(
+            f"| {metas} | decode only | {dec['events']} | {dec['seconds']:.2f} | "
+            f"{decode_rate:,.0f} | 100% | - |"
+        )
+        for ms, r, rate in res["rows"]:
+            print(
+                f"| {metas} | end to end, {ms:.0f} ms RPC latency | {r['events']} | "
+                f"{r['seconds']:.2f} | {rate:,.0f} | {rate / decode_rate:.0%} | "
+                f"{r['max_rss_mb']:.0f} MB |"
+            )
+    print()
+    print("| metas | reconcile: entities | contracts | seconds | us/entity |")
+    print("|---|---|---|---|---|")
+    for metas, res in results.items():
+        for _, r, _ in res["rows"]:
+            if "reconcile" in r:
+                rc = r["reconcile"]
+                per = rc["seconds"] / max(rc["entities"], 1) * 1e6
+                print(
+                    f"| {metas} | {rc['entities']} | {rc['contracts']} | "
+                    f"{rc['seconds']:.2f} | {per:,.0f} |"
+                )
+    if "thin" in results and "full" in results:
+        print()
+        for i, (ms, _, full_rate) in enumerate(results["full"]["rows"]):
+            thin_rate = results["thin"]["rows"][i][2]
+            print(
+                f"realistic (full) metas vs thin @ {ms:.0f} ms: {full_rate:,.0f} / "
+                f"{thin_rate:,.0f} events/s = {full_rate / thin_rate:.0%}"
+            )
+        ratio = results["full"]["decode_rate"] / results["thin"]["decode_rate"]
+        print(f"realistic (full) metas vs thin, decode-only: {ratio:.0%}")
 
 
 if __name__ == "__main__":
