@@ -60,3 +60,28 @@ async def test_block_holds_until_it_ends(clock: Clock) -> None:
     assert not (await limiter.hit("ip")).allowed
     clock.now += 1.01
     assert (await limiter.hit("ip")).allowed
+
+
+async def test_no_double_burst_around_a_window_boundary(clock: Clock) -> None:
+    """Issue 13, finding 9: a fixed window let 2x the limit through in a few seconds."""
+    limiter = MemoryRateLimiter(limit=100, window=60)
+    clock.now = 1_000_000 + 60 * 100 - 3.0  # 3 s before a window boundary
+    allowed = 0
+    for _ in range(120):
+        allowed += (await limiter.hit("burst")).allowed
+    clock.now += 3.3  # 0.3 s after the boundary
+    for _ in range(120):
+        decision = await limiter.hit("burst")
+        allowed += decision.allowed
+        if not decision.allowed:
+            break
+    assert allowed <= 101
+
+
+async def test_the_count_slides_instead_of_resetting(clock: Clock) -> None:
+    limiter = MemoryRateLimiter(limit=10, window=60)
+    clock.now = 1_000_020.0
+    assert all([(await limiter.hit("c")).allowed for _ in range(10)])
+    clock.now += 45  # 5 s into the next window: most of the last 60 s still counts
+    # 10 weighted by the 55 s of the previous window still inside the last 60 s: ~9.2.
+    assert (await limiter.hit("c")).allowed is False

@@ -89,8 +89,8 @@ def create_app(
         verifier = KeyVerifier(reads, the_cache, engine=the_engine)
         app.state.resources.extras["key_verifier"] = verifier
         app.state.limiters = Limiters(
-            _limiter(settings.rate, the_cache, "orbitpay:rl"),
-            _limiter(settings.key_rate, the_cache, "orbitpay:rlk"),
+            _limiter(settings.rate, the_cache, f"{the_cache.prefix}:rl"),
+            _limiter(settings.key_rate, the_cache, f"{the_cache.prefix}:rlk"),
             verifier,
         )
         app.state.exports = StreamSlots(
