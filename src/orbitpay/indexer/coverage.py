@@ -169,7 +169,7 @@ async def read(
     rows = await conn.execute(
         _READ_SQL, {"ids": list(contract_ids) if contract_ids is not None else None}
     )
-    return _assemble(r._mapping for r in rows)
+    return _assemble(dict(r._mapping) for r in rows)
 
 
 def _assemble(rows: Iterable[Mapping[str, Any]]) -> list[ContractCoverage]:
