@@ -131,6 +131,70 @@ def index(
 
 @app.command()
 @handles_config_errors
+def backfill(
+    since: str = typer.Option(
+        None, "--since", help="First ledger, or a date (2026-01-31 / ISO 8601) found in the lake."
+    ),
+    until: int = typer.Option(
+        None, "--until", help="Last ledger (default and at most: the lowest indexed cursor)."
+    ),
+) -> None:
+    """Read history older than the indexed range from ORBITPAY_ARCHIVE_URL (resumable;
+    run several at once to split the ranges)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as Bar
+
+    from orbitpay.indexer.backfill import BackfillError, run_backfill_command
+    from orbitpay.indexer.sources.archive import ArchiveGap
+    from orbitpay.stellar.datalake import LakeError
+    from orbitpay.stellar.ledgermeta import LedgerDecodeError
+
+    settings = _settings()
+    if not settings.rpc_url:
+        fail("invalid configuration: ORBITPAY_RPC_URL: required by 'orbitpay backfill'")
+    if not settings.archive_url:
+        fail("invalid configuration: ORBITPAY_ARCHIVE_URL: required by 'orbitpay backfill'")
+    bar = Bar(
+        TextColumn("backfill"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("ledgers"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    task = bar.add_task("backfill", total=None)
+
+    def advance(done: int, total: int) -> None:
+        if total:
+            bar.update(task, total=total)
+        if done:
+            bar.advance(task, done)
+
+    with database(settings) as url, bar:
+        try:
+            ranges, ledgers, total, seconds = run_backfill_command(
+                settings, url, since=since, until=until, progress=advance
+            )
+        except (BackfillError, ArchiveGap, LakeError, LedgerDecodeError) as exc:
+            fail(f"orbitpay backfill: {str(exc).splitlines()[0]}")
+    rate = ledgers / seconds if seconds > 0 else 0.0
+    console.print(
+        f"backfilled {ledgers} ledgers in {seconds:.1f} s ({rate:.0f} ledgers/s); "
+        f"{ranges} ranges finished by this worker, {total} ledgers were open",
+        highlight=False,
+    )
+
+
+@app.command()
+@handles_config_errors
 def reconcile() -> None:
     """Compare stored entities with contract storage, correct and report differences."""
     from orbitpay.indexer.service import run_reconcile_command

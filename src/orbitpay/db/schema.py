@@ -33,6 +33,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -500,6 +501,27 @@ indexer_chain = Table(
     Column("ledger", Integer, nullable=False),
     Column("ledger_hash", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+backfill_ranges = Table(
+    "backfill_ranges",
+    metadata,
+    # Ledgers of some contracts to read from the data lake, claimed by backfill workers
+    # (FOR UPDATE SKIP LOCKED; a stale heartbeat makes a claim re-claimable); each batch
+    # commits with ``next_ledger``, where the range resumes (orbitpay.indexer.backfill).
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("from_ledger", Integer, nullable=False),
+    Column("to_ledger", Integer, nullable=False),
+    Column("contract_ids", ARRAY(Text), nullable=False),
+    Column("state", Text, nullable=False, server_default="pending"),
+    Column("claimed_by", Text, nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
+    Column("next_ledger", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    CheckConstraint("state IN ('pending', 'claimed', 'done')", name="state"),
+    CheckConstraint("from_ledger <= to_ledger", name="range"),
+    UniqueConstraint("from_ledger", "to_ledger", "contract_ids", name="span"),
+    Index("ix_backfill_ranges_state", "state", "from_ledger"),
 )
 
 api_keys = Table(

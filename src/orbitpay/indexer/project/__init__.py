@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
 
 from orbitpay.contracts import governance as gov
 from orbitpay.contracts import payroll as pay
@@ -30,7 +29,7 @@ from orbitpay.contracts import treasury as tre
 from orbitpay.contracts.base import ContractEvent
 from orbitpay.contracts.registry import EVENT_TYPES
 from orbitpay.enums import ContractKind, DiscrepancyEntity
-from orbitpay.indexer.model import Changes, ContractParams, Item, Key, Needs, Snapshot
+from orbitpay.indexer.model import Changes, Item, Key, Needs, Snapshot
 from orbitpay.indexer.project import governance, payroll, treasury, vesting
 from orbitpay.indexer.project.page import Need, Page, Rule
 
@@ -62,8 +61,6 @@ def check_rules(
 
 
 check_rules(RULES, EVENT_TYPES.values())
-
-_PARAMS = tuple(f.name for f in fields(ContractParams))
 
 
 def needs(items: Iterable[Item]) -> Needs:
@@ -151,10 +148,10 @@ def _keep_newer(page: Page, item: Item) -> None:
             initialized if initialized is not None else crow.initialized_ledger
         )
         crow.last_ledger = last
-        for name in _PARAMS:
-            old = getattr(params, name)
-            if old is not None:
-                setattr(crow.params, name, old)
+        # Parameters are restored whole, unknown ones too: filled from whichever old event
+        # a worker reached first, they would depend on the order ranges were read in
+        # (the reconciliation reads them from the instance entry).
+        crow.params = params
     for key, member in members.items():
         page.s.members[key] = member
 
