@@ -245,11 +245,13 @@ class KeyVerifier:
                 expires, seen_version, who = cached
                 if expires > now and seen_version == version:
                     return who
-        identity = await self._lookup(presented)
+        identity, valid_for = await self._lookup(presented)
         if version is not None:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[digest] = (now + VERIFY_CACHE_SECONDS, version, identity)
+            # A rotated-out secret is remembered no longer than its grace lasts.
+            remember = min(VERIFY_CACHE_SECONDS, valid_for)
+            self._cache[digest] = (now + remember, version, identity)
         if (
             identity is not None
             and self._engine is not None
@@ -271,26 +273,27 @@ class KeyVerifier:
         async with self._source.connect() as conn:
             return (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
 
-    async def _lookup(self, presented: str) -> KeyIdentity | None:
+    async def _lookup(self, presented: str) -> tuple[KeyIdentity | None, float]:
+        """The identity (or None) and how many seconds that answer can hold at most."""
         split = _split(presented)
         if split is None or len(split[0]) > 64:
-            return None
+            return None, VERIFY_CACHE_SECONDS
         key_id, secret = split
         row = await self._row(key_id)
         if row is None:
-            return None
+            return None, VERIFY_CACHE_SECONDS
         # An asyncpg Record (read pool) or a SQLAlchemy Row (engine): both map names.
         get = row._mapping.__getitem__ if hasattr(row, "_mapping") else row.__getitem__
         if get("revoked_at") is not None:
-            return None
+            return None, VERIFY_CACHE_SECONDS
         digest = _hash(secret)
         who = KeyIdentity(get("id"), get("name"), get("scope"))
         if hmac.compare_digest(digest, get("secret_hash")):
-            return who
+            return who, VERIFY_CACHE_SECONDS
         now = datetime.now(UTC)
-        for previous, _ in previous_secrets(
+        for previous, until in previous_secrets(
             get("previous_secret_hash"), get("previous_expires_at"), now
         ):
             if hmac.compare_digest(digest, previous):
-                return who
-        return None
+                return who, until - now.timestamp()
+        return None, VERIFY_CACHE_SECONDS
