@@ -520,8 +520,8 @@ backfill_ranges = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     CheckConstraint("state IN ('pending', 'claimed', 'done')", name="state"),
     CheckConstraint("from_ledger <= to_ledger", name="range"),
-    UniqueConstraint("from_ledger", "to_ledger", "contract_ids", name="span"),
-    Index("ix_backfill_ranges_state", "state", "from_ledger"),
+    UniqueConstraint("from_ledger", "to_ledger", "contract_ids"),
+    Index(None, "state", "from_ledger"),
 )
 
 api_keys = Table(

@@ -44,12 +44,17 @@ def upgrade() -> None:
         sa.CheckConstraint("from_ledger <= to_ledger", name=op.f("ck_backfill_ranges_range")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_backfill_ranges")),
         sa.UniqueConstraint(
-            "from_ledger", "to_ledger", "contract_ids", name=op.f("uq_backfill_ranges_span")
+            "from_ledger",
+            "to_ledger",
+            "contract_ids",
+            name=op.f("uq_backfill_ranges_from_ledger_to_ledger_contract_ids"),
         ),
     )
-    op.create_index("ix_backfill_ranges_state", "backfill_ranges", ["state", "from_ledger"])
+    op.create_index(
+        op.f("ix_backfill_ranges_state_from_ledger"), "backfill_ranges", ["state", "from_ledger"]
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_backfill_ranges_state", table_name="backfill_ranges")
+    op.drop_index(op.f("ix_backfill_ranges_state_from_ledger"), table_name="backfill_ranges")
     op.drop_table("backfill_ranges")
