@@ -159,6 +159,48 @@ async def claim(engine: AsyncEngine, worker: str, *, stale: float = STALE_SECOND
     return Claim(int(row[0]), int(row[1]), int(row[2]), list(row[3]), int(row[4]))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def release_dead(engine: AsyncEngine) -> list[int]:
+    """Claims of this host's workers whose process is gone (SIGKILL): pending again now.
+
+    A worker elsewhere is only known dead by its stale heartbeat; one on this host
+    is known dead at once, so a killed backfill restarted here continues without
+    waiting ``STALE_SECONDS``.
+    """
+    host = socket.gethostname()
+    async with engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                select(backfill_ranges.c.id, backfill_ranges.c.claimed_by).where(
+                    backfill_ranges.c.state == "claimed",
+                    backfill_ranges.c.claimed_by.startswith(f"{host}:"),
+                )
+            )
+        ).all()
+        dead = []
+        for range_id, by in rows:
+            pid = by.rpartition(":")[2]
+            if pid.isdigit() and not _alive(int(pid)):
+                dead.append(int(range_id))
+                await conn.execute(
+                    backfill_ranges.update()
+                    .where(backfill_ranges.c.id == range_id, backfill_ranges.c.claimed_by == by)
+                    .values(state="pending", claimed_by=None)
+                )
+    if dead:
+        log.info("backfill_released", ranges=dead, note="their worker process is gone")
+    return dead
+
+
 async def remaining(engine: AsyncEngine) -> int:
     """Ledgers not yet backfilled over every range (for the progress bar)."""
     async with engine.connect() as conn:
@@ -328,6 +370,7 @@ __all__ = [
     "lowest_cursor",
     "plan",
     "prepare_backfill",
+    "release_dead",
     "remaining",
     "resolve_since",
 ]
@@ -360,6 +403,7 @@ async def _backfill_command(
             health = await rpc.get_health()
             oldest = int(health.oldest_ledger) if health.oldest_ledger else None
             await prepare_backfill(engine, lake, since, until, settings.start_ledger, oldest)
+            await release_dead(engine)
             total = await remaining(engine)
             if progress is not None:
                 progress(0, total)

@@ -1,0 +1,153 @@
+"""``orbitpay backfill`` as a process: SIGKILL part-way, rerun, identical tables.
+
+The devnet's RPC keeps the last ~5 days of the demo and writes the whole
+history as a lake. Both databases are indexed from the RPC (state bootstrapped
+from ledger entries); the reference is then backfilled in one uninterrupted
+worker, the other by ``orbitpay backfill`` processes killed with SIGKILL while
+their range is half done and rerun: the rerun releases the dead process's
+claim at once (same host) and continues at the range's ``next_ledger``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from orbitpay.db.engine import create_engine
+from orbitpay.db.migrate import upgrade
+from orbitpay.db.schema import backfill_ranges
+from tests.conftest import create_database, drop_database
+from tests.e2e.helpers import ORBITPAY, clean_env
+from tests.e2e.test_indexer_helpers import register_devnet_orgs, table_snapshot
+
+pytestmark = pytest.mark.e2e
+
+
+def _with_engine(url: str, fn: Any) -> Any:
+    async def go() -> Any:
+        engine = create_engine(url, pool_size=2)
+        try:
+            return await fn(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def databases(postgres_available: None) -> Iterator[list[str]]:
+    made: list[str] = []
+    yield made
+    for url in made:
+        drop_database(url)
+
+
+def _new_db(made: list[str]) -> str:
+    url = create_database("orbitpay_bf")
+    upgrade(url)
+    made.append(url)
+    return url
+
+
+def _index(db: str, rpc_url: str, chain: Any) -> None:
+    from orbitpay.config import load_settings
+    from orbitpay.indexer.service import index_until_latest
+
+    async def go(engine: Any) -> None:
+        await register_devnet_orgs(engine, chain)
+        s = load_settings(database_url=db, rpc_url=rpc_url)
+        await index_until_latest(s, engine, rpc_url, progress=False)
+
+    _with_engine(db, go)
+
+
+def _done_ledgers(db: str) -> int:
+    async def go(engine: Any) -> int:
+        async with engine.connect() as conn:
+            value = await conn.scalar(
+                select(
+                    func.coalesce(
+                        func.sum(backfill_ranges.c.next_ledger - backfill_ranges.c.from_ledger), 0
+                    )
+                )
+            )
+        return int(value or 0)
+
+    return int(_with_engine(db, go))
+
+
+def test_backfill_killed_then_rerun_ends_with_the_same_tables(
+    databases: list[str], tmp_path: Path
+) -> None:
+    from orbitpay.devnet.server import start_background_devnet
+
+    lake = tmp_path / "lake"
+    handle = start_background_devnet(
+        "demo",
+        seed=1,
+        live=False,
+        retention_ledgers=86_400,
+        archive=lake,
+        archive_ledgers_per_file=1000,
+    )
+    try:
+        chain = handle.chain
+        since = str(chain.genesis_ledger)
+        reference = _new_db(databases)
+        db = _new_db(databases)
+        for url in (reference, db):
+            _index(url, handle.url, chain)
+        common = {"ORBITPAY_RPC_URL": handle.url, "ORBITPAY_ARCHIVE_URL": lake.as_uri()}
+        once = subprocess.run(
+            [*ORBITPAY, "backfill", "--since", since],
+            env=clean_env(ORBITPAY_DATABASE_URL=reference, **common),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert once.returncode == 0, once.stderr[-3000:]
+        assert "ledgers/s" in once.stdout
+        want = _with_engine(reference, table_snapshot)
+        total = _done_ledgers(reference)
+
+        env = clean_env(ORBITPAY_DATABASE_URL=db, **common)
+        kills: list[int] = []
+        for fraction in (0.2, 0.5):
+            proc = subprocess.Popen(
+                [*ORBITPAY, "backfill", "--since", since],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 300
+            while _done_ledgers(db) < fraction * total and time.monotonic() < deadline:
+                assert proc.poll() is None, "the backfill finished before it could be killed"
+                time.sleep(0.05)
+            proc.kill()
+            proc.wait(timeout=30)
+            kills.append(_done_ledgers(db))
+        assert 0 < kills[0] <= kills[1] < total
+        final = subprocess.run(
+            [*ORBITPAY, "backfill", "--since", since],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert final.returncode == 0, final.stderr[-3000:]
+        got = _with_engine(db, table_snapshot)
+        differ = {t: (len(want[t]), len(got[t])) for t in want if got[t] != want[t]}
+        assert not differ, (differ, kills)
+        assert _done_ledgers(db) == total
+    finally:
+        handle.stop()
