@@ -12,6 +12,10 @@ same classes it would use against a real Stellar RPC:
 - the meta is ``TransactionMeta`` v4 (protocol 23: contract events per operation,
   ``SorobanTransactionMetaV2.return_value``, fee ``TransactionEvent`` s) or v3
   (``SorobanTransactionMeta`` with events and return value), chosen per chain;
+  by default a meta is as heavy as the network's (:class:`TxChanges`: every
+  written contract data entry in full before and after, its TTL entry, the
+  source account around the sequence bump and the refund, the resource fees),
+  which is what an indexer really has to read through;
 - event ids follow stellar-rpc: ``"%019d-%010d" % (TOID, event index)`` where the
   TOID packs ``ledger << 32 | tx_order << 12 | op_index`` (tx order counts from 1,
   the operation index from 0).
