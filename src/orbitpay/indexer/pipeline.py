@@ -39,6 +39,7 @@ from orbitpay.indexer.enrich import enrich
 from orbitpay.indexer.model import ContractInfo, Item, Key
 from orbitpay.indexer.progress import Progress
 from orbitpay.indexer.project import apply_page, needs, unindexed
+from orbitpay.indexer.project.silent import add_needs, apply_silent, latest_by_entity
 from orbitpay.indexer.sources import (
     DEFAULT_PAGE_LIMIT,
     GROUP_SIZE,
@@ -50,7 +51,7 @@ from orbitpay.indexer.sources import (
     Source,
     plan_groups,
 )
-from orbitpay.indexer.sources.archive import ArchiveSource
+from orbitpay.indexer.sources.archive import ArchiveBatch, ArchiveSource
 from orbitpay.indexer.txfetch import TxFetcher
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import (
@@ -656,6 +657,10 @@ class Indexer:
             done = await store.existing_event_ids(conn, [it.raw.id for it in prepared.items])
             items = [it for it in prepared.items if it.raw.id not in done]
             need = needs(items)
+            silent = {}
+            if isinstance(prepared.batch, ArchiveBatch):
+                silent = latest_by_entity(prepared.batch.storage_changes)
+                add_needs(need, silent)
             snap = await store.load_snapshot(conn, group.ids, need)
             if bootstrap and self.bootstrap_unindexed:
                 absent = unindexed(items, snap, need)
@@ -663,6 +668,8 @@ class Indexer:
                     raise _Unindexed(absent)  # rolls this transaction back
             t1 = time.perf_counter()
             changes = apply_page(items, snap)
+            if silent:
+                apply_silent(snap, changes, silent)
             t2 = time.perf_counter()
             await store.write_changes(conn, snap, changes)
             t3 = time.perf_counter()

@@ -5,9 +5,15 @@ demo history as a SEP-54 lake. Indexing from the genesis ledger with
 ``ORBITPAY_ARCHIVE_URL`` (file:// and http://) must leave every indexed table
 equal, row for row, to a run against an RPC that keeps the whole history.
 ``table_snapshot`` leaves out the volatile timestamps (``indexed_at``,
-``updated_at``, ``detected_at``, ``created_at`` of bookkeeping rows); nothing
-else is excluded: rows created from events keep ``origin = 'events'`` on both
-paths, and no row is read from ledger state on either.
+``updated_at``, ``detected_at``, ``created_at`` of bookkeeping rows). Two
+more things legitimately differ and are left out (:func:`_comparable`): a
+silent status change (a proposal rejected by ``finalize`` without an event)
+is read from the metas' storage changes on the archive path, while the RPC
+run learns it from the reconciliation, which records a ``reconcile``
+discrepancy and stamps ``state_ledger`` (the entry read); so ``state_ledger``
+and the ``reconcile`` discrepancies are not compared, and the test checks
+instead that the archive run needed fewer corrections. Rows created from
+events keep ``origin = 'events'`` on both paths.
 """
 
 from __future__ import annotations
@@ -77,6 +83,23 @@ async def _index(eng: AsyncEngine, database_url: str, dn: DevnetHandle, **kw: An
     await index_until_latest(settings, eng, dn.url, progress=False)
 
 
+async def _comparable(eng: AsyncEngine) -> tuple[dict[str, Any], int]:
+    """The table snapshot without ``state_ledger`` and ``reconcile`` discrepancies, and
+    how many of those there were."""
+    from sqlalchemy import text
+
+    async with eng.begin() as conn:
+        corrections = int(
+            await conn.scalar(text("SELECT count(*) FROM discrepancies WHERE source = 'reconcile'"))
+            or 0
+        )
+        await conn.execute(text("DELETE FROM discrepancies WHERE source = 'reconcile'"))
+        for table in ("withdrawals", "streams", "vesting_schedules", "proposals"):
+            await conn.execute(text(f"UPDATE {table} SET state_ledger = NULL"))
+        await conn.execute(text("UPDATE governance_members SET state_ledger = NULL"))
+    return await table_snapshot(eng), corrections
+
+
 async def _cursors(eng: AsyncEngine) -> list[tuple[Any, ...]]:
     async with eng.connect() as conn:
         rows = await conn.execute(
@@ -96,17 +119,19 @@ async def test_archive_then_rpc_equals_a_full_retention_run(
 ) -> None:
     assert short.chain.oldest_ledger > short.chain.genesis_ledger + 100_000
     await _index(eng, database_url, full)
-    want = await table_snapshot(eng)
     want_cursors = await _cursors(eng)
+    want, want_corrections = await _comparable(eng)
     await truncate_all(eng)
 
     url = lake_dir.as_uri() if via == "file" else f"{short.url}/lake"
     await _index(eng, database_url, short, archive_url=url)
-    got = await table_snapshot(eng)
+    got_cursors = await _cursors(eng)
+    got, got_corrections = await _comparable(eng)
+    assert got_corrections < want_corrections  # the metas said what no event says
     for table in want:
         assert got[table] == want[table], table
     assert sum(len(rows) for rows in got.values()) > 300
-    assert await _cursors(eng) == want_cursors  # the RPC continued where the lake stopped
+    assert got_cursors == want_cursors  # the RPC continued where the lake stopped
 
 
 async def test_no_archive_and_a_start_before_the_window_stops_at_the_gap(

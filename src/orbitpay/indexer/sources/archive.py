@@ -45,6 +45,13 @@ def end_of_ledger(ledger: int) -> str:
     return f"{toid(ledger, TX_MASK, OP_MASK):019d}-{MAX_EVENT_INDEX:010d}"
 
 
+@dataclass(slots=True)
+class ArchiveBatch(Batch):
+    """A batch read from the lake, with its contracts' storage changes (the silent paths)."""
+
+    storage_changes: list[StorageChange] = field(default_factory=list)
+
+
 class ArchiveGap(Exception):
     """An object is missing from the lake inside the range being read."""
 
@@ -104,8 +111,6 @@ class ArchiveSource:
         self.round_events = max(1, round_events)
         self.gaps: list[Gap] = []
         self.ledgers_read = 0
-        # CONTRACT_DATA changes of the watched contracts, by ledger (the silent paths).
-        self.storage_changes: list[StorageChange] = []
 
     async def head(self) -> ChainHead:
         return ChainHead(self.until, None)
@@ -135,7 +140,7 @@ class ArchiveSource:
             ]
             hashes = {e.tx_hash for e in events}
             batches.append(
-                Batch(
+                ArchiveBatch(
                     group=lane.group,
                     events=events,
                     first_ledger=lane.scanned_to + 1,
@@ -144,11 +149,15 @@ class ArchiveSource:
                     txs={h: tx for h, tx in pending.txs.items() if h in hashes},
                     scanned_closed_at=pending.closed_at,
                     source=CoverageSource.ARCHIVE,
+                    storage_changes=[
+                        c
+                        for c in pending.changes
+                        if c.contract_id in contracts and c.ledger > lane.scanned_to
+                    ],
                 )
             )
             lane.scanned_to = pending.last
             lane.after = None
-        self.storage_changes.extend(pending.changes)
         return batches
 
     async def rounds(
@@ -193,4 +202,4 @@ class ArchiveSource:
             yield self._round(lanes, pending, head)
 
 
-__all__ = ["ArchiveGap", "ArchiveSource", "end_of_ledger"]
+__all__ = ["ArchiveBatch", "ArchiveGap", "ArchiveSource", "end_of_ledger"]
