@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.config import Settings
 from orbitpay.db.schema import backfill_ranges, contracts, indexer_cursors
-from orbitpay.indexer import store
+from orbitpay.indexer import coverage, store
 from orbitpay.indexer.model import ContractInfo
 from orbitpay.indexer.pipeline import Indexer, Prepared
 from orbitpay.indexer.project import apply_page, needs
@@ -311,6 +311,14 @@ class Backfiller:
                 backfill_ranges.update()
                 .where(backfill_ranges.c.id == range_id)
                 .values(next_ledger=prepared.scanned_to + 1, heartbeat_at=text("now()"))
+            )
+            # The history now indexed (indexer.coverage), in the rows' transaction.
+            await coverage.record(
+                conn,
+                group.ids,
+                prepared.batch.source,
+                prepared.batch.first_ledger,
+                prepared.scanned_to,
             )
 
     async def _finish(self, range_id: int) -> None:

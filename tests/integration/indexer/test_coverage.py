@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,8 +30,11 @@ from orbitpay.db.schema import contracts, coverage, proposals
 from orbitpay.devnet.server import start_background_devnet
 from orbitpay.enums import CoverageSource
 from orbitpay.indexer import coverage as cov
+from orbitpay.indexer.backfill import Backfiller, prepare_backfill
 from orbitpay.indexer.service import index_until_latest
 from orbitpay.observability.metrics import HISTORY_COMPLETE, HISTORY_GAP_LEDGERS
+from orbitpay.stellar.datalake import DataLake
+from orbitpay.stellar.rpc import RpcClient
 
 RETENTION = 86_400  # ~5 days of a ~35-day demo
 
@@ -240,3 +244,44 @@ def test_merge_is_the_union_without_touching_ranges(spans: list[tuple[int, int]]
     assert {x for lo, hi in merged for x in range(lo, hi + 1)} == covered
     assert all(a[1] + 1 < b[0] for a, b in pairwise(merged))
     assert all(lo <= hi for lo, hi in merged)
+
+
+async def test_a_backfill_from_the_lake_closes_the_gap(
+    eng: AsyncEngine, database_url: str, tmp_path: Path
+) -> None:
+    """Short retention, then `orbitpay backfill` from genesis: archive ranges join the rpc
+    range without a hole, and every list is complete from the initialize ledger."""
+    with start_background_devnet(
+        "demo",
+        seed=1,
+        live=False,
+        retention_ledgers=RETENTION,
+        archive=tmp_path,
+        archive_ledgers_per_file=1000,
+    ) as dn:
+        chain = dn.chain
+        await register_devnet_orgs(eng, chain)
+        settings = load_settings(database_url=database_url, rpc_url=dn.url)
+        await index_until_latest(settings, eng, dn.url, progress=False)
+        async with (
+            DataLake(tmp_path.as_uri(), network_passphrase=chain.network_passphrase) as lake,
+            RpcClient(dn.url) as rpc,
+        ):
+            await prepare_backfill(
+                eng, lake, str(chain.genesis_ledger), None, None, chain.oldest_ledger
+            )
+            await Backfiller(settings, eng, rpc, lake, worker="w").work()
+        oldest, latest, genesis = chain.oldest_ledger, chain.latest_ledger, chain.genesis_ledger
+    for cid, rows in (await _rows(eng)).items():
+        assert [s for s, _, _ in rows] == ["archive", "rpc"], cid
+        archive, rpc_range = rows
+        assert archive[1] == genesis and archive[2] == oldest - 1, cid
+        assert rpc_range[1:] == (oldest, latest), cid
+    async for api in _api(eng):
+        report = (await api.get("/api/coverage")).json()
+        for item in report["items"]:
+            assert item["gaps"] == [], item
+            assert item["history_complete"] is True, item
+            assert item["first_ledger"] is not None and item["first_ledger"] >= genesis
+        page = (await api.get("/api/events", params={"limit": 1})).json()
+        assert page["history_complete"] is True
