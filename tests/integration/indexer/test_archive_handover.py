@@ -172,3 +172,20 @@ async def test_a_wrong_passphrase_in_the_lake_is_one_clear_error(
     (copy / ".config.json").write_text(json.dumps(config))
     with pytest.raises(PassphraseMismatch, match="not of the configured network"):
         await _index(eng, database_url, short, archive_url=copy.as_uri())
+
+
+async def test_a_corrupt_object_is_an_error_naming_it(
+    eng: AsyncEngine, database_url: str, short: DevnetHandle, lake_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from orbitpay.stellar.datalake import CorruptObject
+
+    copy = tmp_path / "lake"
+    shutil.copytree(lake_dir, copy)
+    start = (short.chain.genesis_ledger + 9_000) // PER_FILE * PER_FILE
+    victim = next(copy.rglob(f"*--{start}-{start + PER_FILE - 1}.xdr.zst"))
+    raw = victim.read_bytes()
+    victim.write_bytes(raw[: len(raw) // 2])  # cut short, as by an interrupted upload
+    with pytest.raises(CorruptObject, match=victim.name):
+        await _index(eng, database_url, short, archive_url=copy.as_uri())
