@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from orbitpay.security import ratelimit
@@ -19,7 +21,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock(1_000_040.0)  # 20 s into a 60 s window
-    monkeypatch.setattr(ratelimit.time, "time", c)
+    monkeypatch.setattr(time, "time", c)  # the clock of the limiter and of `limits`
     return c
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs installed
 import pytest
 from hardening_kit import SECRET, raw_request, settings
 from live_server import serve
@@ -87,7 +87,7 @@ def _peak_rss_during(work: Any) -> int:
     finally:
         done.set()
         sampler.join()
-    return peak - base
+    return int(peak - base)
 
 
 async def test_a_400mb_body_is_refused_unread(live: str, clean_engine: AsyncEngine) -> None:
