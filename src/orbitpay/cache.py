@@ -163,7 +163,7 @@ class CircuitBreaker:
                     retry_after=self._retry_after,
                 )
 
-    async def call(self, make: Callable[[], Awaitable[_T]], timeout: float) -> _T:
+    async def call(self, make: Callable[[], Awaitable[_T]], timeout: float) -> _T:  # noqa: ASYNC109 - the deadline is applied with asyncio.timeout inside
         """``await make()`` under a deadline, or :class:`RedisUnavailable` without waiting."""
         if not self.allow():
             raise RedisUnavailable(f"{self.name} is unavailable (circuit open)")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import sys
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
-from ipaddress import IPv4Network, IPv6Network, ip_network
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator

@@ -146,9 +146,7 @@ class InputGuardMiddleware:
                 details=[{"in": where, "name": name, "message": "contains a NUL character"}],
             )
             return
-        if scope.get("method") not in BODY_METHODS or not scope.get("path", "").startswith(
-            "/api/"
-        ):
+        if scope.get("method") not in BODY_METHODS or not scope.get("path", "").startswith("/api/"):
             await self.app(scope, receive, send)
             return
         limit = self._max_body(scope)
@@ -231,9 +229,7 @@ async def _too_large(send: Send, limit: int) -> None:
 class Limiters:
     """What ``RateLimitMiddleware`` needs from the app: the two limiters and the verifier."""
 
-    def __init__(
-        self, by_address: RateLimiter, by_key: RateLimiter, verifier: KeyVerifier
-    ) -> None:
+    def __init__(self, by_address: RateLimiter, by_key: RateLimiter, verifier: KeyVerifier) -> None:
         self.by_address = by_address
         self.by_key = by_key
         self.verifier = verifier

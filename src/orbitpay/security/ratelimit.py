@@ -102,12 +102,12 @@ class WindowRateLimiter:
         return Decision(False, self.limit, 0, float(blocked))
 
 
-def MemoryRateLimiter(limit: int, window: int) -> WindowRateLimiter:  # noqa: N802 - a constructor
+def MemoryRateLimiter(limit: int, window: int) -> WindowRateLimiter:
     """Single-process limiter (the embedded default, and the fallback while Redis is down)."""
     return WindowRateLimiter(MemoryStorage(), limit, window)
 
 
-def RedisRateLimiter(  # noqa: N802 - a constructor
+def RedisRateLimiter(
     client: Any, limit: int, window: int, prefix: str = "orbitpay:rl"
 ) -> WindowRateLimiter:
     """Shared limiter for many API workers, on the cache's Redis connection pool.
@@ -126,9 +126,7 @@ def RedisRateLimiter(  # noqa: N802 - a constructor
 class FallbackRateLimiter:
     """The Redis limiter, or its in-process twin whenever Redis cannot answer now."""
 
-    def __init__(
-        self, backend: RedisBackend, primary: RateLimiter, fallback: RateLimiter
-    ) -> None:
+    def __init__(self, backend: RedisBackend, primary: RateLimiter, fallback: RateLimiter) -> None:
         self._backend = backend
         self._primary = primary
         self._fallback = fallback

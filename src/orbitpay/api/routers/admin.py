@@ -57,9 +57,7 @@ class OrganizationCreate(BaseModel):
         default=None, description="Payroll stream contract id (C...)"
     )
     vesting: ContractId | None = Field(default=None, description="Vesting contract id (C...)")
-    governance: ContractId | None = Field(
-        default=None, description="Governance contract id (C...)"
-    )
+    governance: ContractId | None = Field(default=None, description="Governance contract id (C...)")
 
 
 class OrganizationCreated(BaseModel):

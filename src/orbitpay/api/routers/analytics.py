@@ -315,8 +315,6 @@ def _bucket(column: str) -> str:
     )
 
 
-
-
 # ------------------------------------------------------------------ payroll
 
 # $1: now (unix seconds); $2: the contract.
@@ -684,8 +682,8 @@ VESTED_SERIES = f"""
         WINDOW w AS (PARTITION BY tok.token ORDER BY b.i)
     )
     SELECT token, i,
-           dc + floor((di + (CAST($3 AS bigint) + (i + 1) * CAST($4 AS bigint)) * ds + {EPSILON}) / {SCALE})
-             AS vested
+           dc + floor((di + (CAST($3 AS bigint) + (i + 1) * CAST($4 AS bigint)) * ds
+                       + {EPSILON}) / {SCALE}) AS vested
     FROM run ORDER BY 1, 2
 """
 
