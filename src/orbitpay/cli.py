@@ -395,13 +395,18 @@ def keys_list(
 @keys_app.command("rotate")
 @handles_config_errors
 def keys_rotate(key_id: str = typer.Argument(..., help="The key's id.")) -> None:
-    """Issue a new secret; the old one stays valid for 24 hours."""
-    from orbitpay.security.apikeys import ApiKeyError, rotate_key
+    """Issue a new secret; older ones stay valid for ORBITPAY_KEY_ROTATION_GRACE (24 h)."""
+    from datetime import timedelta
 
+    from orbitpay.security.apikeys import ApiKeyError, announce_key_change, rotate_key
+
+    settings = _settings()
+    grace = timedelta(seconds=settings.key_rotation_grace)
     try:
-        issued = _with_connection(_settings(), lambda c: rotate_key(c, key_id), write=True)
+        issued = _with_connection(settings, lambda c: rotate_key(c, key_id, grace), write=True)
     except ApiKeyError as exc:
         fail(f"refused: {exc}", code=1)
+    asyncio.run(announce_key_change(settings.redis_url))
     _print_secret(issued, "rotated")
 
 
@@ -409,12 +414,14 @@ def keys_rotate(key_id: str = typer.Argument(..., help="The key's id.")) -> None
 @handles_config_errors
 def keys_revoke(key_id: str = typer.Argument(..., help="The key's id.")) -> None:
     """Revoke a key at once."""
-    from orbitpay.security.apikeys import ApiKeyError, revoke_key
+    from orbitpay.security.apikeys import ApiKeyError, announce_key_change, revoke_key
 
+    settings = _settings()
     try:
-        _with_connection(_settings(), lambda c: revoke_key(c, key_id), write=True)
+        _with_connection(settings, lambda c: revoke_key(c, key_id), write=True)
     except ApiKeyError as exc:
         fail(f"refused: {exc}", code=1)
+    asyncio.run(announce_key_change(settings.redis_url))  # every API process, next request
     console.print(f"key {key_id} revoked")
 
 

@@ -186,6 +186,23 @@ async def list_keys(conn: AsyncConnection) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
+async def announce_key_change(redis_url: str | None) -> None:
+    """Tell every API process sharing ``redis_url`` that a key changed (CLI revoke/rotate).
+
+    Without Redis there is nothing shared to bump: each API process then sees the
+    change when its remembered answer expires (``VERIFY_CACHE_SECONDS``).
+    """
+    if not redis_url:
+        return
+    from orbitpay.cache import create_cache
+
+    cache = create_cache(redis_url, timeout=2.0)  # a CLI can wait a little longer
+    try:
+        await cache.backend.incr(f"{cache.prefix}:{VERSION_KEY}")
+    finally:
+        await cache.close()
+
+
 class KeyVerifier:
     """Checks presented keys against the database.
 

@@ -174,3 +174,32 @@ async def test_the_api_rotation_grace_is_configurable(clean_engine: AsyncEngine)
             expired = await client.get("/api/streams", headers={"X-API-Key": old})
             assert expired.status_code == 401
             assert (await client.get("/api/streams", headers={"X-API-Key": new})).status_code == 200
+
+
+async def test_a_cli_revocation_reaches_running_api_processes(
+    clean_engine: AsyncEngine, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    from orbitpay.cache import create_cache
+
+    [(key_id, reader)] = await _keys(clean_engine, "read")
+    app = create_app(
+        settings(require_api_key=True), engine=clean_engine, cache=create_cache(redis_url)
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            headers = {"X-API-Key": reader}
+            assert (await client.get("/api/streams", headers=headers)).status_code == 200
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITPAY_")}
+            env.update(ORBITPAY_DATABASE_URL=database_url, ORBITPAY_REDIS_URL=redis_url)
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "orbitpay.cli", "keys", "revoke", key_id],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            assert (await client.get("/api/streams", headers=headers)).status_code == 401
+    await app.state.resources.cache.close()
