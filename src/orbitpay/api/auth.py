@@ -34,12 +34,17 @@ def verifier(request: Request) -> KeyVerifier:
 async def _identify(request: Request, key: str | None, scope: str) -> KeyIdentity:
     if not key:
         raise ApiError(401, "unauthorized", "missing API key: send it in the X-API-Key header")
-    checked = request.scope.get("state", {}).get("write_key")
+    state = request.scope.get("state", {})
+    checked = state.get("write_key")
     if isinstance(checked, KeyIdentity) and checked.allows(scope):
         # InputGuardMiddleware read this very request's write key from the database.
         request.state.api_key = checked
         return checked
-    identity = await verifier(request).verify(key, scope)
+    if scope != "write" and "read_key" in state:
+        # RateLimitMiddleware verified this request's key a moment ago.
+        identity: KeyIdentity | None = state["read_key"]
+    else:
+        identity = await verifier(request).verify(key, scope)
     if identity is None:
         raise ApiError(401, "unauthorized", "invalid or revoked API key")
     if not identity.allows(scope):

@@ -279,6 +279,9 @@ class RateLimitMiddleware:
                 identity = await limiters.verifier.verify(key.decode("latin-1"))
             except Exception:
                 identity = None  # the database is down: the route answers 503 itself
+            else:
+                # The route's read check reuses this answer (same request, same key version).
+                scope.setdefault("state", {})["read_key"] = identity
             if identity is not None:
                 return await limiters.by_key.hit(f"key:{identity.id}")
         return await limiters.by_address.hit(client_ip(scope))
