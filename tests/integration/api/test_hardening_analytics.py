@@ -252,3 +252,32 @@ async def test_vested_series_matches_the_contract_formula(
         each = [min(vesting_vested(o, c, s, cd, td, at), m) for o, c, s, cd, td, m in expected_rows]
         growing = sum(1 for o, c, s, cd, td, m in expected_rows if s + cd <= at < s + td)
         assert sum(each) <= value <= sum(each) + max(0, growing - 1), (i, value, each)
+
+
+async def test_treasury_series_cached_per_bucket_and_exact_at_to(
+    client: Any, clean_engine: AsyncEngine
+) -> None:
+    treasury = contract("cost-treasury")
+    async with clean_engine.begin() as conn:
+        f = Factory(conn)
+        await f.treasury_event(treasury, "deposit", address=account("d1"), amount=100,
+                               token=TOKEN, ledger=120)  # fmt: skip
+        await f.treasury_event(treasury, "deposit", address=account("d2"), amount=7,
+                               token=TOKEN, ledger=600)  # fmt: skip
+    api = await client()
+    hour = (BASE_UNIX // HOUR) * HOUR
+    first_ts, second_ts = BASE_UNIX + 5 * 120, BASE_UNIX + 5 * 600  # both in the first hour
+
+    async def series(to: int) -> dict[str, list[int]]:
+        body = (
+            await api.get(f"/api/analytics/treasury?from={_iso(hour)}&to={_iso(to)}&interval=hour")
+        ).json()
+        return {s["name"]: [int(p["v"]) for p in s["points"]] for s in body["series"]}
+
+    # `to` between the two deposits: the later one is outside the range, same bucket.
+    cut = await series(first_ts + 60)
+    assert cut["deposits"] == [100] and cut["balance"] == [100]
+    whole = await series(hour + HOUR)
+    assert whole["deposits"] == [107] and whole["balance"] == [107]
+    moved = await series(second_ts + 60)  # the aligned series is reused, the tail re-read
+    assert moved["deposits"] == [107]

@@ -527,6 +527,18 @@ TREASURY_SERIES = (
 )
 
 
+# $1, $2: from and to (the tail of the last bucket); $3: the contract.
+TREASURY_TAIL = (
+    TREASURY_FLOWS
+    + """
+    SELECT token, sum(dep) AS dep, sum(wd) AS wd FROM flows
+    WHERE token IS NOT NULL
+      AND ts >= CAST($1 AS timestamptz) AND ts < CAST($2 AS timestamptz)
+    GROUP BY token
+"""
+)
+
+
 async def treasury_analytics(res: AppResources, rng: Range, contract: str | None) -> dict[str, Any]:
     totals_sql = TREASURY_TOTALS.format(contract=_contract_filter("te.contract_id", contract, 1))
     series_sql = TREASURY_SERIES.format(
@@ -534,9 +546,36 @@ async def treasury_analytics(res: AppResources, rng: Range, contract: str | None
     )
     async with bounded(res) as conn:
         totals = await conn.fetch(totals_sql, *_args([], contract))
-        tokens = [r["token"] for r in totals]
-        check_cost(res, rng, tokens)
-        rows = await conn.fetch(series_sql, *_args(rng.series_args(tokens), contract))
+    tokens = [r["token"] for r in totals]
+    check_cost(res, rng, tokens)
+    end = rng.aligned_to
+
+    async def whole() -> list[list[Any]]:
+        """The series over whole buckets (cached: moving ``to`` inside a bucket reuses it)."""
+        args = [rng.buckets, tokens, rng.start, end, rng.start_epoch, rng.step]
+        async with bounded(res) as conn:
+            found = await conn.fetch(series_sql, *_args(args, contract))
+        return [[r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])] for r in found]
+
+    key = (
+        f"treasury-series:{contract or '*'}:{rng.interval}:{rng.start_epoch}:"
+        f"{int((end - _EPOCH).total_seconds())}:{','.join(tokens)}"
+    )
+    rows = [list(r) for r in await cached(res, key, whole)]
+    if not rng.aligned:
+        # `to` is exclusive: flows in [to, the last bucket's end) leave the last bucket.
+        tail_sql = TREASURY_TAIL.format(contract=_contract_filter("te.contract_id", contract, 3))
+        async with bounded(res) as conn:
+            tail = {
+                r["token"]: (int(r["dep"]), int(r["wd"]))
+                for r in await conn.fetch(tail_sql, *_args([rng.to, end], contract))
+            }
+        for row in rows:
+            if row[1] == rng.buckets - 1 and row[0] in tail:
+                dep, wd = tail[row[0]]
+                row[2] -= dep
+                row[3] -= wd
+                row[4] -= dep - wd
     body = TreasuryAnalytics.model_validate(
         {
             "range": rng.describe(),
@@ -550,7 +589,9 @@ async def treasury_analytics(res: AppResources, rng: Range, contract: str | None
                 }
                 for r in totals
             ],
-            "series": _series(rng, rows, ("deposits", "withdrawals", "balance"), tokens),
+            "series": _series(
+                rng, [tuple(r) for r in rows], ("deposits", "withdrawals", "balance"), tokens
+            ),
         }
     )
     return body.model_dump(mode="json", by_alias=True)
