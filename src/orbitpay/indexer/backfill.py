@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -46,7 +46,7 @@ from orbitpay.indexer.sources.archive import ArchiveSource
 from orbitpay.indexer.sources.base import Position
 from orbitpay.indexer.sources.groups import Group
 from orbitpay.observability.logging import get_logger
-from orbitpay.stellar.datalake import DataLake, ledger_at
+from orbitpay.stellar.datalake import DataLake, Gap, ledger_at
 from orbitpay.stellar.rpc import RpcClient
 
 log = get_logger(__name__)
@@ -80,16 +80,39 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+async def first_in_lake(lake: DataLake, hi: int) -> int:
+    """The first ledger the lake holds at or below ``hi`` (pubnet's start at 2; a younger
+    lake's by binary search over its objects, assuming it has no hole before ``hi``)."""
+    config = await lake.open()
+    lo = 2
+    if not isinstance(await lake.fetch(lo), Gap):
+        return lo
+    left, right = config.batch_start(lo), config.batch_start(hi)  # left missing, right held
+    if isinstance(await lake.fetch(right), Gap):
+        raise BackfillError(f"the data lake holds no ledger at or below {hi}")
+    while right - left > config.ledgers_per_batch:
+        mid = config.batch_start(left + (right - left) // 2)
+        if mid in (left, right):
+            break
+        if isinstance(await lake.fetch(mid), Gap):
+            left = mid
+        else:
+            right = mid
+    return right
+
+
 async def resolve_since(lake: DataLake, since: str, until: int) -> int:
-    """``--since``: a ledger number, or a date (ISO 8601) found by binary search in the lake."""
+    """``--since``: a ledger number, or a date (ISO 8601; UTC when no offset is given)
+    turned into the first ledger closed at or after it (binary search in the lake)."""
     if since.isdigit():
         return int(since)
-    when = datetime.fromisoformat(since)
+    try:
+        when = datetime.fromisoformat(since)
+    except ValueError:
+        raise BackfillError(f"--since {since!r} is neither a ledger nor a date") from None
     if when.tzinfo is None:
-        from datetime import UTC
-
         when = when.replace(tzinfo=UTC)
-    return await ledger_at(lake, when, 2, until)
+    return await ledger_at(lake, when, await first_in_lake(lake, until), until)
 
 
 async def registered(engine: AsyncEngine) -> list[ContractInfo]:

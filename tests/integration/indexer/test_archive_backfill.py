@@ -163,3 +163,25 @@ async def test_backfill_adds_history_keeps_state_and_resumes_identically(
         total = len((await conn.execute(select(backfill_ranges.c.id))).all())
     assert len(w0) + len(w1) == total
     assert await table_snapshot(eng) == reference
+
+
+@pytest.mark.parametrize("offset", [0, 1, 999, 1000, 12_345, 300_000])
+async def test_since_a_date_is_the_first_ledger_closed_at_or_after_it(
+    short: DevnetHandle, lake_dir: Path, offset: int
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from orbitpay.indexer.backfill import resolve_since
+
+    chain = short.chain
+    ledger = chain.genesis_ledger + offset
+    closed = datetime.fromtimestamp(chain.close_time(ledger), UTC)
+    until = chain.oldest_ledger
+    async with DataLake(lake_dir.as_uri(), network_passphrase=chain.network_passphrase) as lake:
+        assert await resolve_since(lake, closed.isoformat(), until) == ledger
+        # A moment after the previous ledger closed is still this ledger.
+        if offset:
+            before = datetime.fromtimestamp(chain.close_time(ledger - 1), UTC)
+            later = (before + timedelta(seconds=1)).isoformat()
+            assert await resolve_since(lake, later, until) == ledger
+        assert await resolve_since(lake, str(ledger), until) == ledger
