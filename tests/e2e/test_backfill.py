@@ -151,3 +151,54 @@ def test_backfill_killed_then_rerun_ends_with_the_same_tables(
         assert _done_ledgers(db) == total
     finally:
         handle.stop()
+
+
+def test_bad_lakes_through_the_cli_are_one_line_each(databases: list[str], tmp_path: Path) -> None:
+    """A wrong passphrase in .config.json, a missing object: exit 1, one stderr line naming
+    the problem (``orbitpay index --once`` from a start older than the RPC's window)."""
+    import json
+    import shutil
+
+    from orbitpay.devnet.server import start_background_devnet
+    from tests.e2e.helpers import run
+
+    lake = tmp_path / "lake"
+    with start_background_devnet(
+        "demo",
+        seed=1,
+        live=False,
+        retention_ledgers=86_400,
+        archive=lake,
+        archive_ledgers_per_file=1000,
+    ) as handle:
+        chain = handle.chain
+        org = chain.organizations()[0]
+        db = _new_db(databases)
+        wrong = tmp_path / "wrong"
+        shutil.copytree(lake, wrong)
+        config = json.loads((wrong / ".config.json").read_text())
+        config["networkPassphrase"] = "Another Network ; 2026"
+        (wrong / ".config.json").write_text(json.dumps(config))
+        holed = tmp_path / "holed"
+        shutil.copytree(lake, holed)
+        hole = (chain.genesis_ledger + 20_000) // 1000 * 1000
+        next(holed.rglob(f"*--{hole}-{hole + 999}.xdr.zst")).unlink()
+        base = {
+            "ORBITPAY_DATABASE_URL": db,
+            "ORBITPAY_RPC_URL": handle.url,
+            "ORBITPAY_START_LEDGER": str(chain.genesis_ledger),
+            "ORBITPAY_ORG_NAME": org["name"],
+            **{
+                f"ORBITPAY_{kind.upper()}_CONTRACT_ID": cid
+                for kind, cid in org["contracts"].items()
+            },
+        }
+        for url, says in (
+            (wrong.as_uri(), "not of the configured network"),
+            (holed.as_uri(), f"ledgers {hole}-{hole + 999} are missing from the data lake"),
+        ):
+            env = clean_env(ORBITPAY_ARCHIVE_URL=url, **base)
+            done = run(["index", "--once"], env, tmp_path, timeout=300)
+            assert done.returncode == 1, done.stderr[-2000:]
+            lines = [ln for ln in done.stderr.splitlines() if ln.startswith("orbitpay index:")]
+            assert len(lines) == 1 and says in lines[0], done.stderr[-2000:]
