@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
+from orbitpay.api.errors import RETRY_AFTER_SECONDS, is_connection_error
 from orbitpay.observability.metrics import (
     HTTP_LATENCY,
     HTTP_REFUSED,
@@ -201,7 +202,20 @@ class InputGuardMiddleware:
                 send, 401, "unauthorized", "missing API key: send it in the X-API-Key header"
             )
             return None
-        identity = await verifier.verify(key.decode("latin-1"), "write")
+        try:
+            identity = await verifier.verify(key.decode("latin-1"), "write")
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            # Outside the app's exception handlers here: the same 503 they would give.
+            await send_error(
+                send,
+                503,
+                "service_unavailable",
+                "the database is unavailable",
+                headers=[(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
+            )
+            return None
         if identity is None:
             await send_error(send, 401, "unauthorized", "invalid or revoked API key")
             return None

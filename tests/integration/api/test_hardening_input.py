@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -223,3 +224,19 @@ def test_the_cursor_secret_is_required_with_an_external_database(database_url: s
     embedded = load_settings(database_url=None, cursor_secret=None)
     assert embedded.require_cursor_secret() is None
     assert load_settings(database_url=database_url, cursor_secret=SECRET).require_cursor_secret()
+
+
+async def test_a_write_while_the_database_is_away_is_a_503() -> None:
+    """The key of a body request is checked in a middleware: an outage is still a 503."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    url = f"postgresql://postgres@127.0.0.1:{closed}/x"
+    app = create_app(settings(), database_url=url)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post(
+                "/api/organizations", json={"name": "x"}, headers={"X-API-Key": "opk_ab_cd"}
+            )
+    assert response.status_code == 503 and response.headers["retry-after"]
