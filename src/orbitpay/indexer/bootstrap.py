@@ -267,8 +267,13 @@ class LedgerRead:
                 continue
 
 
-async def _open_ids(engine: AsyncEngine, spec: EntitySpec, cid: str, count: int) -> list[int]:
-    """Ids below ``count`` that are missing from the tables or not in a final status."""
+async def _open_ids(
+    engine: AsyncEngine, spec: EntitySpec, cid: str, count: int, every: bool = False
+) -> list[int]:
+    """Ids below ``count`` that are missing from the tables or not in a final status
+    (``every``: all of them)."""
+    if every:
+        return list(range(count))
     async with engine.connect() as conn:
         done = {
             int(r[0])
@@ -282,7 +287,7 @@ async def _open_ids(engine: AsyncEngine, spec: EntitySpec, cid: str, count: int)
     return [i for i in range(count) if i not in done]
 
 
-async def read_ahead(engine: AsyncEngine, rpc: RpcClient) -> LedgerRead:
+async def read_ahead(engine: AsyncEngine, rpc: RpcClient, *, every: bool = False) -> LedgerRead:
     """Every registered contract's instance entry, then every open entity's, in full batches.
 
     What a reconciliation pass reads, without writing anything: it can run while
@@ -311,7 +316,8 @@ async def read_ahead(engine: AsyncEngine, rpc: RpcClient) -> LedgerRead:
         if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
             continue
         keys += [
-            persistent_key(cid, spec.variant, i) for i in await _open_ids(engine, spec, cid, count)
+            persistent_key(cid, spec.variant, i)
+            for i in await _open_ids(engine, spec, cid, count, every)
         ]
     await read.fetch(rpc, keys)
     read.decode_all()
@@ -330,6 +336,7 @@ async def bootstrap_contract(
     correct: bool = True,
     report: BootstrapReport | None = None,
     read: LedgerRead | None = None,
+    every: bool = False,
 ) -> BootstrapReport:
     """Read a contract's instance and entity entries; write what is missing or stale.
 
@@ -338,7 +345,8 @@ async def bootstrap_contract(
     and are not read again; every other id below the contract's counter is.
     ``start_ledger`` is where indexing starts for a contract never indexed
     (``ORBITPAY_START_LEDGER``); ``correct=False`` only reports. Entries already
-    in ``read`` (:func:`read_ahead`) are not fetched again.
+    in ``read`` (:func:`read_ahead`) are not fetched again. ``every``: entities in a
+    final status are read and compared too (an audit; nothing should differ).
     """
     read = read if read is not None else LedgerRead()
     rep = report if report is not None else BootstrapReport()
@@ -415,7 +423,7 @@ async def bootstrap_contract(
             modified,
         )
         return rep
-    ids = await _open_ids(engine, spec, cid, count)
+    ids = await _open_ids(engine, spec, cid, count, every)
     rep.final += count - len(ids)
     await _entities(engine, rpc, rep, spec, cid, ids, through, False, correct, read)
     return rep

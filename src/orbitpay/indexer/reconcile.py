@@ -63,6 +63,7 @@ async def reconcile(
     correct: bool = True,
     start_ledger: int | None = None,
     read: LedgerRead | None = None,
+    every: bool = False,
 ) -> ReconcileReport:
     """Bootstrap every registered contract from ledger state; fix and record differences.
 
@@ -70,12 +71,13 @@ async def reconcile(
     (``ORBITPAY_START_LEDGER``); without it, the RPC's oldest ledger. ``read``:
     entries read ahead (:func:`read_ahead`, e.g. while ingest ran); read here
     when not given. A key the read lacks (an entity created since) is fetched.
+    ``every``: entities in a final status are read and compared too (an audit).
     """
     report = ReconcileReport()
     async with engine.connect() as conn:
         ids = [r[0] for r in await conn.execute(select(contracts.c.contract_id))]
     if read is None:
-        read = await read_ahead(engine, rpc)
+        read = await read_ahead(engine, rpc, every=every)
     else:
         # Instance entries are read again: contract parameters have no per-row
         # ledger to tell a stale value from a correction (entities do: a row newer
@@ -83,7 +85,14 @@ async def reconcile(
         await read.fetch(rpc, [instance_key(cid) for cid in ids])
     for cid in sorted(ids):
         await bootstrap_contract(
-            engine, rpc, cid, start_ledger=start_ledger, correct=correct, report=report, read=read
+            engine,
+            rpc,
+            cid,
+            start_ledger=start_ledger,
+            correct=correct,
+            report=report,
+            read=read,
+            every=every,
         )
     log.info(
         "reconciled",
