@@ -52,6 +52,8 @@ from orbitpay.stellar.rpc import RpcClient
 log = get_logger(__name__)
 
 RANGE_LEDGERS = 50_000
+# pg_advisory_xact_lock key serialising backfill commits ("orbitpay backfill" folded).
+COMMIT_LOCK = 0x6F72_6269_6266
 STALE_SECONDS = 60.0
 
 
@@ -321,15 +323,41 @@ class Backfiller:
             raise ClaimLost(f"backfill range {range_id} was taken over ({row})")
 
     async def _commit(self, range_id: int, prepared: Prepared, expect: int) -> None:
-        """The batch's rows and the range's ``next_ledger`` in one transaction."""
+        """The batch's rows and the range's ``next_ledger`` in one transaction.
+
+        Workers read and decode side by side but commit one at a time (a transaction
+        advisory lock taken before the rows are read): two batches filling different
+        unknown fields of one row (a stream's creating transaction here, its
+        cancellation there) must not write back each other's stale copy. The contract
+        row is only filled in (``coalesce``/``greatest``), never written whole, so a
+        live indexer's parameters are never replaced by an old copy either.
+        """
         group = prepared.group
         async with self.engine.begin() as conn:
             await self._lock(conn, range_id, expect)
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": COMMIT_LOCK})
             done = await store.existing_event_ids(conn, [it.raw.id for it in prepared.items])
             items = [it for it in prepared.items if it.raw.id not in done]
             snap = await store.load_snapshot(conn, group.ids, needs(items))
             changes = apply_page(items, snap, history=True)
+            filled = sorted(changes.dirty_contracts)
+            changes.dirty_contracts.clear()
             await store.write_changes(conn, snap, changes)
+            for cid in filled:
+                row = snap.contracts[cid]
+                await conn.execute(
+                    text(
+                        "UPDATE contracts SET admin = coalesce(admin, :admin), "
+                        "initialized_ledger = coalesce(initialized_ledger, :init), "
+                        "last_ledger = greatest(last_ledger, :last) WHERE contract_id = :cid"
+                    ),
+                    {
+                        "admin": row.admin,
+                        "init": row.initialized_ledger,
+                        "last": row.last_ledger,
+                        "cid": cid,
+                    },
+                )
             await conn.execute(
                 backfill_ranges.update()
                 .where(backfill_ranges.c.id == range_id)

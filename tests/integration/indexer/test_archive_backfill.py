@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -119,6 +120,15 @@ async def _backfill(
         return [w.ranges_done for w in crew]
 
 
+def _same(got: dict[str, Any], want: dict[str, Any]) -> None:
+    """Equal tables, or the differing rows of the first table that differs."""
+    for table in want:
+        if got[table] != want[table]:
+            extra = sorted(set(map(repr, got[table])) - set(map(repr, want[table])))
+            lost = sorted(set(map(repr, want[table])) - set(map(repr, got[table])))
+            raise AssertionError(f"{table}: got {extra[:3]} want {lost[:3]}")
+
+
 async def _state_equals_dump(eng: AsyncEngine, dn: DevnetHandle) -> None:
     state = await indexed_state(eng)
     expected = expected_state(dn.chain.state_dump())
@@ -145,14 +155,14 @@ async def test_backfill_adds_history_keeps_state_and_resumes_identically(
     await _state_equals_dump(eng, short)
     # Nothing new on a rerun: every range is done.
     assert await _backfill(eng, settings, short, lake_dir) == [[]]
-    assert await table_snapshot(eng) == reference
+    _same(await table_snapshot(eng), reference)
 
     # Interrupted part-way through a range, taken over by another worker: same tables.
     await truncate_all(eng)
     settings = await _indexed(eng, database_url, short)
     a, b = await _backfill(eng, settings, short, lake_dir, interrupt_after=3)
     assert not set(a) & set(b)
-    assert await table_snapshot(eng) == reference
+    _same(await table_snapshot(eng), reference)
 
     # Two workers at once: every range done once, same tables.
     await truncate_all(eng)
@@ -162,7 +172,7 @@ async def test_backfill_adds_history_keeps_state_and_resumes_identically(
     async with eng.connect() as conn:
         total = len((await conn.execute(select(backfill_ranges.c.id))).all())
     assert len(w0) + len(w1) == total
-    assert await table_snapshot(eng) == reference
+    _same(await table_snapshot(eng), reference)
 
 
 @pytest.mark.parametrize("offset", [0, 1, 999, 1000, 12_345, 300_000])

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from orbitpay.contracts import governance as gov
 from orbitpay.contracts import payroll as pay
 from orbitpay.contracts import treasury as tre
+from orbitpay.contracts import vesting as ves
 from orbitpay.contracts.base import ContractEvent
 from orbitpay.contracts.registry import EVENT_TYPES
 from orbitpay.enums import ContractKind, DiscrepancyEntity
@@ -96,6 +97,10 @@ def unindexed(items: Iterable[Item], snapshot: Snapshot, need: Needs) -> dict[st
             created.add((c, ev.withdrawal_id))
         elif isinstance(ev, gov.ProposalCreated):
             created.add((c, ev.proposal_id))
+        elif isinstance(ev, ves.ScheduleCreated):
+            sid = vesting.returned_id(it)
+            if sid is not None:
+                created.add((c, sid))
     out: dict[str, set[Key]] = {}
     for entity, wanted, have in (
         ("withdrawal", need.withdrawals, snapshot.withdrawals),
@@ -128,12 +133,18 @@ def apply_page(items: Iterable[Item], snapshot: Snapshot, *, history: bool = Fal
 
 
 def _keep_newer(page: Page, item: Item) -> None:
-    """Apply ``item`` in a backfill: contract and member state newer than it is restored."""
+    """Apply ``item`` in a backfill: contract and member state newer than it is restored.
+
+    Whatever a worker does must not depend on the order ranges are read in (several
+    workers read them side by side): the contract's parameters are restored whole
+    (the reconciliation reads them from the instance entry), its admin and init
+    ledger only filled in when unknown, its ``last_ledger`` the maximum.
+    """
     ledger = item.raw.ledger
     cid = item.contract.contract_id
     crow = page.s.contracts.get(cid)
     saved = None
-    if crow is not None and crow.last_ledger is not None and crow.last_ledger > ledger:
+    if crow is not None:
         saved = (crow.admin, crow.initialized_ledger, crow.last_ledger, copy.copy(crow.params))
     members = {
         k: copy.copy(m)
@@ -147,10 +158,7 @@ def _keep_newer(page: Page, item: Item) -> None:
         crow.initialized_ledger = (
             initialized if initialized is not None else crow.initialized_ledger
         )
-        crow.last_ledger = last
-        # Parameters are restored whole, unknown ones too: filled from whichever old event
-        # a worker reached first, they would depend on the order ranges were read in
-        # (the reconciliation reads them from the instance entry).
+        crow.last_ledger = max(last or 0, crow.last_ledger or 0) or None
         crow.params = params
     for key, member in members.items():
         page.s.members[key] = member

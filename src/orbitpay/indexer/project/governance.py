@@ -193,6 +193,15 @@ def _status(
         page.missing(item, PROPOSAL, pid)
         return
     if not page.fresh(item, row, PROPOSAL, pid):
+        # The row's state holds this event (read from ledger state): only the times
+        # storage does not record are filled in, once.
+        when = item.raw.ledger_closed_at
+        if finalized and row.finalized_at is None and row.status != ProposalStatus.ACTIVE:
+            row.finalized_at = when
+            page.out.dirty_proposals.add(key)
+        if executed and row.executed_at is None and row.status == ProposalStatus.EXECUTED:
+            row.executed_at = when
+            page.out.dirty_proposals.add(key)
         return
     row.status = status
     if finalized:

@@ -30,7 +30,10 @@ def _new_stream(
     c = item.contract.contract_id
     key = (c, sid)
     if key in page.s.streams:
-        page.creation(item, page.s.streams[key], key, page.out.dirty_streams)
+        existing = page.s.streams[key]
+        if existing.created_ledger == 0:  # a ledger-state row: storage has no batch flag
+            existing.batch = batch
+        page.creation(item, existing, key, page.out.dirty_streams)
         return
     start = page.bigint(item, p.start_time, STREAM, sid, "start_time")
     end = page.bigint(item, p.end_time, STREAM, sid, "end_time")

@@ -182,6 +182,11 @@ def withdrawal_executed(page: Page, item: Item, ev: tre.WithdrawalExecuted) -> N
             chain=f"{ev.recipient}:{ev.amount}",
         )
     if not page.fresh(item, row, WITHDRAWAL, wid):
+        # Held by a ledger-state row already: fill in what storage does not record.
+        if row.executed_ledger is None and row.status == WithdrawalStatus.EXECUTED:
+            row.executed_ledger = item.raw.ledger
+            row.executed_at = item.raw.ledger_closed_at
+            page.out.dirty_withdrawals.add(key)
         return
     row.status = WithdrawalStatus.EXECUTED
     row.executed_ledger = item.raw.ledger

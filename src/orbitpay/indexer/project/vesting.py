@@ -25,16 +25,19 @@ def initialized(page: Page, item: Item, ev: ves.Initialized) -> None:
     page.initialized(item, ev.admin).params.schedule_count = 0
 
 
+def returned_id(item: Item) -> int | None:
+    """The schedule id ``create_schedule`` returned, when the call is top-level."""
+    rv = item.tx.return_value if (item.tx is not None and item.call_top_level) else None
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else None
+
+
 def schedule_created(page: Page, item: Item, ev: ves.ScheduleCreated) -> None:
     call = page.call(item, ves.CreateSchedule)
     c = item.contract.contract_id
     crow = page.contract_row(item)
     params = crow.params
-    sid: int | None = None
-    rv = item.tx.return_value if (item.tx is not None and item.call_top_level) else None
-    if isinstance(rv, int) and not isinstance(rv, bool):
-        sid = rv
-    elif crow.initialized_ledger is not None and params.schedule_count is not None:
+    sid = returned_id(item)
+    if sid is None and crow.initialized_ledger is not None and params.schedule_count is not None:
         # Reached through another contract: the id is the schedule count before the
         # call, which is exact because every v_create since init has been indexed.
         sid = params.schedule_count
@@ -192,8 +195,16 @@ def _schedule(
     n.schedules.add((item.contract.contract_id, ev.schedule_id))
 
 
+def _created(n: Needs, item: Item, ev: ves.ScheduleCreated) -> None:
+    # A row read from ledger state gets its creating transaction (Page.creation).
+    sid = returned_id(item)
+    if sid is not None:
+        n.schedules.add((item.contract.contract_id, sid))
+
+
 NEEDS: Mapping[type[ContractEvent], Need] = dict(
     [
+        need(ves.ScheduleCreated, _created),
         need(ves.ScheduleClaimed, _schedule),
         need(ves.ScheduleFullyClaimed, _schedule),
         need(ves.ScheduleRevoked, _schedule),
