@@ -227,11 +227,19 @@ def devnet(
         "ledgers then take ~3 GB and a minute to write; 1000 takes 30 MB and 3 s).",
     ),
     archive_files_per_partition: int = typer.Option(64_000, min=1, help="Lake objects per folder."),
+    thin_metas: bool = typer.Option(
+        False,
+        "--thin-metas",
+        help="Metas with events and return value only (no ledger entry changes): the "
+        "lighter devnet of before, to compare ingest speed with the network's metas.",
+    ),
 ) -> None:
     """Serve the simulated Stellar RPC running the four OrbitPay contracts."""
     from orbitpay.devnet.server import run_devnet
 
     extra: dict[str, Any] = {} if retention is None else {"retention_ledgers": retention}
+    if thin_metas:
+        extra["metas"] = "thin"
     run_devnet(
         host=host,
         port=port,

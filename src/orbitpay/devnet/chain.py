@@ -134,13 +134,13 @@ class Chain:
         genesis_time: int = GENESIS_TIME,
         retention_ledgers: int | None = None,
         meta_version: int = 4,
-        metas: str = "full",
+        metas: str | None = None,
         ledger_changes: bool | None = None,
     ) -> None:
         if meta_version not in (3, 4):
             raise ValueError("meta_version must be 3 or 4")
-        if ledger_changes is not None:  # the older switch: True is "full", False "thin"
-            metas = "full" if ledger_changes else "thin"
+        if metas is None:  # the older switch: True is "full", False "thin"; default full
+            metas = "thin" if ledger_changes is False else "full"
         if metas not in METAS:
             raise ValueError(f"metas must be one of {METAS}")
         self.seed = seed
