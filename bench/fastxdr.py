@@ -11,6 +11,9 @@ indexer used to do and the narrow reader it uses now, over the same bytes:
   ``TransactionEnvelope.from_xdr`` + ``tx.envelope_calls``;
 - transaction meta -> return value and events: ``metaread.read_meta`` vs
   ``TransactionMeta.from_xdr`` + ``metaread.view_of``;
+- transaction meta -> watched contract data changes (the archive path):
+  ``metaread.storage_changes`` vs ``TransactionMeta.from_xdr`` + ``ledgermeta``'s
+  reading;
 - contract event -> typed event: ``registry.decode_event`` vs
   ``registry.decode_event_sdk``;
 - ledger entry (getLedgerEntries) -> key and value: ``ledger.decode_entry`` vs
@@ -54,7 +57,7 @@ def main() -> None:
     from orbitpay.devnet.chain import CONTRACT_KINDS
     from orbitpay.devnet.scenarios import build_chain
     from orbitpay.runtime import tune_gc
-    from orbitpay.stellar import ledger, metaread
+    from orbitpay.stellar import ledger, ledgermeta, metaread
     from orbitpay.stellar import scval as sv
     from orbitpay.stellar.fastxdr import envelope_calls_fast
     from orbitpay.stellar.tx import Call, dedupe, envelope_calls
@@ -98,6 +101,19 @@ def main() -> None:
     def fast_calls(b64: str) -> Any:  # as parse_tx does it
         return dedupe([Call(c, f, a, top) for c, f, a, top in envelope_calls_fast(b64)])
 
+    watch = set(kinds)
+
+    def sdk_changes(b64: str) -> Any:
+        meta = xdr.TransactionMeta.from_xdr(b64)
+        return [
+            c
+            for op, changes in ledgermeta._change_groups(meta)
+            for c in ledgermeta._storage_changes(changes, watch, (1, "", 1, op))
+        ]
+
+    def fast_changes(b64: str) -> Any:
+        return metaread.storage_changes(b64, watch, 1, "", 1)
+
     def sdk_meta(b64: str) -> Any:
         return metaread.view_of(xdr.TransactionMeta.from_xdr(b64))
 
@@ -114,6 +130,13 @@ def main() -> None:
             len(txs),
             sdk_meta,
             metaread.read_meta,
+            [t.meta_xdr for t in txs],
+        ),
+        (
+            "meta -> storage changes (archive)",
+            len(txs),
+            sdk_changes,
+            fast_changes,
             [t.meta_xdr for t in txs],
         ),
         (

@@ -9,6 +9,9 @@ diagnostic events). stellar-sdk builds an object for every field of every
 entry to get there (about 4 ms for a heavy meta); this reader steps over the
 changes with :mod:`orbitpay.stellar.xdrskip` (discriminants and lengths only)
 and decodes the few values it returns with :mod:`orbitpay.stellar.fastxdr`.
+:func:`storage_changes` gives the archive path the contract data changes of
+watched contracts the same way (key and values copied out as bytes, the rest
+stepped over).
 
 Any shape either does not handle (an older meta version, an SCVal arm the fast
 decoder leaves to stellar-sdk, bytes left over at the end, a truncated
@@ -21,14 +24,18 @@ from __future__ import annotations
 
 import base64
 import struct
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stellar_sdk import StrKey
 from stellar_sdk import xdr as x
 
 from orbitpay.stellar import fastxdr, xdrskip
 from orbitpay.stellar.scval import decode_scval
+
+if TYPE_CHECKING:
+    from orbitpay.stellar.ledgermeta import StorageChange  # annotations only
 
 _U32 = struct.Struct(">I")
 NO_VALUE: Any = object()
@@ -273,6 +280,141 @@ def read_event(data: bytes | str, op_index: int, index: int) -> EventRef | None:
         return None
 
 
+# ── storage changes ──────────────────────────────────────────────────────────
+
+_STATE, _REMOVED = 3, 2
+_KINDS = {0: "created", 1: "updated", 4: "restored"}
+
+
+def _change_lists(buf: bytes) -> list[tuple[int | None, int]]:
+    """(op index or None, position) of each ``LedgerEntryChanges`` of a v3/v4 meta."""
+    v = _U32.unpack_from(buf, 0)[0]
+    if v not in (3, 4) or xdrskip.skip_transaction_meta(buf, 0)[0] != len(buf):
+        raise xdrskip.Unsupported("not a whole v3/v4 meta")
+    pos = xdrskip.skip_ext_v0(buf, 4)
+    out: list[tuple[int | None, int]] = [(None, pos)]
+    pos = xdrskip.skip_changes(buf, pos)
+    n_ops = _u32(buf, pos)
+    pos += 4
+    for op_index in range(n_ops):
+        if v == 4:
+            pos = xdrskip.skip_ext_v0(buf, pos)
+            out.append((op_index, pos))
+            pos = xdrskip.skip_events(buf, xdrskip.skip_changes(buf, pos))
+        else:
+            out.append((op_index, pos))
+            pos = xdrskip.skip_changes(buf, pos)
+    out.append((None, pos))
+    return out
+
+
+def _data_changes(
+    buf: bytes, pos: int, watch: Collection[str] | None, base: tuple[int, str, int, int | None]
+) -> list[StorageChange]:
+    """ledgermeta's ``_storage_changes`` of the ``LedgerEntryChanges`` at ``pos``, from bytes."""
+    from orbitpay.stellar.ledgermeta import StorageChange  # ledgermeta imports this module
+
+    ledger, tx_hash, apply_index, op_index = base
+    out: list[StorageChange] = []
+    before: dict[bytes, bytes] = {}  # identity -> the STATE entry's value bytes
+    n = _u32(buf, pos)
+    pos += 4
+    for _ in range(n):
+        kind = _u32(buf, pos)
+        pos += 4
+        if kind == _REMOVED:
+            if _u32(buf, pos) != 6:  # not CONTRACT_DATA: ledgermeta skips it
+                raise xdrskip.Unsupported("removed key of another type")
+            start = pos + 4
+            key_start = xdrskip.skip_address(buf, start)
+            key_end = xdrskip.skip_scval(buf, key_start)
+            durability = _u32(buf, key_end)
+            pos = key_end + 4
+            value = None
+        elif kind in (0, 1, 3, 4):
+            entry = pos
+            pos = xdrskip.skip_ledger_entry(buf, entry)
+            if _u32(buf, entry + 4) != 6:
+                continue
+            start = xdrskip.skip_ext_v0(buf, entry + 8)
+            key_start = xdrskip.skip_address(buf, start)
+            key_end = xdrskip.skip_scval(buf, key_start)
+            durability = _u32(buf, key_end)
+            value_end = xdrskip.skip_scval(buf, key_end + 4)
+            value = buf[key_end + 4 : value_end]
+        else:
+            raise xdrskip.Unsupported("LedgerEntryChangeType")
+        if durability > 1:
+            raise xdrskip.Unsupported("ContractDataDurability")
+        identity = buf[start:key_end] + bytes([durability])
+        if kind == _STATE:
+            assert value is not None
+            before[identity] = value
+            continue
+        if _u32(buf, start) != 1:  # not a contract address
+            continue
+        cid = _contract(buf[start + 4 : start + 36])
+        if watch is not None and cid not in watch:
+            continue
+        prev = before.pop(identity, None)
+        out.append(
+            StorageChange(
+                ledger=ledger,
+                tx_hash=tx_hash,
+                apply_index=apply_index,
+                op_index=op_index,
+                contract_id=cid,
+                durability="temporary" if durability == 0 else "persistent",
+                key_xdr=_b64(buf[key_start:key_end]),
+                kind="removed" if kind == _REMOVED else _KINDS[kind],
+                before_xdr=None if prev is None else _b64(prev),
+                after_xdr=None if value is None else _b64(value),
+            )
+        )
+    return out
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def storage_changes(
+    data: bytes | str,
+    watch: Collection[str] | None,
+    ledger: int,
+    tx_hash: str,
+    apply_index: int,
+) -> list[StorageChange]:
+    """The ``CONTRACT_DATA`` changes of watched contracts in a meta, as the archive reads them.
+
+    Equal to :mod:`orbitpay.stellar.ledgermeta`'s reading of the decoded meta
+    (its ``_change_groups`` and ``_storage_changes``): a change per written entry,
+    the value before from the ``STATE`` entry that precedes it, op index None for
+    the transaction's before/after lists. Only the key and values of watched
+    entries are copied out; everything else is stepped over. Shapes the walk does
+    not handle go through stellar-sdk (raises as ``TransactionMeta.from_xdr`` does).
+    """
+    buf = base64.b64decode(data) if isinstance(data, str) else data
+    try:
+        return [
+            change
+            for op_index, pos in _change_lists(buf)
+            for change in _data_changes(buf, pos, watch, (ledger, tx_hash, apply_index, op_index))
+        ]
+    except _Fallback:
+        pass
+    from orbitpay.stellar import ledgermeta
+
+    meta = x.TransactionMeta.from_xdr_bytes(buf)
+    return [
+        change
+        for op_index, changes in ledgermeta._change_groups(meta)
+        for change in ledgermeta._storage_changes(
+            changes, watch, (ledger, tx_hash, apply_index, op_index)
+        )
+    ]
+
+
 __all__ = [
     "NO_VALUE",
     "UNREADABLE",
@@ -281,5 +423,6 @@ __all__ = [
     "event_ref",
     "read_event",
     "read_meta",
+    "storage_changes",
     "view_of",
 ]

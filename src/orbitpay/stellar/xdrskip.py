@@ -365,16 +365,20 @@ def skip_transaction_meta(buf: bytes, pos: int) -> tuple[int, list[int]]:
 
 
 # The walkers other narrow readers (``metaread``) step with.
+skip_address = _skip_address
+skip_ledger_entry = _skip_ledger_entry
 skip_ext_v0 = _ext_v0
 skip_events = _skip_events
 skip_soroban_meta_ext = _skip_soroban_meta_ext
 
 __all__ = [
     "Unsupported",
+    "skip_address",
     "skip_changes",
     "skip_contract_event",
     "skip_events",
     "skip_ext_v0",
+    "skip_ledger_entry",
     "skip_scval",
     "skip_soroban_meta_ext",
     "skip_transaction_meta",

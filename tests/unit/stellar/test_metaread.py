@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from stellar_sdk import xdr
 from tests.unit.stellar.strategies import contract_events, metas
 
 from orbitpay.devnet.scenarios import build_chain
-from orbitpay.stellar import metaread, xdrskip
+from orbitpay.stellar import ledgermeta, metaread, xdrskip
 from orbitpay.stellar.datalake import decompress
-from orbitpay.stellar.metaread import NO_VALUE, read_event, read_meta, view_of
+from orbitpay.stellar.metaread import NO_VALUE, read_event, read_meta, storage_changes, view_of
 
 FIXTURE = Path(__file__).parents[3] / ".." / "shared" / "fixtures" / "pubnet-53312000.xdr.zstd"
 
@@ -94,3 +95,46 @@ def test_unreadable_and_unknown_shapes() -> None:
         xdr.TransactionMeta.from_xdr_bytes(packed + b"\x00" * 4)
     assert read_meta(packed + b"\x00" * 4) is None
     assert read_meta(packed) is not None
+
+
+def _sdk_changes(packed: bytes, watch: set[str] | None) -> list[ledgermeta.StorageChange]:
+    meta = xdr.TransactionMeta.from_xdr_bytes(packed)
+    return [
+        c
+        for op, changes in ledgermeta._change_groups(meta)
+        for c in ledgermeta._storage_changes(changes, watch, (7, "ab" * 32, 3, op))
+    ]
+
+
+@settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow])
+@given(meta=metas(4) | metas(3), pick=st.integers(0, 3))
+def test_storage_changes_read_as_the_archive_reads_them(
+    meta: xdr.TransactionMeta, pick: int
+) -> None:
+    packed = meta.to_xdr_bytes()
+    everything = _sdk_changes(packed, None)
+    contracts = sorted({c.contract_id for c in everything})
+    for watch in (None, set(contracts[:pick]), {"C" + "A" * 55}):
+        want = _sdk_changes(packed, watch)
+        assert storage_changes(packed, watch, 7, "ab" * 32, 3) == want
+
+
+def test_devnet_storage_changes_take_the_fast_path() -> None:
+    chain = build_chain("demo", seed=3)
+    watch = set(list(chain.contracts)[:6])
+    total = 0
+    for tx in chain.txs.values():
+        packed = base64.b64decode(tx.meta_xdr)
+        lists = metaread._change_lists(packed)  # no fallback on the devnet's metas
+        fast = [
+            c
+            for op, pos in lists
+            for c in metaread._data_changes(packed, pos, watch, (1, tx.hash, tx.order, op))
+        ]
+        assert fast == [
+            c
+            for op, changes in ledgermeta._change_groups(xdr.TransactionMeta.from_xdr_bytes(packed))
+            for c in ledgermeta._storage_changes(changes, watch, (1, tx.hash, tx.order, op))
+        ]
+        total += len(fast)
+    assert total > 50
