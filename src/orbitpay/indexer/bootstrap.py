@@ -74,6 +74,7 @@ archival is reported the same way.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -258,9 +259,12 @@ class LedgerRead:
         cached: tuple[Any, Any] = hit[1]
         return cached
 
-    def decode_all(self) -> None:
-        """Decode every entry now (read-ahead: the CPU is spent beside ingest, not after)."""
-        for e in self.entries.values():
+    async def decode_all(self) -> None:
+        """Decode every entry now (read-ahead: the CPU is spent beside ingest, not after),
+        yielding to the event loop now and then so the catch-up beside it keeps going."""
+        for n, e in enumerate(list(self.entries.values()), 1):
+            if n % 256 == 0:
+                await asyncio.sleep(0)
             try:
                 self.decoded(e)
             except Exception:  # reported when the pass reaches it
@@ -320,7 +324,7 @@ async def read_ahead(engine: AsyncEngine, rpc: RpcClient, *, every: bool = False
             for i in await _open_ids(engine, spec, cid, count, every)
         ]
     await read.fetch(rpc, keys)
-    read.decode_all()
+    await read.decode_all()
     return read
 
 
