@@ -343,6 +343,22 @@ class Backfiller:
             filled = sorted(changes.dirty_contracts)
             changes.dirty_contracts.clear()
             await store.write_changes(conn, snap, changes)
+            for a in changes.approvals:  # ledger-state approvals get their transaction
+                await conn.execute(
+                    text(
+                        "UPDATE withdrawal_approvals SET ledger = :ledger, tx_hash = :tx, "
+                        "approved_at = :at WHERE contract_id = :cid AND withdrawal_id = :wid "
+                        "AND signer = :signer AND ledger = 0"
+                    ),
+                    {
+                        "ledger": a.ledger,
+                        "tx": a.tx_hash,
+                        "at": a.approved_at,
+                        "cid": a.contract_id,
+                        "wid": a.withdrawal_id,
+                        "signer": a.signer,
+                    },
+                )
             for cid in filled:
                 row = snap.contracts[cid]
                 await conn.execute(

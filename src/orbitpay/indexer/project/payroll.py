@@ -136,6 +136,9 @@ def stream_cancelled(page: Page, item: Item, ev: pay.StreamCancelled) -> None:
     if owed > 0:
         _payout(page, item, row, ClaimKind.CANCEL, owed)
     if not page.fresh(item, row, STREAM, ev.stream_id):
+        if row.status == StreamStatus.CANCELLED and row.cancelled_at is None:
+            row.cancelled_at = item.raw.ledger_closed_at  # storage does not record it
+            page.out.dirty_streams.add(key)
         return
     row.claimed_amount += owed
     row.refunded_amount = row.total_amount - row.claimed_amount

@@ -148,6 +148,12 @@ def schedule_revoked(page: Page, item: Item, ev: ves.ScheduleRevoked) -> None:
         page.missing(item, SCHEDULE, ev.schedule_id)
         return
     if not page.fresh(item, row, SCHEDULE, ev.schedule_id):
+        # A ledger-state row (storage keeps only the reduced total): the event gives
+        # the unvested amount, hence the total before the revocation.
+        if row.status == ScheduleStatus.REVOKED and row.revoked_amount is None:
+            row.revoked_amount = ev.unvested_amount
+            row.original_total_amount = row.total_amount + ev.unvested_amount
+            page.out.dirty_schedules.add(key)
         return
     vested = vesting_vested(
         row.total_amount,
