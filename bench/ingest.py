@@ -217,13 +217,26 @@ def end_to_end(
     latency_ms: float,
     page_limit: int,
     with_reconcile: bool = False,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
+    """Index the chain in a child process; ``baseline`` runs another checkout's indexer instead.
+
+    A baseline is a checkout of an earlier commit with its own ``.venv`` (e.g. made with
+    ``git worktree add``): its own ``bench/ingest.py --worker`` indexes the same chain into a
+    database migrated by this checkout (later migrations only add columns with defaults and
+    tables), so old and new code are timed side by side on identical input.
+    """
     db_url = create_database(orgs)
+    if baseline is not None:
+        python, script = f"{baseline}/.venv/bin/python", f"{baseline}/bench/ingest.py"
+        with_reconcile = False  # an older worker has no reconcile pass to time
+    else:
+        python, script = sys.executable, __file__
     try:
         proc = subprocess.run(
             [
-                sys.executable,
-                __file__,
+                python,
+                script,
                 "--worker",
                 db_url,
                 rpc_url,
@@ -360,6 +373,15 @@ def run_chain(args: argparse.Namespace, metas: str) -> dict[str, Any]:
                 f"= {rate:,.0f} events/s ({rate / decode_rate:.0%} of decode-only), "
                 f"peak RSS {r['max_rss_mb']:.0f} MB, requests {r['requests']}"
             )
+            if args.baseline:
+                b = end_to_end(url, orgs, ms, args.page_limit, baseline=args.baseline)
+                b_rate = b["events"] / b["seconds"]
+                r["baseline"] = {**b, "rate": b_rate}
+                print(
+                    f"[{metas}] baseline ({args.baseline}) @ {ms:.0f} ms: {b['events']} events "
+                    f"in {b['seconds']:.2f}s = {b_rate:,.0f} events/s, "
+                    f"peak RSS {b['max_rss_mb']:.0f} MB; this checkout {rate / b_rate:.2f}x"
+                )
             for key, what in RECONCILE_PASSES:
                 if key in r:
                     rc = r[key]
@@ -384,6 +406,11 @@ def main() -> None:
     parser.add_argument("--page-limit", type=int, default=2000)
     parser.add_argument(
         "--metas", default="thin,full", help="chains to measure: thin, full (comma-separated)"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also time the indexer of another checkout (with its own .venv) on the same chains",
     )
     parser.add_argument("--serve-devnet", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=3, metavar=("DB", "RPC", "MS"), help=argparse.SUPPRESS)
@@ -417,6 +444,13 @@ def main() -> None:
                 f"{r['seconds']:.2f} | {rate:,.0f} | {rate / decode_rate:.0%} | "
                 f"{r['max_rss_mb']:.0f} MB |"
             )
+            if "baseline" in r:
+                b = r["baseline"]
+                print(
+                    f"| {metas} | baseline, {ms:.0f} ms RPC latency | {b['events']} | "
+                    f"{b['seconds']:.2f} | {b['rate']:,.0f} | {b['rate'] / decode_rate:.0%} | "
+                    f"{b['max_rss_mb']:.0f} MB |"
+                )
     print()
     print("| metas | reconcile pass | entities | contracts | seconds | us/entity |")
     print("|---|---|---|---|---|---|")

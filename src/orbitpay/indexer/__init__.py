@@ -1,4 +1,4 @@
-"""The indexer: getEvents -> decode -> transaction context -> projections, exactly once.
+"""The indexer: source -> decode -> enrich -> project -> store, exactly once.
 
 Entry points (``orbitpay.indexer.service``):
 
@@ -10,9 +10,13 @@ Entry points (``orbitpay.indexer.service``):
   ``orbitpay index --once``, tests and benchmarks use to fill a database;
 - ``reconcile_once(settings, engine, rpc_url)``: ``orbitpay reconcile``.
 
-Modules: ``pipeline`` (paging, prefetch, commit), ``txfetch`` (transaction
-context, ``getTransactions`` ranges with ``getTransaction`` fallback),
-``project`` (pure projection rules), ``store`` (snapshot loads, bulk writes,
-cursors, status), ``reconcile`` (ledger state), ``lock`` (advisory lock),
-``progress`` (catch-up progress).
+Stages: ``sources`` (``rpc``: getEvents lanes in lockstep; ``archive``: the
+SEP-54 data lake; both yield ledger-ordered batches with a resumable
+position), decoding in ``orbitpay.contracts``, ``enrich`` (transaction
+context and typed call records; ``txfetch`` fetches transactions),
+``project`` (one module of rules per contract, typed rows), ``store`` (bulk
+writes, cursors, status, ``coverage``); ``pipeline`` only orchestrates them.
+Beside the stages: ``bootstrap`` and ``reconcile`` (ledger state),
+``backfill`` (claimed ranges from the data lake), ``chain`` (network reset
+detection), ``lock`` (advisory lock), ``progress`` (catch-up progress).
 """

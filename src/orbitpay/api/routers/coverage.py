@@ -10,6 +10,7 @@ set of contracts, so lists stay as cheap as before.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +29,17 @@ router = APIRouter(prefix="/api/coverage", tags=["coverage"], responses=READ_RES
 # seconds late only delays the moment a list turns complete).
 HISTORY_TTL_SECONDS = 2.0
 _MEMO_MAX = 1024
-_memo: dict[tuple[str, ...] | None, tuple[float, dict[str, Any]]] = {}
+_Memo = dict[tuple[str, ...] | None, tuple[float, dict[str, Any]]]
+# One memo per read pool, i.e. per database: two apps in one process (tests, or an API
+# pointed at another database after a restart of its pool) never share answers.
+_memos: weakref.WeakKeyDictionary[ReadPool, _Memo] = weakref.WeakKeyDictionary()
+
+
+def _memo_of(pool: ReadPool) -> _Memo:
+    memo = _memos.get(pool)
+    if memo is None:
+        memo = _memos[pool] = {}
+    return memo
 
 
 async def read(
@@ -41,12 +52,13 @@ async def read(
 
 
 async def history_fields(
-    conn: asyncpg.Connection, contract_ids: Sequence[str] | None
+    pool: ReadPool, conn: asyncpg.Connection, contract_ids: Sequence[str] | None
 ) -> dict[str, Any]:
     """``{"history_complete", "history_from_ledger"}`` of a list over these contracts
-    (``None``: every registered contract)."""
+    (``None``: every registered contract), read on ``conn`` (a connection of ``pool``)."""
     key = tuple(sorted(contract_ids)) if contract_ids is not None else None
     now = time.monotonic()
+    _memo = _memo_of(pool)
     hit = _memo.get(key)
     if hit is not None and now - hit[0] < HISTORY_TTL_SECONDS:
         return hit[1]
@@ -60,11 +72,11 @@ async def history_fields(
 async def history_for(pool: ReadPool, contract_ids: Sequence[str] | None) -> dict[str, Any]:
     """:func:`history_fields`, taking a connection only when the memo has no answer."""
     key = tuple(sorted(contract_ids)) if contract_ids is not None else None
-    hit = _memo.get(key)
+    hit = _memo_of(pool).get(key)
     if hit is not None and time.monotonic() - hit[0] < HISTORY_TTL_SECONDS:
         return hit[1]
     async with pool.connection() as conn:
-        return await history_fields(conn, contract_ids)
+        return await history_fields(pool, conn, contract_ids)
 
 
 def _model(c: coverage.ContractCoverage) -> ContractCoverage:

@@ -99,7 +99,7 @@ async def list_events(request: Request) -> Response:
     values, paging = LIST_QUERY.parse(request)
     contract = values.get("contract")
     async with read_pool(request).connection() as conn:
-        history = await history_fields(conn, [contract] if contract else None)
+        history = await history_fields(read_pool(request), conn, [contract] if contract else None)
         return await list_response(request, SPEC, values, paging, conn, extra=history)
 
 

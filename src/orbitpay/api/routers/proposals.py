@@ -183,5 +183,5 @@ async def list_votes(
     async with res.reads.connection() as conn:
         row = await resolve_entity(conn, proposals, "proposal_id", id, contract, "proposal")
         values = {"contract": row["contract_id"], "proposal": id, "choice": choice}
-        history = await history_fields(conn, [row["contract_id"]])
+        history = await history_fields(res.reads, conn, [row["contract_id"]])
         return await list_response(request, VOTES_SPEC, values, paging, conn, extra=history)

@@ -97,7 +97,7 @@ async def treasury_event_log(
         await require_treasury(conn, addr)
         if wants_csv(request):
             return csv_response(request, EVENTS_SPEC, values, paging, "treasury_events")
-        history = await history_fields(conn, [addr])
+        history = await history_fields(read_pool(request), conn, [addr])
         return await list_response(request, EVENTS_SPEC, values, paging, conn, extra=history)
 
 
