@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.config import Settings
 from orbitpay.db.schema import backfill_ranges, contracts, indexer_cursors
+from orbitpay.enums import Origin
 from orbitpay.indexer import coverage, store
 from orbitpay.indexer.model import ContractInfo
 from orbitpay.indexer.pipeline import Indexer, Prepared
@@ -343,6 +344,13 @@ class Backfiller:
             filled = sorted(changes.dirty_contracts)
             changes.dirty_contracts.clear()
             await store.write_changes(conn, snap, changes)
+            await store.mark_origin(
+                conn,
+                changes,
+                Origin.ARCHIVE,
+                prepared.batch.first_ledger,
+                prepared.batch.position.scanned_to + 1,
+            )
             for a in changes.approvals:  # ledger-state approvals get their transaction
                 await conn.execute(
                     text(

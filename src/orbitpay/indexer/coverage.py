@@ -19,6 +19,7 @@ newest contiguous stretch begins: the ledger from which lists are complete.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,7 +134,7 @@ class ContractCoverage:
             out.append((None, first - 1))
         elif self.first_ledger < first:
             out.append((self.first_ledger, first - 1))
-        out.extend((a[1] + 1, b[0] - 1) for a, b in zip(stretches, stretches[1:], strict=False))
+        out.extend((a[1] + 1, b[0] - 1) for a, b in itertools.pairwise(stretches))
         return out
 
     @property

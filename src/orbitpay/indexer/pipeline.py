@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.config import ConfigError, Settings
 from orbitpay.contracts.registry import decode_event
-from orbitpay.enums import DiscrepancySource
+from orbitpay.enums import CoverageSource, DiscrepancySource, Origin
 from orbitpay.indexer import coverage, store
 from orbitpay.indexer.bootstrap import bootstrap_entities
 from orbitpay.indexer.enrich import enrich
@@ -672,6 +672,10 @@ class Indexer:
                 apply_silent(snap, changes, silent)
             t2 = time.perf_counter()
             await store.write_changes(conn, snap, changes)
+            if prepared.batch.source == CoverageSource.ARCHIVE:
+                await store.mark_origin(
+                    conn, changes, Origin.ARCHIVE, prepared.batch.first_ledger, scanned_to + 1
+                )
             t3 = time.perf_counter()
             await store.save_cursor(
                 conn,

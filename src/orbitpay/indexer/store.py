@@ -44,12 +44,13 @@ from orbitpay.db.schema import (
     withdrawal_approvals,
     withdrawals,
 )
-from orbitpay.enums import ProposalStatus, ScheduleStatus, StreamStatus, WithdrawalStatus
+from orbitpay.enums import Origin, ProposalStatus, ScheduleStatus, StreamStatus, WithdrawalStatus
 from orbitpay.indexer.model import (
     Changes,
     ContractParams,
     ContractRow,
     Discrepancy,
+    Key,
     MemberRow,
     Needs,
     OrganizationRow,
@@ -424,6 +425,46 @@ async def write_changes(conn: AsyncConnection, snap: Snapshot, ch: Changes) -> N
 
 
 # ── cursors and status ───────────────────────────────────────────────────────
+
+
+# The entity tables, their id column, and the set of Changes naming the rows a page touched.
+_ENTITY_IDS: tuple[tuple[Table, str, str], ...] = (
+    (withdrawals, "withdrawal_id", "dirty_withdrawals"),
+    (streams, "stream_id", "dirty_streams"),
+    (vesting_schedules, "schedule_id", "dirty_schedules"),
+    (proposals, "proposal_id", "dirty_proposals"),
+)
+
+
+async def mark_origin(
+    conn: AsyncConnection, ch: Changes, origin: Origin, first_ledger: int, last_ledger: int
+) -> None:
+    """Stamp ``origin`` on the entity rows this page *created* (not those it only updated).
+
+    Rows are inserted with the column's default (``events``); a source other than the
+    RPC (the ledger data lake) then names itself on the rows whose creation it read,
+    i.e. those created inside the page's ledger range, so a row says where it came from.
+    Rows from ledger state (``ledger_state``) or an earlier source are left as they are.
+    """
+    if origin == Origin.EVENTS:
+        return
+    pg = await driver(conn)
+    for table, id_col, dirty_name in _ENTITY_IDS:
+        keys: set[Key] = getattr(ch, dirty_name)
+        if not keys:
+            continue
+        await pg.execute(
+            f'UPDATE "{table.name}" AS t SET origin = $1 '
+            f"FROM unnest($2::text[], $3::int8[]) AS k(contract_id, id) "
+            f"WHERE t.contract_id = k.contract_id AND t.{id_col} = k.id "
+            f"AND t.origin = $4 AND t.created_ledger BETWEEN $5 AND $6",
+            origin.value,
+            [c for c, _ in keys],
+            [i for _, i in keys],
+            Origin.EVENTS.value,
+            first_ledger,
+            last_ledger,
+        )
 
 
 async def read_cursor(

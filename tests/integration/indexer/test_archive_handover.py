@@ -12,8 +12,10 @@ is read from the metas' storage changes on the archive path, while the RPC
 run learns it from the reconciliation, which records a ``reconcile``
 discrepancy and stamps ``state_ledger`` (the entry read); so ``state_ledger``
 and the ``reconcile`` discrepancies are not compared, and the test checks
-instead that the archive run needed fewer corrections. Rows created from
-events keep ``origin = 'events'`` on both paths.
+instead that the archive run needed fewer corrections. ``origin`` names the
+source that created a row: ``archive`` for rows created from the lake's
+ledgers, ``events`` for the RPC's; the test checks both appear where they
+should and then compares the rest.
 """
 
 from __future__ import annotations
@@ -83,12 +85,31 @@ async def _index(eng: AsyncEngine, database_url: str, dn: DevnetHandle, **kw: An
     await index_until_latest(settings, eng, dn.url, progress=False)
 
 
+ENTITY_TABLES = ("withdrawals", "streams", "vesting_schedules", "proposals")
+
+
+async def _origins(eng: AsyncEngine) -> dict[str, int]:
+    """How many entity rows each source created (``origin``), over the entity tables."""
+    from sqlalchemy import text
+
+    out: dict[str, int] = {}
+    async with eng.connect() as conn:
+        for table in ENTITY_TABLES:
+            for origin, n in await conn.execute(
+                text(f"SELECT origin, count(*) FROM {table} GROUP BY origin")
+            ):
+                out[origin] = out.get(origin, 0) + int(n)
+    return out
+
+
 async def _comparable(eng: AsyncEngine) -> tuple[dict[str, Any], int]:
-    """The table snapshot without ``state_ledger`` and ``reconcile`` discrepancies, and
-    how many of those there were."""
+    """The table snapshot without ``state_ledger``, ``origin`` and ``reconcile``
+    discrepancies, and how many of those there were."""
     from sqlalchemy import text
 
     async with eng.begin() as conn:
+        for table in ENTITY_TABLES:
+            await conn.execute(text(f"UPDATE {table} SET origin = 'events'"))
         corrections = int(
             await conn.scalar(text("SELECT count(*) FROM discrepancies WHERE source = 'reconcile'"))
             or 0
@@ -119,12 +140,16 @@ async def test_archive_then_rpc_equals_a_full_retention_run(
 ) -> None:
     assert short.chain.oldest_ledger > short.chain.genesis_ledger + 100_000
     await _index(eng, database_url, full)
+    assert set(await _origins(eng)) == {"events"}
     want_cursors = await _cursors(eng)
     want, want_corrections = await _comparable(eng)
     await truncate_all(eng)
 
     url = lake_dir.as_uri() if via == "file" else f"{short.url}/lake"
     await _index(eng, database_url, short, archive_url=url)
+    origins = await _origins(eng)
+    assert origins.get("archive", 0) > 0  # created from the lake's ledgers, and said so
+    assert set(origins) <= {"archive", "events"}
     got_cursors = await _cursors(eng)
     got, got_corrections = await _comparable(eng)
     assert got_corrections < want_corrections  # the metas said what no event says

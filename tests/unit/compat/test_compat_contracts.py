@@ -8,8 +8,8 @@ import pytest
 from compat_kit import account, contract
 from stellar_sdk import Address, xdr
 
-from orbitpay.contracts.registry import decode_event
 from orbitpay.contracts.governance import vote_choice as _choice
+from orbitpay.contracts.registry import decode_event
 from orbitpay.indexer.reconcile import _variant
 from orbitpay.stellar import scval as sv
 from orbitpay.stellar.ledger import decode_entry, instance_key, key_of_entry, persistent_key

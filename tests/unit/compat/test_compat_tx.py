@@ -23,8 +23,8 @@ from compat_kit import (
 from stellar_sdk import xdr
 
 from orbitpay.contracts.registry import decode_event
-from orbitpay.indexer.model import ContractInfo, Item
 from orbitpay.indexer.enrich import resolve
+from orbitpay.indexer.model import ContractInfo, Item
 from orbitpay.stellar import scval as sv
 from orbitpay.stellar.fastxdr import Unsupported, envelope_calls_fast
 from orbitpay.stellar.rpc import RawEvent, TxInfo

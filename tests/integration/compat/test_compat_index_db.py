@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from compat_kit import (
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.unit.compat.compat_kit import (
     PASSPHRASE,
     account,
     authorized,
@@ -24,8 +26,6 @@ from compat_kit import (
     source_auth,
     tx_json,
 )
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.config import load_settings
 from orbitpay.db.schema import discrepancies, events, vesting_schedules
