@@ -175,6 +175,15 @@ class CoverageSource(StrEnum):
     LEDGER_STATE = "ledger_state"
 
 
+class BackfillState(StrEnum):
+    """A backfill range's state: waiting for a worker (pending), held by one whose heartbeat
+    is fresh (claimed; a stale claim is taken over), or read to its end (done)."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+
+
 def check_in(column: str, values: type[StrEnum]) -> str:
     """The SQL of a CHECK constraint allowing exactly ``values``: ``kind IN ('a', 'b')``.
 

@@ -49,6 +49,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from orbitpay.enums import (
     ApiKeyScope,
+    BackfillState,
     ClaimKind,
     ContractKind,
     CoverageSource,
@@ -513,12 +514,12 @@ backfill_ranges = Table(
     Column("from_ledger", Integer, nullable=False),
     Column("to_ledger", Integer, nullable=False),
     Column("contract_ids", ARRAY(Text), nullable=False),
-    Column("state", Text, nullable=False, server_default="pending"),
+    Column("state", Text, nullable=False, server_default=BackfillState.PENDING.value),
     Column("claimed_by", Text, nullable=True),
     Column("heartbeat_at", DateTime(timezone=True), nullable=True),
     Column("next_ledger", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
-    CheckConstraint("state IN ('pending', 'claimed', 'done')", name="state"),
+    CheckConstraint(check_in("state", BackfillState), name="state"),
     CheckConstraint("from_ledger <= to_ledger", name="range"),
     UniqueConstraint("from_ledger", "to_ledger", "contract_ids"),
     Index(None, "state", "from_ledger"),

@@ -21,6 +21,7 @@ from orbitpay.db.engine import create_engine
 from orbitpay.db.schema import metadata
 from orbitpay.enums import (
     ApiKeyScope,
+    BackfillState,
     ClaimKind,
     ContractKind,
     CoverageSource,
@@ -45,6 +46,7 @@ GUARDED: dict[tuple[str, str], type[StrEnum]] = {
     ("votes", "choice"): VoteChoice,
     ("api_keys", "scope"): ApiKeyScope,
     ("coverage", "source"): CoverageSource,
+    ("backfill_ranges", "state"): BackfillState,
     **{
         (table, "origin"): Origin
         for table in (
@@ -134,8 +136,9 @@ def test_migration_and_schema_build_the_same_checks(
     metadata_checks: dict[tuple[str, str], str],
 ) -> None:
     assert migrated_checks == metadata_checks
-    # Not vacuous: the value sets, the amount invariants and coverage's range are all there.
-    assert len(migrated_checks) == len(GUARDED) + 3
+    # Not vacuous: the value sets, the two amount invariants and the ledger ranges of
+    # coverage and backfill_ranges are all there.
+    assert len(migrated_checks) == len(GUARDED) + 4
 
 
 def test_value_parser_reads_quotes_and_skips_other_checks() -> None:
