@@ -11,7 +11,6 @@ tables as one uninterrupted worker, and no range is done twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,30 +34,6 @@ from orbitpay.stellar.datalake import DataLake
 from orbitpay.stellar.rpc import RpcClient
 
 SECTIONS = ("withdrawals", "streams", "schedules", "members")
-
-
-@pytest.fixture
-async def eng(clean_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    yield clean_engine
-    await truncate_all(clean_engine)
-
-
-@pytest.fixture(scope="module")
-def lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("lake")
-
-
-@pytest.fixture(scope="module")
-def short(lake_dir: Path) -> Iterator[DevnetHandle]:
-    with start_background_devnet(
-        "demo",
-        seed=1,
-        live=False,
-        retention_ledgers=86_400,
-        archive=lake_dir,
-        archive_ledgers_per_file=1000,
-    ) as dn:
-        yield dn
 
 
 async def _indexed(eng: AsyncEngine, database_url: str, dn: DevnetHandle) -> Settings:

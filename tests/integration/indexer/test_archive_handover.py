@@ -20,7 +20,7 @@ should and then compares the rest.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,32 +37,7 @@ from orbitpay.indexer.service import index_until_latest
 from orbitpay.indexer.sources.archive import ArchiveGap
 from orbitpay.stellar.datalake import PassphraseMismatch
 
-RETENTION = 86_400
-PER_FILE = 1000  # one ledger per object would be ~600,000 files for the demo's 35 days
-
-
-@pytest.fixture
-async def eng(clean_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    yield clean_engine
-    await truncate_all(clean_engine)
-
-
-@pytest.fixture(scope="module")
-def lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("lake")
-
-
-@pytest.fixture(scope="module")
-def short(lake_dir: Path) -> Iterator[DevnetHandle]:
-    with start_background_devnet(
-        "demo",
-        seed=1,
-        live=False,
-        retention_ledgers=RETENTION,
-        archive=lake_dir,
-        archive_ledgers_per_file=PER_FILE,
-    ) as dn:
-        yield dn
+PER_FILE = 1000  # ledgers per lake file: conftest's LAKE_PER_FILE, which `short` writes
 
 
 @pytest.fixture(scope="module")

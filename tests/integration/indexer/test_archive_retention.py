@@ -10,13 +10,11 @@ discrepancy says an entity is not indexed or that an event is older than its row
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.conftest import truncate_all
 from tests.e2e.test_indexer_helpers import expected_state, indexed_state, register_devnet_orgs
 
 from orbitpay.config import load_settings
@@ -24,12 +22,6 @@ from orbitpay.db.schema import discrepancies, events, streams
 from orbitpay.indexer.service import index_until_latest
 
 SECTIONS = ("withdrawals", "streams", "schedules", "members")
-
-
-@pytest.fixture
-async def eng(clean_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    yield clean_engine
-    await truncate_all(clean_engine)
 
 
 def _proposals(section: dict[Any, Any]) -> dict[Any, Any]:

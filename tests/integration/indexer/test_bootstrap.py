@@ -6,14 +6,13 @@ withdrawals) over HTTP from this process; its state dump is the ground truth.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from stellar_sdk import Keypair, StrKey
-from tests.conftest import truncate_all
 from tests.e2e.test_indexer_helpers import expected_state, indexed_state, register_devnet_orgs
 
 from orbitpay.config import load_settings
@@ -35,21 +34,6 @@ from orbitpay.stellar.rpc import RpcClient
 
 ENTITY_TABLES = (withdrawals, streams, vesting_schedules, proposals)
 SECTIONS = ("withdrawals", "streams", "schedules", "members")
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[Any]:
-    from orbitpay.devnet.server import start_background_devnet
-
-    handle = start_background_devnet(scenario="demo", seed=1, live=False)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-async def eng(clean_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    yield clean_engine
-    await truncate_all(clean_engine)
 
 
 @pytest.fixture

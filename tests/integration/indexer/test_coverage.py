@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.conftest import truncate_all
 from tests.e2e.test_indexer_helpers import register_devnet_orgs
 
 from orbitpay.api.app import create_app
@@ -37,12 +35,6 @@ from orbitpay.stellar.datalake import DataLake
 from orbitpay.stellar.rpc import RpcClient
 
 RETENTION = 86_400  # ~5 days of a ~35-day demo
-
-
-@pytest.fixture
-async def eng(clean_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    yield clean_engine
-    await truncate_all(clean_engine)
 
 
 async def _api(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:

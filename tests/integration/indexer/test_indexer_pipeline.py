@@ -7,7 +7,7 @@ runs must leave every indexed table identical, row for row.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -41,12 +41,6 @@ def devnet(request: pytest.FixtureRequest) -> Iterator[Any]:
         )
     yield handle
     handle.stop()
-
-
-@pytest.fixture
-async def eng(clean_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    yield clean_engine
-    await truncate_all(clean_engine)
 
 
 async def _fresh(eng: AsyncEngine, devnet: Any) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.conftest import truncate_all
 from tests.e2e.test_indexer_helpers import (
     comparable,
     diff,
@@ -42,12 +41,6 @@ def short_retention() -> Iterator[Any]:
     handle = start_background_devnet(scenario="demo", seed=2, live=False, retention_ledgers=300_000)
     yield handle
     handle.stop()
-
-
-@pytest.fixture
-async def eng(clean_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    yield clean_engine
-    await truncate_all(clean_engine)
 
 
 async def _count(engine: AsyncEngine, table: Any) -> int:

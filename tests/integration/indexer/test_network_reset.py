@@ -22,7 +22,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.conftest import truncate_all
 from tests.e2e.test_indexer_helpers import (
     expected_state,
     indexed_state,
@@ -39,12 +38,6 @@ from orbitpay.devnet.server import DevnetHandle, start_background_devnet
 from orbitpay.indexer.chain import NetworkReset
 from orbitpay.indexer.service import index_until_latest, run_indexer
 from orbitpay.observability.metrics import NETWORK_RESETS
-
-
-@pytest.fixture
-async def eng(clean_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    yield clean_engine
-    await truncate_all(clean_engine)
 
 
 def _advance(handle: DevnetHandle, ledgers: int) -> None:

@@ -6,13 +6,10 @@ correct what is wrong, from entries never older than the rows they touch.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.conftest import truncate_all
 from tests.e2e.test_indexer_helpers import register_devnet_orgs
 
 from orbitpay.config import load_settings
@@ -28,21 +25,6 @@ COUNTERS = {
     "VestingContract": "ScheduleCount",
     "GovernanceContract": "ProposalCount",
 }
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[Any]:
-    from orbitpay.devnet.server import start_background_devnet
-
-    handle = start_background_devnet(scenario="demo", seed=1, live=False)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-async def eng(clean_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    yield clean_engine
-    await truncate_all(clean_engine)
 
 
 async def _indexed(eng: AsyncEngine, demo: Any) -> None:
