@@ -10,62 +10,20 @@ claim at once (same host) and continues at the range's ``next_ledger``.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from orbitpay.db.engine import create_engine
-from orbitpay.db.migrate import upgrade
 from orbitpay.db.schema import backfill_ranges
-from tests.conftest import create_database, drop_database
+from tests.e2e.db_helpers import index_in_process, new_database, with_engine
 from tests.e2e.helpers import ORBITPAY, clean_env
-from tests.e2e.test_indexer_helpers import register_devnet_orgs, table_snapshot
+from tests.e2e.test_indexer_helpers import table_snapshot
 
 pytestmark = pytest.mark.e2e
-
-
-def _with_engine(url: str, fn: Any) -> Any:
-    async def go() -> Any:
-        engine = create_engine(url, pool_size=2)
-        try:
-            return await fn(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
-
-
-@pytest.fixture
-def databases(postgres_available: None) -> Iterator[list[str]]:
-    made: list[str] = []
-    yield made
-    for url in made:
-        drop_database(url)
-
-
-def _new_db(made: list[str]) -> str:
-    url = create_database("orbitpay_bf")
-    upgrade(url)
-    made.append(url)
-    return url
-
-
-def _index(db: str, rpc_url: str, chain: Any) -> None:
-    from orbitpay.config import load_settings
-    from orbitpay.indexer.service import index_until_latest
-
-    async def go(engine: Any) -> None:
-        await register_devnet_orgs(engine, chain)
-        s = load_settings(database_url=db, rpc_url=rpc_url)
-        await index_until_latest(s, engine, rpc_url, progress=False)
-
-    _with_engine(db, go)
 
 
 def _done_ledgers(db: str) -> int:
@@ -80,7 +38,7 @@ def _done_ledgers(db: str) -> int:
             )
         return int(value or 0)
 
-    return int(_with_engine(db, go))
+    return int(with_engine(db, go))
 
 
 def test_backfill_killed_then_rerun_ends_with_the_same_tables(
@@ -100,10 +58,10 @@ def test_backfill_killed_then_rerun_ends_with_the_same_tables(
     try:
         chain = handle.chain
         since = str(chain.genesis_ledger)
-        reference = _new_db(databases)
-        db = _new_db(databases)
+        reference = new_database(databases, "orbitpay_bf")
+        db = new_database(databases, "orbitpay_bf")
         for url in (reference, db):
-            _index(url, handle.url, chain)
+            index_in_process(url, handle.url, chain)
         common = {"ORBITPAY_RPC_URL": handle.url, "ORBITPAY_ARCHIVE_URL": lake.as_uri()}
         once = subprocess.run(
             [*ORBITPAY, "backfill", "--since", since],
@@ -115,7 +73,7 @@ def test_backfill_killed_then_rerun_ends_with_the_same_tables(
         )
         assert once.returncode == 0, once.stderr[-3000:]
         assert "ledgers/s" in once.stdout
-        want = _with_engine(reference, table_snapshot)
+        want = with_engine(reference, table_snapshot)
         total = _done_ledgers(reference)
 
         env = clean_env(ORBITPAY_DATABASE_URL=db, **common)
@@ -145,7 +103,7 @@ def test_backfill_killed_then_rerun_ends_with_the_same_tables(
             timeout=600,
         )
         assert final.returncode == 0, final.stderr[-3000:]
-        got = _with_engine(db, table_snapshot)
+        got = with_engine(db, table_snapshot)
         differ = {t: (len(want[t]), len(got[t])) for t in want if got[t] != want[t]}
         assert not differ, (differ, kills)
         assert _done_ledgers(db) == total
@@ -173,7 +131,7 @@ def test_bad_lakes_through_the_cli_are_one_line_each(databases: list[str], tmp_p
     ) as handle:
         chain = handle.chain
         org = chain.organizations()[0]
-        db = _new_db(databases)
+        db = new_database(databases, "orbitpay_bf")
         wrong = tmp_path / "wrong"
         shutil.copytree(lake, wrong)
         config = json.loads((wrong / ".config.json").read_text())

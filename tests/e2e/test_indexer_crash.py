@@ -9,21 +9,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from orbitpay.db.engine import create_engine
-from orbitpay.db.migrate import upgrade
 from orbitpay.db.schema import events, indexer_cursors
-from tests.conftest import create_database, drop_database
+from tests.e2e.db_helpers import index_in_process, new_database, with_engine
 from tests.e2e.helpers import ORBITPAY, clean_env
 from tests.e2e.test_indexer_helpers import (
     comparable,
@@ -37,44 +33,6 @@ from tests.e2e.test_indexer_helpers import (
 pytestmark = pytest.mark.e2e
 
 
-def _with_engine(url: str, fn: Any) -> Any:
-    async def go() -> Any:
-        engine = create_engine(url, pool_size=2)
-        try:
-            return await fn(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
-
-
-def _index_in_process(db: str, rpc_url: str, chain: Any, **settings: Any) -> None:
-    from orbitpay.config import load_settings
-    from orbitpay.indexer.service import index_until_latest
-
-    async def go(engine: Any) -> None:
-        await register_devnet_orgs(engine, chain)
-        s = load_settings(database_url=db, rpc_url=rpc_url, **settings)
-        await index_until_latest(s, engine, rpc_url, progress=False)
-
-    _with_engine(db, go)
-
-
-@pytest.fixture
-def databases(postgres_available: None) -> Iterator[list[str]]:
-    made: list[str] = []
-    yield made
-    for url in made:
-        drop_database(url)
-
-
-def _new_db(made: list[str]) -> str:
-    url = create_database("orbitpay_idx")
-    upgrade(url)
-    made.append(url)
-    return url
-
-
 def test_sigkill_at_random_moments_then_restart_ends_with_the_same_tables(
     databases: list[str], tmp_path: Path
 ) -> None:
@@ -82,12 +40,12 @@ def test_sigkill_at_random_moments_then_restart_ends_with_the_same_tables(
 
     handle = start_background_devnet(scenario="load", seed=7, live=False, events=24_000)
     try:
-        reference = _new_db(databases)
-        _index_in_process(reference, handle.url, handle.chain)
-        want = _with_engine(reference, table_snapshot)
+        reference = new_database(databases, "orbitpay_idx")
+        index_in_process(reference, handle.url, handle.chain)
+        want = with_engine(reference, table_snapshot)
 
-        db = _new_db(databases)
-        _with_engine(db, lambda e: register_devnet_orgs(e, handle.chain))
+        db = new_database(databases, "orbitpay_idx")
+        with_engine(db, lambda e: register_devnet_orgs(e, handle.chain))
         env = clean_env(ORBITPAY_DATABASE_URL=db, ORBITPAY_RPC_URL=handle.url)
         rng = random.Random(20261129)
         progress: list[int] = []
@@ -111,13 +69,13 @@ def test_sigkill_at_random_moments_then_restart_ends_with_the_same_tables(
                 stderr=subprocess.DEVNULL,
             )
             deadline = time.monotonic() + 120
-            while _with_engine(db, committed) < target * total and time.monotonic() < deadline:
+            while with_engine(db, committed) < target * total and time.monotonic() < deadline:
                 assert proc.poll() is None, "the indexer finished before it could be killed"
                 time.sleep(0.05)
             time.sleep(rng.uniform(0.0, 0.1))
             proc.kill()  # SIGKILL: no cleanup, no final commit
             proc.wait(timeout=30)
-            progress.append(_with_engine(db, committed))
+            progress.append(with_engine(db, committed))
         assert 0 < progress[0] and progress[-1] < total  # killed during catch-up
         assert progress == sorted(progress)  # committed work is never lost
 
@@ -130,11 +88,11 @@ def test_sigkill_at_random_moments_then_restart_ends_with_the_same_tables(
             timeout=600,
         )
         assert final.returncode == 0, final.stderr[-3000:]
-        got = _with_engine(db, table_snapshot)
+        got = with_engine(db, table_snapshot)
         differ = {t: (len(want[t]), len(got[t])) for t in want if got[t] != want[t]}
         assert not differ, (differ, progress)
         expected = expected_state(handle.chain.state_dump())
-        assert diff(expected, comparable(_with_engine(db, indexed_state))) == []
+        assert diff(expected, comparable(with_engine(db, indexed_state))) == []
     finally:
         handle.stop()
 
@@ -148,25 +106,25 @@ def test_twenty_percent_rpc_faults_end_with_the_same_tables(databases: list[str]
     faults = FaultConfig(share, share, share, share, retry_after=1, timeout_seconds=1.5, seed=5)
     faulty = start_background_devnet(scenario="demo", seed=3, live=False, faults=faults)
     try:
-        reference = _new_db(databases)
-        _index_in_process(reference, clean.url, clean.chain)
-        want = _with_engine(reference, table_snapshot)
+        reference = new_database(databases, "orbitpay_idx")
+        index_in_process(reference, clean.url, clean.chain)
+        want = with_engine(reference, table_snapshot)
 
-        db = _new_db(databases)
-        _index_in_process(db, faulty.url, faulty.chain, rpc_timeout=0.5, rpc_max_retries=12)
+        db = new_database(databases, "orbitpay_idx")
+        index_in_process(db, faulty.url, faulty.chain, rpc_timeout=0.5, rpc_max_retries=12)
         assert sum(faults.counts.values()) >= 10, faults.counts
         assert set(faults.counts) == {"503", "429", "timeout", "malformed"}
-        got = _with_engine(db, table_snapshot)
+        got = with_engine(db, table_snapshot)
         for table in want:
             assert got[table] == want[table], table
         expected = expected_state(faulty.chain.state_dump())
-        assert diff(expected, comparable(_with_engine(db, indexed_state))) == []
+        assert diff(expected, comparable(with_engine(db, indexed_state))) == []
 
         async def cursor(engine: Any) -> int:
             async with engine.connect() as conn:
                 return int(await conn.scalar(select(func.min(indexer_cursors.c.last_ledger))) or 0)
 
-        assert _with_engine(db, cursor) == faulty.chain.latest_ledger
+        assert with_engine(db, cursor) == faulty.chain.latest_ledger
     finally:
         clean.stop()
         faulty.stop()

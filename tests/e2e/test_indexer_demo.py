@@ -6,7 +6,6 @@ runs as a real ``orbitpay`` process against it, as in production.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from orbitpay.db.engine import create_engine
 from orbitpay.db.migrate import upgrade
 from orbitpay.db.schema import discrepancies, indexer_cursors, indexer_status, proposals
 from tests.conftest import create_database, drop_database
+from tests.e2e.db_helpers import with_engine
 from tests.e2e.helpers import clean_env, run
 from tests.e2e.test_indexer_helpers import (
     comparable,
@@ -48,28 +47,17 @@ def db(postgres_available: None) -> Iterator[str]:
     drop_database(url)
 
 
-def _with_engine(url: str, fn: Any) -> Any:
-    async def go() -> Any:
-        engine = create_engine(url, pool_size=2)
-        try:
-            return await fn(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
-
-
 def test_index_once_equals_the_devnet_state_and_is_idempotent(
     devnet: Any, db: str, tmp_path: Path
 ) -> None:
-    _with_engine(db, lambda e: register_devnet_orgs(e, devnet.chain))
+    with_engine(db, lambda e: register_devnet_orgs(e, devnet.chain))
     env = clean_env(ORBITPAY_DATABASE_URL=db, ORBITPAY_RPC_URL=devnet.url)
 
     first = run(["index", "--once"], env, tmp_path, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
 
     expected = expected_state(devnet.chain.state_dump())
-    actual = comparable(_with_engine(db, indexed_state))
+    actual = comparable(with_engine(db, indexed_state))
     assert diff(expected, actual) == []
     # the demo exercises every kind of row
     for section in ("streams", "stream_payouts", "schedules", "vesting_claims", "proposals"):
@@ -86,15 +74,15 @@ def test_index_once_equals_the_devnet_state_and_is_idempotent(
             st = (await conn.execute(select(indexer_status))).one()
         return cur, st
 
-    cursors, st = _with_engine(db, status)
+    cursors, st = with_engine(db, status)
     latest = devnet.chain.latest_ledger
     assert [c.last_ledger for c in cursors] == [latest]
     assert st.rpc_status == "ok" and st.rpc_latest_ledger == latest and st.gap_from_ledger is None
 
-    before = _with_engine(db, table_snapshot)
+    before = with_engine(db, table_snapshot)
     second = run(["index", "--once"], env, tmp_path, timeout=300)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert _with_engine(db, table_snapshot) == before
+    assert with_engine(db, table_snapshot) == before
 
 
 def test_silent_finalize_becomes_rejected_through_reconciliation(
@@ -116,14 +104,14 @@ def test_silent_finalize_becomes_rejected_through_reconciliation(
         settings = load_settings(database_url=db, rpc_url=devnet.url)
         await index_until_latest(settings, engine, devnet.url, reconcile_after=False)
 
-    _with_engine(db, index)
+    with_engine(db, index)
 
     async def statuses(engine: Any) -> dict[tuple[str, int], str]:
         async with engine.connect() as conn:
             rows = (await conn.execute(select(proposals))).all()
         return {(r.contract_id, r.proposal_id): r.status for r in rows}
 
-    before = _with_engine(db, statuses)
+    before = with_engine(db, statuses)
     assert all(before[key] == "active" for key in silent)  # no event: the indexer cannot know
 
     env = clean_env(ORBITPAY_DATABASE_URL=db, ORBITPAY_RPC_URL=devnet.url)
@@ -131,7 +119,7 @@ def test_silent_finalize_becomes_rejected_through_reconciliation(
     assert out.returncode == 0, out.stdout + out.stderr
     assert "rejected" in out.stdout
 
-    after = _with_engine(db, statuses)
+    after = with_engine(db, statuses)
     assert all(after[key] == "rejected" for key in silent)
 
     async def found(engine: Any) -> list[Any]:
@@ -144,7 +132,7 @@ def test_silent_finalize_becomes_rejected_through_reconciliation(
                 ).all()
             )
 
-    rows = _with_engine(db, found)
+    rows = with_engine(db, found)
     recorded = {
         (r.contract_id, int(r.entity_id))
         for r in rows
@@ -157,7 +145,7 @@ def test_silent_finalize_becomes_rejected_through_reconciliation(
 
     again = run(["reconcile"], env, tmp_path, timeout=120)
     assert again.returncode == 0 and "0 differences" in again.stdout
-    assert len(_with_engine(db, found)) == len(rows)
+    assert len(with_engine(db, found)) == len(rows)
 
 
 def test_passphrase_mismatch_is_one_line_and_fatal(devnet: Any, db: str, tmp_path: Path) -> None:
