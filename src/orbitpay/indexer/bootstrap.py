@@ -572,25 +572,24 @@ async def _entities(
     by_key = read.entries
     rows = await _load(engine, spec, cid, ids)
     approvals = await _load_approvals(engine, cid, ids) if spec.entity == "withdrawal" else {}
+
+    async def note(eid: int, field: str, chain: Any, message: str, ledger: int) -> None:
+        """Record a finding about entity ``eid`` of this kind (no indexed value to show)."""
+        finding = Finding(cid, spec.entity, str(eid), field, None, chain, message)
+        await record_finding(engine, rep, finding, ledger)
+
     for key, eid in keys.items():
         rep.checked += 1
         entry = by_key.get(key)
         if entry is None:
             rep.missing += 1
             held = " (the indexed row is kept as it is)" if eid in rows else " (not indexed)"
-            await record_finding(
-                engine,
-                rep,
-                Finding(
-                    cid,
-                    spec.entity,
-                    str(eid),
-                    "entry",
-                    None,
-                    None,
-                    f"{spec.entity} {eid}: no ledger entry {spec.variant}({eid}) "
-                    f"(archived and evicted, or never stored){held}",
-                ),
+            await note(
+                eid,
+                "entry",
+                None,
+                f"{spec.entity} {eid}: no ledger entry {spec.variant}({eid}) "
+                f"(archived and evicted, or never stored){held}",
                 latest,
             )
             continue
@@ -610,35 +609,21 @@ async def _entities(
             state = spec.decode(value, eid)
         except (StateError, ValueError) as exc:
             rep.undecodable += 1
-            await record_finding(
-                engine,
-                rep,
-                Finding(
-                    cid,
-                    spec.entity,
-                    str(eid),
-                    "entry",
-                    None,
-                    None,
-                    f"{spec.entity} {eid}: undecodable entry, not written: {exc}",
-                ),
+            await note(
+                eid,
+                "entry",
+                None,
+                f"{spec.entity} {eid}: undecodable entry, not written: {exc}",
                 modified,
             )
             continue
         for name, chain in state.clamped.items():
-            await record_finding(
-                engine,
-                rep,
-                Finding(
-                    cid,
-                    spec.entity,
-                    str(eid),
-                    name,
-                    None,
-                    chain,
-                    f"{spec.entity} {eid} {name} {chain} is beyond what the column holds "
-                    "(BIGINT, or a time after 9999); stored clamped",
-                ),
+            await note(
+                eid,
+                name,
+                chain,
+                f"{spec.entity} {eid} {name} {chain} is beyond what the column holds "
+                "(BIGINT, or a time after 9999); stored clamped",
                 modified,
             )
         if not correct:
