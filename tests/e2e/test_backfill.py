@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from orbitpay.db.schema import backfill_ranges
 from tests.e2e.db_helpers import index_in_process, new_database, with_engine
-from tests.e2e.helpers import ORBITPAY, clean_env
+from tests.e2e.helpers import ORBITPAY, clean_env, run
 from tests.e2e.test_indexer_helpers import table_snapshot
 
 pytestmark = pytest.mark.e2e
@@ -63,12 +63,10 @@ def test_backfill_killed_then_rerun_ends_with_the_same_tables(
         for url in (reference, db):
             index_in_process(url, handle.url, chain)
         common = {"ORBITPAY_RPC_URL": handle.url, "ORBITPAY_ARCHIVE_URL": lake.as_uri()}
-        once = subprocess.run(
-            [*ORBITPAY, "backfill", "--since", since],
-            env=clean_env(ORBITPAY_DATABASE_URL=reference, **common),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
+        once = run(
+            ["backfill", "--since", since],
+            clean_env(ORBITPAY_DATABASE_URL=reference, **common),
+            tmp_path,
             timeout=600,
         )
         assert once.returncode == 0, once.stderr[-3000:]
@@ -94,14 +92,7 @@ def test_backfill_killed_then_rerun_ends_with_the_same_tables(
             proc.wait(timeout=30)
             kills.append(_done_ledgers(db))
         assert 0 < kills[0] <= kills[1] < total
-        final = subprocess.run(
-            [*ORBITPAY, "backfill", "--since", since],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        final = run(["backfill", "--since", since], env, tmp_path, timeout=600)
         assert final.returncode == 0, final.stderr[-3000:]
         got = with_engine(db, table_snapshot)
         differ = {t: (len(want[t]), len(got[t])) for t in want if got[t] != want[t]}

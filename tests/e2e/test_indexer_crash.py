@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from orbitpay.db.schema import events, indexer_cursors
 from tests.e2e.db_helpers import index_in_process, new_database, with_engine
-from tests.e2e.helpers import ORBITPAY, clean_env
+from tests.e2e.helpers import ORBITPAY, clean_env, run
 from tests.e2e.test_indexer_helpers import (
     comparable,
     diff,
@@ -79,14 +79,7 @@ def test_sigkill_at_random_moments_then_restart_ends_with_the_same_tables(
         assert 0 < progress[0] and progress[-1] < total  # killed during catch-up
         assert progress == sorted(progress)  # committed work is never lost
 
-        final = subprocess.run(
-            [*ORBITPAY, "index", "--once"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        final = run(["index", "--once"], env, tmp_path, timeout=600)
         assert final.returncode == 0, final.stderr[-3000:]
         got = with_engine(db, table_snapshot)
         differ = {t: (len(want[t]), len(got[t])) for t in want if got[t] != want[t]}
