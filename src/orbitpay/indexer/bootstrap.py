@@ -358,6 +358,13 @@ async def bootstrap_contract(
     if info is None:
         raise ValueError(f"contract {contract!r} is not registered")
     cid, kind = info["contract_id"], info["kind"]
+
+    async def note(field: str, chain: Any, message: str, ledger: int) -> None:
+        """Record a finding about the contract itself (no indexed value to show)."""
+        await record_finding(
+            engine, rep, Finding(cid, "contract", cid, field, None, chain, message), ledger
+        )
+
     rep.contracts += 1
     through = await indexed_through(engine, rpc, cid, start_ledger)
     ikey = instance_key(cid)
@@ -367,19 +374,11 @@ async def bootstrap_contract(
     latest = read.latest
     if inst is None:
         rep.missing += 1
-        await record_finding(
-            engine,
-            rep,
-            Finding(
-                cid,
-                "contract",
-                cid,
-                "instance",
-                None,
-                None,
-                f"{kind} contract {cid}: its instance entry is not on the ledger "
-                "(archived and evicted, or never deployed); nothing can be read",
-            ),
+        await note(
+            "instance",
+            None,
+            f"{kind} contract {cid}: its instance entry is not on the ledger "
+            "(archived and evicted, or never deployed); nothing can be read",
             latest,
         )
         return rep
@@ -391,12 +390,7 @@ async def bootstrap_contract(
         _, storage = read.decoded(inst)
     except Exception as exc:  # any XDR/shape error: report, never guess
         rep.undecodable += 1
-        await record_finding(
-            engine,
-            rep,
-            Finding(cid, "contract", cid, "instance", None, None, f"undecodable instance: {exc}"),
-            modified,
-        )
+        await note("instance", None, f"undecodable instance: {exc}", modified)
         return rep
     if not isinstance(storage, dict):
         return rep
@@ -412,18 +406,10 @@ async def bootstrap_contract(
     count = storage.get(spec.counter, 0)
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         rep.undecodable += 1
-        await record_finding(
-            engine,
-            rep,
-            Finding(
-                cid,
-                "contract",
-                cid,
-                spec.counter,
-                None,
-                count,
-                f"{kind} contract {cid}: {spec.counter} is not a count: {count!r}",
-            ),
+        await note(
+            spec.counter,
+            count,
+            f"{kind} contract {cid}: {spec.counter} is not a count: {count!r}",
             modified,
         )
         return rep
