@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from orbitpay.db.errors import is_connection_error
 from orbitpay.db.readpool import PoolClosed
 from orbitpay.observability.logging import get_logger
 
@@ -54,11 +55,9 @@ _STATUS_CODES = {
 # restart or a failover, short enough not to keep dashboards dark.
 RETRY_AFTER_SECONDS = 5
 RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-# Server answers that mean "no session now" rather than "this statement is wrong":
-# admin/crash shutdown, starting up, too many connections.
-CONNECTION_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 # Errors a database failure can arrive as, from the read pool (asyncpg) or an engine
-# (SQLAlchemy wraps asyncpg's errors); each is checked by ``is_connection_error``.
+# (SQLAlchemy wraps asyncpg's errors); each is checked by ``is_connection_error``
+# (orbitpay.db.errors, shared with the indexer).
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
@@ -66,31 +65,6 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     PoolClosed,
     DBAPIError,
 )
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    """Whether ``exc`` (or an error it wraps) means the database could not be reached.
-
-    SQLAlchemy's errors hold the driver's in ``orig``, whose ``__cause__`` is asyncpg's
-    own: the chain is followed a few links deep.
-    """
-    link: BaseException | None = exc
-    for _ in range(4):
-        if link is None:
-            return False
-        if isinstance(link, OSError | PoolClosed | asyncpg.PostgresConnectionError):
-            return True  # refused, reset, timed out; lost mid-statement (class 08)
-        if isinstance(link, asyncpg.PostgresError) and link.sqlstate in CONNECTION_SQLSTATES:
-            return True
-        if isinstance(link, asyncpg.InterfaceError) and "connection is closed" in str(link):
-            return True
-        if isinstance(link, DBAPIError):
-            if link.connection_invalidated:
-                return True
-            link = link.orig
-        else:
-            link = link.__cause__
-    return False
 
 
 def data_error(exc: BaseException) -> asyncpg.PostgresError | None:

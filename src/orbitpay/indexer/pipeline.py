@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.config import ConfigError, Settings
 from orbitpay.contracts.registry import decode_event
+from orbitpay.db.errors import is_connection_error as is_db_outage
 from orbitpay.enums import CoverageSource, DiscrepancySource, Origin
 from orbitpay.indexer import coverage, store
 from orbitpay.indexer.bootstrap import bootstrap_entities
@@ -98,32 +98,6 @@ class GapError(Exception):
 
     For the RPC source: older than its retention window.
     """
-
-
-def is_db_outage(exc: BaseException) -> bool:
-    """Connection-level database failures (pause and resume), not bugs."""
-    import asyncpg
-
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
-        return True
-    if isinstance(exc, sqlalchemy.exc.TimeoutError):
-        return True
-    if isinstance(
-        exc,
-        asyncpg.exceptions.PostgresConnectionError
-        | asyncpg.exceptions.CannotConnectNowError
-        | asyncpg.exceptions.AdminShutdownError
-        | asyncpg.exceptions.InterfaceError,
-    ):
-        return True
-    if isinstance(exc, OSError | ConnectionError | TimeoutError):
-        return True
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and cause is not None and cause is not exc:
-        return is_db_outage(cause)
-    return False
 
 
 @dataclass(slots=True)
