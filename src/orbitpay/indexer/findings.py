@@ -19,14 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from orbitpay.db.schema import discrepancies
 from orbitpay.enums import DiscrepancySource
 from orbitpay.indexer import store
+from orbitpay.indexer.model import Discrepancy
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import DISCREPANCIES
 from orbitpay.stellar.rpc import LedgerEntry
 
 log = get_logger(__name__)
 
-BOOTSTRAP = DiscrepancySource.BOOTSTRAP.value
-RECONCILE = DiscrepancySource.RECONCILE.value
+BOOTSTRAP = DiscrepancySource.BOOTSTRAP
+RECONCILE = DiscrepancySource.RECONCILE
 
 
 @dataclass
@@ -74,22 +75,21 @@ class BootstrapReport:
 
 
 def discrepancy_row(
-    source: str, f: Finding, ledger: int | None, corrected: bool, suffix: str
-) -> dict[str, Any]:
+    source: DiscrepancySource, f: Finding, ledger: int | None, corrected: bool, suffix: str
+) -> Discrepancy:
     """``f`` as a ``discrepancies`` row; ``suffix`` adds what was done about it."""
-    return {
-        "source": source,
-        "contract_id": f.contract_id,
-        "entity": f.entity,
-        "entity_id": f.entity_id,
-        "field": f.field,
-        "indexed_value": None if f.indexed is None else str(f.indexed),
-        "chain_value": None if f.chain is None else str(f.chain),
-        "ledger": ledger,
-        "message": f.message + suffix,
-        "details": None,
-        "corrected": corrected,
-    }
+    return Discrepancy.of(
+        source,
+        f.entity,
+        f.message + suffix,
+        contract_id=f.contract_id,
+        entity_id=f.entity_id,
+        field=f.field,
+        indexed=f.indexed,
+        chain=f.chain,
+        ledger=ledger,
+        corrected=corrected,
+    )
 
 
 async def record_finding(
@@ -98,7 +98,7 @@ async def record_finding(
     f: Finding,
     ledger: int | None,
     *,
-    source: str = BOOTSTRAP,
+    source: DiscrepancySource = BOOTSTRAP,
 ) -> None:
     """Record ``f`` once: a later pass finding the same thing adds no row (but logs).
 
@@ -117,18 +117,18 @@ async def record_finding(
         DISCREPANCIES.labels(source, f.entity).inc()
 
 
-async def _seen(conn: AsyncConnection, row: dict[str, Any]) -> bool:
+async def _seen(conn: AsyncConnection, row: Discrepancy) -> bool:
     d = discrepancies.c
     found = await conn.scalar(
         select(func.count())
         .select_from(discrepancies)
         .where(
-            d.source == row["source"],
-            d.contract_id == row["contract_id"],
-            d.entity == row["entity"],
-            d.entity_id == row["entity_id"],
-            d.field == row["field"],
-            d.chain_value.is_not_distinct_from(row["chain_value"]),
+            d.source == row.source,
+            d.contract_id == row.contract_id,
+            d.entity == row.entity,
+            d.entity_id == row.entity_id,
+            d.field == row.field,
+            d.chain_value.is_not_distinct_from(row.chain_value),
         )
     )
     return bool(found)

@@ -27,16 +27,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.config import ConfigError, Settings
 from orbitpay.contracts.registry import decode_event
-from orbitpay.db.errors import is_connection_error as is_db_outage
-from orbitpay.enums import CoverageSource, DiscrepancySource, Origin
+from orbitpay.enums import CoverageSource, DiscrepancyEntity, DiscrepancySource, Origin
 from orbitpay.indexer import coverage, store
 from orbitpay.indexer.bootstrap import bootstrap_entities
 from orbitpay.indexer.enrich import enrich
-from orbitpay.indexer.model import ContractInfo, Item, Key
+from orbitpay.indexer.model import ContractInfo, Discrepancy, Item, Key
 from orbitpay.indexer.progress import Progress
 from orbitpay.indexer.project import apply_page, needs, unindexed
 from orbitpay.indexer.project.silent import add_needs, apply_silent, latest_by_entity
@@ -98,6 +98,32 @@ class GapError(Exception):
 
     For the RPC source: older than its retention window.
     """
+
+
+def is_db_outage(exc: BaseException) -> bool:
+    """Connection-level database failures (pause and resume), not bugs."""
+    import asyncpg
+
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        return True
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+        return True
+    if isinstance(
+        exc,
+        asyncpg.exceptions.PostgresConnectionError
+        | asyncpg.exceptions.CannotConnectNowError
+        | asyncpg.exceptions.AdminShutdownError
+        | asyncpg.exceptions.InterfaceError,
+    ):
+        return True
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and cause is not None and cause is not exc:
+        return is_db_outage(cause)
+    return False
 
 
 @dataclass(slots=True)
@@ -309,20 +335,18 @@ class Indexer:
             await store.add_discrepancies(
                 conn,
                 [
-                    {
-                        "source": "gap",
-                        "contract_id": None,
-                        "entity": "cursor",
-                        "entity_id": group.name,
-                        "field": "last_ledger",
-                        "indexed_value": str(cur["last_ledger"]),
-                        "chain_value": str(oldest),
-                        "ledger": oldest,
-                        "message": f"gap: ledgers {gap_from}-{gap_to} skipped, resumed at the "
+                    Discrepancy.of(
+                        DiscrepancySource.GAP,
+                        DiscrepancyEntity.CURSOR,
+                        f"gap: ledgers {gap_from}-{gap_to} skipped, resumed at the "
                         f"RPC's oldest ledger {oldest} (ORBITPAY_GAP_POLICY=resume)",
-                        "details": {"contracts": group.ids, "gap_from": gap_from, "gap_to": gap_to},
-                        "corrected": False,
-                    }
+                        entity_id=group.name,
+                        field="last_ledger",
+                        indexed=cur["last_ledger"],
+                        chain=oldest,
+                        ledger=oldest,
+                        details={"contracts": group.ids, "gap_from": gap_from, "gap_to": gap_to},
+                    )
                 ],
             )
             await store.save_cursor(
@@ -422,23 +446,19 @@ class Indexer:
                 await store.add_discrepancies(
                     conn,
                     [
-                        {
-                            "source": "gap",
-                            "contract_id": None,
-                            "entity": "cursor",
-                            "entity_id": "archive",
-                            "field": "last_ledger",
-                            "indexed_value": None,
-                            "chain_value": None,
-                            "ledger": gap.first_ledger,
-                            "message": f"gap: {gap}; skipped (ORBITPAY_GAP_POLICY=resume)",
-                            "details": {
+                        Discrepancy.of(
+                            DiscrepancySource.GAP,
+                            DiscrepancyEntity.CURSOR,
+                            f"gap: {gap}; skipped (ORBITPAY_GAP_POLICY=resume)",
+                            entity_id="archive",
+                            field="last_ledger",
+                            ledger=gap.first_ledger,
+                            details={
                                 "gap_from": gap.first_ledger,
                                 "gap_to": gap.last_ledger,
                                 "key": gap.key,
                             },
-                            "corrected": False,
-                        }
+                        )
                     ],
                 )
         source.gaps.clear()

@@ -550,12 +550,7 @@ async def write_status(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(stmt)
 
 
-async def add_discrepancies(
-    conn: AsyncConnection, rows: Sequence[Discrepancy | Mapping[str, Any]]
-) -> None:
+async def add_discrepancies(conn: AsyncConnection, rows: Sequence[Discrepancy]) -> None:
     """Insert discrepancies found outside a page (reconciliation, gaps)."""
     if rows:
-        await conn.execute(
-            insert(discrepancies),
-            [storable(r.as_row() if isinstance(r, Discrepancy) else dict(r)) for r in rows],
-        )
+        await conn.execute(insert(discrepancies), [storable(r.as_row()) for r in rows])
