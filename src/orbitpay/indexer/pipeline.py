@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.config import ConfigError, Settings
 from orbitpay.contracts.registry import decode_event
+from orbitpay.db.errors import is_connection_error as is_db_outage
 from orbitpay.enums import CoverageSource, DiscrepancyEntity, DiscrepancySource, Origin
 from orbitpay.indexer import coverage, store
 from orbitpay.indexer.bootstrap import bootstrap_entities
@@ -42,7 +42,6 @@ from orbitpay.indexer.project import apply_page, needs, unindexed
 from orbitpay.indexer.project.silent import add_needs, apply_silent, latest_by_entity
 from orbitpay.indexer.sources import (
     DEFAULT_PAGE_LIMIT,
-    GROUP_SIZE,
     Batch,
     ChainHead,
     Group,
@@ -98,32 +97,6 @@ class GapError(Exception):
 
     For the RPC source: older than its retention window.
     """
-
-
-def is_db_outage(exc: BaseException) -> bool:
-    """Connection-level database failures (pause and resume), not bugs."""
-    import asyncpg
-
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
-        return True
-    if isinstance(exc, sqlalchemy.exc.TimeoutError):
-        return True
-    if isinstance(
-        exc,
-        asyncpg.exceptions.PostgresConnectionError
-        | asyncpg.exceptions.CannotConnectNowError
-        | asyncpg.exceptions.AdminShutdownError
-        | asyncpg.exceptions.InterfaceError,
-    ):
-        return True
-    if isinstance(exc, OSError | ConnectionError | TimeoutError):
-        return True
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and cause is not None and cause is not exc:
-        return is_db_outage(cause)
-    return False
 
 
 @dataclass(slots=True)
@@ -735,15 +708,10 @@ class Indexer:
 
 __all__ = [
     "COMMIT_CONCURRENCY",
-    "DEFAULT_PAGE_LIMIT",
-    "GROUP_SIZE",
     "YIELD_EVERY",
     "GapError",
-    "Group",
     "Indexer",
     "Prepared",
-    "RpcError",
     "SyncResult",
     "is_db_outage",
-    "plan_groups",
 ]
