@@ -42,7 +42,6 @@ from orbitpay.indexer.project import apply_page, needs, unindexed
 from orbitpay.indexer.project.silent import add_needs, apply_silent, latest_by_entity
 from orbitpay.indexer.sources import (
     DEFAULT_PAGE_LIMIT,
-    GROUP_SIZE,
     Batch,
     ChainHead,
     Group,
@@ -709,15 +708,10 @@ class Indexer:
 
 __all__ = [
     "COMMIT_CONCURRENCY",
-    "DEFAULT_PAGE_LIMIT",
-    "GROUP_SIZE",
     "YIELD_EVERY",
     "GapError",
-    "Group",
     "Indexer",
     "Prepared",
-    "RpcError",
     "SyncResult",
     "is_db_outage",
-    "plan_groups",
 ]
