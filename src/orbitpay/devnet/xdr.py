@@ -33,26 +33,11 @@ from stellar_sdk import Keypair, StrKey
 from stellar_sdk import xdr as x
 
 from orbitpay.stellar import scval as sv
-
-# TOID bit layout (Horizon's toid package, used by stellar-rpc's event cursors).
-TX_MASK = (1 << 20) - 1
-OP_MASK = (1 << 12) - 1
-MAX_EVENT_INDEX = (1 << 32) - 1
+from orbitpay.stellar.rpc import MAX_EVENT_INDEX, OP_MASK, TX_MASK, event_id, toid
+from orbitpay.stellar.rpc import toid_parts as parse_toid
 
 BASE_FEE = 100
 PROTOCOL_VERSION = 23
-
-
-def toid(ledger: int, tx_order: int, op_index: int) -> int:
-    return (ledger << 32) | ((tx_order & TX_MASK) << 12) | (op_index & OP_MASK)
-
-
-def parse_toid(value: int) -> tuple[int, int, int]:
-    return value >> 32, (value >> 12) & TX_MASK, value & OP_MASK
-
-
-def event_id(ledger: int, tx_order: int, op_index: int, event_index: int) -> str:
-    return f"{toid(ledger, tx_order, op_index):019d}-{event_index:010d}"
 
 
 def parse_event_id(value: str) -> tuple[int, int, int, int]:
@@ -519,6 +504,9 @@ def ledger_hash(passphrase: str, seq: int) -> bytes:
 
 
 __all__ = [
+    "MAX_EVENT_INDEX",
+    "OP_MASK",
+    "TX_MASK",
     "Invocation",
     "auth_entry_address",
     "auth_entry_source",
@@ -530,5 +518,6 @@ __all__ = [
     "contract_strkey",
     "event_id",
     "parse_event_id",
+    "parse_toid",
     "toid",
 ]

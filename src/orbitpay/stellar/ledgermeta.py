@@ -45,11 +45,8 @@ from stellar_sdk import xdr as x
 from xdrlib3 import Unpacker
 
 from orbitpay.stellar import xdrskip
-from orbitpay.stellar.rpc import RawEvent
+from orbitpay.stellar.rpc import OP_MASK, TX_MASK, RawEvent, event_id, toid
 from orbitpay.stellar.tx import TxContext, TxDecodeError, parse_tx
-
-TX_MASK = (1 << 20) - 1
-OP_MASK = (1 << 12) - 1
 
 _EVENT_TYPES = {
     x.ContractEventType.SYSTEM: "system",
@@ -72,15 +69,6 @@ class LedgerDecodeError(ValueError):
         super().__init__(f"ledger {ledger}: {reason}")
         self.ledger = ledger
         self.reason = reason
-
-
-def toid(ledger: int, tx_order: int, op_index: int) -> int:
-    """The TOID stellar-rpc puts in event ids: ledger << 32 | tx order << 12 | op index."""
-    return (ledger << 32) | ((tx_order & TX_MASK) << 12) | (op_index & OP_MASK)
-
-
-def event_id(ledger: int, tx_order: int, op_index: int, event_index: int) -> str:
-    return f"{toid(ledger, tx_order, op_index):019d}-{event_index:010d}"
 
 
 # ── results ──────────────────────────────────────────────────────────────────
@@ -688,6 +676,8 @@ def decode_batch(
 
 
 __all__ = [
+    "OP_MASK",
+    "TX_MASK",
     "ArchiveLedger",
     "LedgerDecodeError",
     "StorageChange",

@@ -90,9 +90,26 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# TOID bit layout (Horizon's toid package, used by stellar-rpc's event ids and cursors);
+# the one definition the decoders, the indexer and the devnet share.
+TX_MASK = (1 << 20) - 1
+OP_MASK = (1 << 12) - 1
+MAX_EVENT_INDEX = (1 << 32) - 1
+
+
+def toid(ledger: int, tx_order: int, op_index: int) -> int:
+    """The TOID stellar-rpc puts in event ids: ledger << 32 | tx order << 12 | op index."""
+    return (ledger << 32) | ((tx_order & TX_MASK) << 12) | (op_index & OP_MASK)
+
+
 def toid_parts(value: int) -> tuple[int, int, int]:
     """A TOID -> (ledger, transaction order, operation index)."""
-    return value >> 32, (value >> 12) & ((1 << 20) - 1), value & ((1 << 12) - 1)
+    return value >> 32, (value >> 12) & TX_MASK, value & OP_MASK
+
+
+def event_id(ledger: int, tx_order: int, op_index: int, event_index: int) -> str:
+    """``"<toid, 19 digits>-<event index, 10 digits>"``, as stellar-rpc spells event ids."""
+    return f"{toid(ledger, tx_order, op_index):019d}-{event_index:010d}"
 
 
 def cursor_ledger(cursor: str | None) -> int | None:
