@@ -16,6 +16,13 @@ from orbitpay.config import Settings, load_settings
 SECRET = "hardening-tests-cursor-secret"
 
 
+def free_port() -> int:
+    """A local port nothing listens on (bound, then released): for servers and refused connects."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def settings(**overrides: Any) -> Settings:
     """Test settings: no global limit unless asked, a fixed cursor secret."""
     values: dict[str, Any] = {

@@ -8,7 +8,6 @@ so the whole path (read pool, route, error handler) runs as in production.
 from __future__ import annotations
 
 import asyncio
-import socket
 import struct
 from collections.abc import AsyncIterator
 
@@ -16,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from hardening_kit import free_port
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from orbitpay.api.app import create_app
@@ -66,12 +66,6 @@ async def starting_up() -> AsyncIterator[str]:
         await server.wait_closed()
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _get(app: FastAPI, path: str) -> httpx.Response:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -104,9 +98,7 @@ async def test_health_reports_a_database_starting_up_as_down(starting_up: str) -
 
 
 async def test_a_refused_connection_is_a_503() -> None:
-    response = await _get(
-        _app(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x"), "/api/events"
-    )
+    response = await _get(_app(f"postgresql://postgres@127.0.0.1:{free_port()}/x"), "/api/events")
     assert response.status_code == 503
     assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
 

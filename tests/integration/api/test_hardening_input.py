@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import psutil  # type: ignore[import-untyped]  # no stubs installed
 import pytest
-from hardening_kit import SECRET, raw_request, settings
+from hardening_kit import SECRET, free_port, raw_request, settings
 from live_server import serve
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -228,10 +227,7 @@ def test_the_cursor_secret_is_required_with_an_external_database(database_url: s
 
 async def test_a_write_while_the_database_is_away_is_a_503() -> None:
     """The key of a body request is checked in a middleware: an outage is still a 503."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = sock.getsockname()[1]
-    url = f"postgresql://postgres@127.0.0.1:{closed}/x"
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/x"
     app = create_app(settings(), database_url=url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hardening_kit import SECRET, settings
+from hardening_kit import SECRET, free_port, settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,12 +27,6 @@ from orbitpay.api.app import create_app
 from orbitpay.security.apikeys import KeyVerifier, create_key, rotate_key
 
 PROCESSES = 4
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -52,7 +45,7 @@ def api_processes(
         ORBITPAY_DATA_DIR=str(tmp_path),
         ORBITPAY_LOG_LEVEL="warning",
     )
-    ports = [_free_port() for _ in range(PROCESSES)]
+    ports = [free_port() for _ in range(PROCESSES)]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "orbitpay.cli", "api", "--host", "127.0.0.1", "--port", str(p)],

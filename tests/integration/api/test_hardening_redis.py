@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-from hardening_kit import percentile, settings
+from hardening_kit import free_port, percentile, settings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.api.app import create_app
@@ -28,18 +28,12 @@ from orbitpay.cache import Cache, RedisBackend, create_cache
 from orbitpay.observability.metrics import REGISTRY
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
@@ -114,7 +108,7 @@ async def test_hung_redis_costs_no_latency_and_limits_still_hold(
 
 
 async def test_dead_redis_falls_back_to_the_in_process_limit(app_on: Any) -> None:
-    dead = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     client = await app_on(create_cache(dead, timeout=0.25), rate_limit="5/minute")
     before = _fallbacks()
     statuses, seconds = await _timed(client, 20)

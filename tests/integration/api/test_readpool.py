@@ -9,11 +9,11 @@ broken connection handed out again.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
+from hardening_kit import free_port
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orbitpay.api.app import create_app
@@ -227,14 +227,8 @@ async def test_a_backend_killed_midway_fails_that_read_only(pool: ReadPool, dsn:
     assert pool.open_slots == 1
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_a_failed_connect_frees_its_slot_for_the_next_request() -> None:
-    pool = ReadPool(f"postgresql://postgres@127.0.0.1:{_closed_port()}/none", 1)
+    pool = ReadPool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", 1)
     for _ in range(3):
         with pytest.raises(OSError):
             await pool.acquire()
