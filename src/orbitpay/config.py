@@ -166,8 +166,9 @@ class Settings(BaseSettings):
     def _archive_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if urlsplit(value).scheme == "file":
-            if not urlsplit(value).path.startswith("/"):
+        parts = urlsplit(value)
+        if parts.scheme == "file":
+            if not parts.path.startswith("/"):
                 raise ValueError("a file:// URL needs an absolute path (file:///srv/lake)")
             return value
         return _check_url(value, ("http", "https", "file"))
@@ -186,15 +187,9 @@ class Settings(BaseSettings):
             raise ValueError("not a valid C... contract strkey")
         return value
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "api_key_rate_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
-        parse_rate(value)
-        return value
-
-    @field_validator("api_key_rate_limit")
-    @classmethod
-    def _key_rate_limit(cls, value: str) -> str:
         parse_rate(value)
         return value
 
