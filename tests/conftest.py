@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -40,9 +41,12 @@ def _reachable(url: str, default_port: int) -> bool:
 
 def require_service(name: str, url: str, default_port: int) -> None:
     """Skip locally, fail in CI, when a service the test needs is down."""
-    if _reachable(url, default_port):
-        return
-    message = f"{name} is not reachable at {url}"
+    if not _reachable(url, default_port):
+        skip_or_fail(f"{name} is not reachable at {url}")
+
+
+def skip_or_fail(message: str) -> NoReturn:
+    """Skip on a laptop, fail under ``CI=true``: a part the test needs is missing."""
     if IN_CI:
         pytest.fail(f"{message} (CI=true: service tests must run)", pytrace=False)
     pytest.skip(message)

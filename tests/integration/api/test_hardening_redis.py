@@ -22,6 +22,7 @@ import pytest
 import structlog
 from hardening_kit import free_port, percentile, settings
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.conftest import skip_or_fail
 
 from orbitpay.api.app import create_app
 from orbitpay.cache import Cache, RedisBackend, create_cache
@@ -32,7 +33,7 @@ from orbitpay.observability.metrics import REGISTRY
 def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed")
+        skip_or_fail("redis-server is not installed")
     port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
