@@ -455,7 +455,7 @@ async def bootstrap_entities(
 
 
 # Contracts bootstrapped side by side on a first start: each is a few sequential RPC
-# round trips (health, instance, entity batches), so with a far-away RPC a serial walk
+# round trips (instance, entity batches), so with a far-away RPC a serial walk
 # over 40 contracts cost ~150 round trips in a row (bench/ingest.py at 50 ms: 7.7 s).
 FIRST_START_CONCURRENCY = 8
 
@@ -479,6 +479,16 @@ async def bootstrap_new_contracts(
             for r in await conn.execute(select(indexer_cursors.c.contract_ids))
             for cid in r[0] or []
         }
+    new = sorted(set(registered) - covered)
+    if new and start_ledger is None:
+        # None of them has a cursor, so each would ask getHealth for the RPC's oldest
+        # ledger (indexed_through): one reading serves them all.
+        try:
+            health = await rpc.get_health()
+        except RpcError as exc:
+            log.warning("bootstrap_skipped", contracts=len(new), error=str(exc))
+            return rep
+        start_ledger = int(health.oldest_ledger or 1)
     refused: list[RpcError] = []
     slots = asyncio.Semaphore(FIRST_START_CONCURRENCY)
 
@@ -496,7 +506,7 @@ async def bootstrap_new_contracts(
 
     try:
         async with asyncio.TaskGroup() as tasks:
-            for cid in sorted(set(registered) - covered):
+            for cid in new:
                 tasks.create_task(one(cid))
     except BaseExceptionGroup as group:
         raise group.exceptions[0] from None
