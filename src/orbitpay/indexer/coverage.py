@@ -170,10 +170,11 @@ async def read(
     rows = await conn.execute(
         _READ_SQL, {"ids": list(contract_ids) if contract_ids is not None else None}
     )
-    return _assemble(dict(r._mapping) for r in rows)
+    return assemble(dict(r._mapping) for r in rows)
 
 
-def _assemble(rows: Iterable[Mapping[str, Any]]) -> list[ContractCoverage]:
+def assemble(rows: Iterable[Mapping[str, Any]]) -> list[ContractCoverage]:
+    """:class:`ContractCoverage` of rows shaped like ``_READ_SQL``'s / :data:`API_READ_SQL`'s."""
     found: dict[str, ContractCoverage] = {}
     for r in rows:
         cid = r["contract_id"]
@@ -228,11 +229,6 @@ API_READ_SQL = """
     WHERE $1::text[] IS NULL OR k.contract_id = ANY($1::text[])
     ORDER BY k.contract_id, c.from_ledger
 """
-
-
-def assemble(rows: Iterable[Mapping[str, Any]]) -> list[ContractCoverage]:
-    """:class:`ContractCoverage` of rows shaped like :data:`API_READ_SQL`'s."""
-    return _assemble(rows)
 
 
 __all__ = [
