@@ -29,7 +29,7 @@ import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from stellar_sdk import Keypair, StrKey
+from stellar_sdk import Keypair, Network, StrKey
 from stellar_sdk import xdr as x
 
 from orbitpay.stellar import scval as sv
@@ -57,7 +57,8 @@ def b64(data: bytes) -> str:
 
 
 def network_id(passphrase: str) -> bytes:
-    return hashlib.sha256(passphrase.encode()).digest()
+    """stellar-sdk's network id (SHA-256 of the passphrase), the prefix of every signed payload."""
+    return Network(passphrase).network_id()
 
 
 def contract_strkey(seed: str) -> str:

@@ -40,7 +40,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from stellar_sdk import StrKey
+from stellar_sdk import Network, StrKey
 from stellar_sdk import xdr as x
 from xdrlib3 import Unpacker
 
@@ -635,7 +635,7 @@ def decode_batch(
     transaction meta with stellar-sdk instead of stepping over the unwatched
     ones (:mod:`orbitpay.stellar.xdrskip`); the rows are the same.
     """
-    network_id = hashlib.sha256(network_passphrase.encode()).digest()
+    network_id = Network(network_passphrase).network_id()
     watched = None if watch is None else frozenset(watch)
     needles = None if watched is None else [StrKey.decode_contract(c) for c in watched]
     start, end = batch_range(xdr_bytes)
