@@ -1,4 +1,4 @@
-"""Process helpers for end-to-end tests: free ports, waiting for HTTP, clean env."""
+"""Process helpers for end-to-end tests: free ports, waiting for HTTP or a condition, clean env."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -45,6 +46,16 @@ def wait_http(
             last = exc
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer in {timeout}s: {last}")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 90) -> None:
+    """Poll ``predicate`` every half second until it holds, or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError("condition not met in time")
 
 
 def run(

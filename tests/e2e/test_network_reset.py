@@ -10,22 +10,12 @@ indexer is healthy within a minute, its lag true.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.e2e.helpers import clean_env, free_port, start, stop, wait_http
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError("condition not met in time")
+from tests.e2e.helpers import clean_env, free_port, start, stop, wait_for, wait_http
 
 
 def _health(base: str) -> dict[str, Any]:
@@ -40,11 +30,11 @@ def test_make_run_restart_starts_over_and_is_healthy_within_a_minute(tmp_path: P
     proc = start(["up", "--port", str(port)], env, tmp_path)
     try:
         wait_http(f"{base}/health", timeout=120, proc=proc)
-        _wait_for(lambda: _health(base)["indexer"]["lag_ledgers"] == 0, timeout=90)
+        wait_for(lambda: _health(base)["indexer"]["lag_ledgers"] == 0, timeout=90)
         first = _health(base)["indexer"]["last_ledger"]
         # At least one live ledger indexed: the first run's cursor is now ahead of where
         # a rebuilt demo chain ends.
-        _wait_for(lambda: _health(base)["indexer"]["last_ledger"] > first, timeout=30)
+        wait_for(lambda: _health(base)["indexer"]["last_ledger"] > first, timeout=30)
         old_cursor = _health(base)["indexer"]["last_ledger"]
     finally:
         out = stop(proc)
@@ -67,7 +57,7 @@ def test_make_run_restart_starts_over_and_is_healthy_within_a_minute(tmp_path: P
                 and idx["latest_ledger"] is not None
             )
 
-        _wait_for(healthy, timeout=max(1.0, 60 - (time.monotonic() - started)))
+        wait_for(healthy, timeout=max(1.0, 60 - (time.monotonic() - started)))
         body = _health(base)
         assert body["rpc"]["status"] == "ok" and body["rpc"]["error"] is None
         # Lag is true: measured against the new chain, whose head is below the old cursor

@@ -7,21 +7,11 @@ seconds, keep indexing new ledgers, and keep its data across a restart.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.helpers import clean_env, free_port, start, stop, wait_http
-
-
-def _wait_for(predicate: object, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.5)
-    raise AssertionError("condition not met in time")
+from tests.e2e.helpers import clean_env, free_port, start, stop, wait_for, wait_http
 
 
 def test_up_on_embedded_defaults_indexes_the_live_demo_and_survives_restart(
@@ -40,7 +30,7 @@ def test_up_on_embedded_defaults_indexes_the_live_demo_and_survives_restart(
                 body["indexer"]["last_ledger"] is not None and body["indexer"]["lag_ledgers"] == 0
             )
 
-        _wait_for(caught_up)
+        wait_for(caught_up)
         health = httpx.get(f"{base}/health", timeout=5)
         assert health.status_code == 200
         body = health.json()
@@ -57,7 +47,7 @@ def test_up_on_embedded_defaults_indexes_the_live_demo_and_survives_restart(
         first_ledger = body["indexer"]["last_ledger"]
 
         # New ledgers keep arriving and being indexed (5 s ledger interval).
-        _wait_for(
+        wait_for(
             lambda: (
                 httpx.get(f"{base}/health", timeout=5).json()["indexer"]["last_ledger"]
                 > first_ledger

@@ -10,17 +10,11 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.e2e.helpers import free_port as free_port  # a port nothing listens on
 
 from orbitpay.config import Settings, load_settings
 
 SECRET = "hardening-tests-cursor-secret"
-
-
-def free_port() -> int:
-    """A local port nothing listens on (bound, then released): for servers and refused connects."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def settings(**overrides: Any) -> Settings:
