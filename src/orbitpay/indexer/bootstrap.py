@@ -428,8 +428,6 @@ async def bootstrap_entities(
     *,
     include_unsettled: bool = False,
     start_ledger: int | None = None,
-    correct: bool = True,
-    report: BootstrapReport | None = None,
 ) -> BootstrapReport:
     """Read the entries of the given entities (``kind``: withdrawal, stream, schedule or
     proposal) and write them: for an event that refers to an entity not indexed.
@@ -438,7 +436,7 @@ async def bootstrap_entities(
     the caller must then not apply the events up to ``report.state_ledgers[...]`` to
     those rows (their effect is in the entry already).
     """
-    rep = report if report is not None else BootstrapReport()
+    rep = BootstrapReport()
     spec = SPEC_BY_ENTITY.get(kind)
     if spec is None:
         raise ValueError(f"unknown entity kind {kind!r} (one of {sorted(SPEC_BY_ENTITY)})")
@@ -450,7 +448,7 @@ async def bootstrap_entities(
     cid = info["contract_id"]
     through = await indexed_through(engine, rpc, cid, start_ledger)
     wanted = sorted(set(ids))
-    await _entities(engine, rpc, rep, spec, cid, wanted, through, include_unsettled, correct)
+    await _entities(engine, rpc, rep, spec, cid, wanted, through, include_unsettled, correct=True)
     return rep
 
 
