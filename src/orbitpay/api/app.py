@@ -132,7 +132,7 @@ def create_app(
     # Added innermost first: a request meets Metrics, ClientAddress, RateLimit, InputGuard.
     app.add_middleware(
         InputGuardMiddleware,
-        max_body=lambda _scope: settings.max_body_bytes,
+        max_body=settings.max_body_bytes,
         verifier=verifier_for,
     )
     app.add_middleware(RateLimitMiddleware, limiters=limiters_for)

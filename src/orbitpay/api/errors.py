@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orbitpay.db.errors import is_connection_error
+from orbitpay.db.errors import is_connection_error as is_connection_error  # re-exported
 from orbitpay.db.readpool import PoolClosed
 from orbitpay.observability.logging import get_logger
 

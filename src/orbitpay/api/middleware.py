@@ -28,7 +28,8 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from orbitpay.api.errors import RETRY_AFTER_SECONDS, is_connection_error
+from orbitpay.api.errors import RETRY_AFTER_SECONDS
+from orbitpay.db.errors import is_connection_error
 from orbitpay.observability.metrics import (
     HTTP_LATENCY,
     HTTP_REFUSED,
@@ -123,7 +124,7 @@ class InputGuardMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        max_body: Callable[[Scope], int],
+        max_body: int,
         verifier: Callable[[Scope], KeyVerifier | None],
     ) -> None:
         self.app = app
@@ -150,7 +151,7 @@ class InputGuardMiddleware:
         if scope.get("method") not in BODY_METHODS or not scope.get("path", "").startswith("/api/"):
             await self.app(scope, receive, send)
             return
-        limit = self._max_body(scope)
+        limit = self._max_body
         declared = _header(scope, b"content-length")
         if declared is not None:
             try:
