@@ -78,13 +78,13 @@ _SCVAL_OPAQUE = frozenset({13, 14, 15, 22})  # bytes, string, symbol, executable
 _ADDRESS_SIZE = {0: 36, 1: 32, 2: 40, 3: 36, 4: 32}
 
 
-def skip_scval(buf: bytes, pos: int, depth: int = 0) -> int:
+def skip_scval(buf: bytes, pos: int) -> int:
     """The position after the SCVal at ``pos``.
 
     One flat loop over a count of values still to step over (a vec adds its
     length, a map twice its length): the hot path of a meta full of contract
-    data, where a recursive walker spent most of its time in calls.
-    ``depth`` is kept for callers; nesting costs nothing here.
+    data, where a recursive walker spent most of its time in calls, so
+    nesting costs nothing here.
     """
     unpack = _U32.unpack_from
     fixed = _SCVAL_FIXED
@@ -131,14 +131,6 @@ def skip_scval(buf: bytes, pos: int, depth: int = 0) -> int:
         raise Unsupported("SCVal past the end of the buffer") from None
     if pos > len(buf):
         raise Unsupported("length past the end of the buffer")
-    return pos
-
-
-def _skip_map(buf: bytes, pos: int, depth: int) -> int:
-    n, pos = _u32(buf, pos), pos + 4
-    for _ in range(n):
-        pos = skip_scval(buf, pos, depth + 1)
-        pos = skip_scval(buf, pos, depth + 1)
     return pos
 
 
