@@ -63,6 +63,12 @@ def _settings() -> Settings:
     return settings
 
 
+def _require(value: str | None, variable: str, command: str) -> None:
+    """Exit with one configuration line when ``command`` needs ``variable`` and it is unset."""
+    if not value:
+        fail(f"invalid configuration: {variable}: required by 'orbitpay {command}'")
+
+
 @app.command()
 @handles_config_errors
 def migrate(
@@ -116,8 +122,7 @@ def index(
     from orbitpay.indexer.service import run_index_command
 
     settings = _settings()
-    if not settings.rpc_url:
-        fail("invalid configuration: ORBITPAY_RPC_URL: required by 'orbitpay index'")
+    _require(settings.rpc_url, "ORBITPAY_RPC_URL", "index")
     if settings.metrics_port:
         # A standalone indexer has no API: serve its metrics for Prometheus.
         from prometheus_client import start_http_server
@@ -156,10 +161,8 @@ def backfill(
     from orbitpay.stellar.ledgermeta import LedgerDecodeError
 
     settings = _settings()
-    if not settings.rpc_url:
-        fail("invalid configuration: ORBITPAY_RPC_URL: required by 'orbitpay backfill'")
-    if not settings.archive_url:
-        fail("invalid configuration: ORBITPAY_ARCHIVE_URL: required by 'orbitpay backfill'")
+    _require(settings.rpc_url, "ORBITPAY_RPC_URL", "backfill")
+    _require(settings.archive_url, "ORBITPAY_ARCHIVE_URL", "backfill")
     bar = Bar(
         TextColumn("backfill"),
         BarColumn(),
@@ -200,8 +203,7 @@ def reconcile() -> None:
     from orbitpay.indexer.service import run_reconcile_command
 
     settings = _settings()
-    if not settings.rpc_url:
-        fail("invalid configuration: ORBITPAY_RPC_URL: required by 'orbitpay reconcile'")
+    _require(settings.rpc_url, "ORBITPAY_RPC_URL", "reconcile")
     with database(settings) as url:
         raise typer.Exit(run_reconcile_command(settings, url, console))
 
