@@ -114,10 +114,6 @@ def _changes(draw: st.DrawFn) -> xdr.LedgerEntryChanges:
     return xdr.LedgerEntryChanges(draw(entry_changes()))
 
 
-def _diag(event: xdr.ContractEvent) -> xdr.DiagnosticEvent:
-    return xdr.DiagnosticEvent(in_successful_contract_call=True, event=event)
-
-
 @st.composite
 def metas(draw: st.DrawFn, version: int) -> xdr.TransactionMeta:
     """A ``TransactionMeta`` v3 or v4 with random changes, events and return value."""
