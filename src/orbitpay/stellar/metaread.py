@@ -33,11 +33,11 @@ from stellar_sdk import xdr as x
 
 from orbitpay.stellar import fastxdr, xdrskip
 from orbitpay.stellar.scval import decode_scval
+from orbitpay.stellar.xdrskip import read_u32 as _u32
 
 if TYPE_CHECKING:
     from orbitpay.stellar.ledgermeta import StorageChange  # annotations only
 
-_U32 = struct.Struct(">I")
 NO_VALUE: Any = object()
 """``MetaView.return_value`` when the meta holds none (a failed v4 transaction)."""
 
@@ -85,11 +85,6 @@ _Fallback = (
     UnicodeDecodeError,
     TypeError,  # map keys that do not sort (stellar-sdk's decode_scval fails on them too)
 )
-
-
-def _u32(buf: bytes, pos: int) -> int:
-    value: int = _U32.unpack_from(buf, pos)[0]
-    return value
 
 
 def _contract(raw: bytes) -> str:
@@ -288,7 +283,7 @@ _KINDS = {0: "created", 1: "updated", 4: "restored"}
 
 def _change_lists(buf: bytes) -> list[tuple[int | None, int]]:
     """(op index or None, position) of each ``LedgerEntryChanges`` of a v3/v4 meta."""
-    v = _U32.unpack_from(buf, 0)[0]
+    v = _u32(buf, 0)
     if v not in (3, 4) or xdrskip.skip_transaction_meta(buf, 0)[0] != len(buf):
         raise xdrskip.Unsupported("not a whole v3/v4 meta")
     pos = xdrskip.skip_ext_v0(buf, 4)

@@ -357,6 +357,7 @@ def skip_transaction_meta(buf: bytes, pos: int) -> tuple[int, list[int]]:
 
 
 # The walkers other narrow readers (``metaread``) step with.
+read_u32 = _u32
 skip_address = _skip_address
 skip_ledger_entry = _skip_ledger_entry
 skip_ext_v0 = _ext_v0
@@ -365,6 +366,7 @@ skip_soroban_meta_ext = _skip_soroban_meta_ext
 
 __all__ = [
     "Unsupported",
+    "read_u32",
     "skip_address",
     "skip_changes",
     "skip_contract_event",
