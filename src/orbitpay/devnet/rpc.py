@@ -173,12 +173,8 @@ class _Filter:
         return not self.topics or any(t.matches(ev.topics) for t in self.topics)
 
 
-def _cursor_string(ledger: int, tx: int, op: int, event: int) -> str:
-    return f"{dx.toid(ledger, tx, op):019d}-{event:010d}"
-
-
 def _max_cursor(ledger: int) -> str:
-    return _cursor_string(ledger, dx.TX_MASK, dx.OP_MASK, dx.MAX_EVENT_INDEX)
+    return dx.event_id(ledger, dx.TX_MASK, dx.OP_MASK, dx.MAX_EVENT_INDEX)
 
 
 class RpcMethods:
