@@ -49,7 +49,12 @@ import zstandard
 from stellar_sdk import StrKey
 
 from orbitpay.retry import Backoff, GaveUp, Sleep, Transient, parse_retry_after, retrying
-from orbitpay.stellar.ledgermeta import ArchiveLedger, decode_batch, first_close_time
+from orbitpay.stellar.ledgermeta import (
+    ArchiveLedger,
+    batch_range,
+    decode_batch,
+    first_close_time,
+)
 from orbitpay.stellar.rpc import RawEvent
 from orbitpay.stellar.tx import TxContext
 
@@ -375,7 +380,7 @@ class LakeBatch:
 def _batch_range(xdr: bytes, key: str) -> tuple[int, int]:
     if len(xdr) < 12:
         raise CorruptObject(key, f"{len(xdr)} bytes is too short for a LedgerCloseMetaBatch")
-    return int.from_bytes(xdr[0:4], "big"), int.from_bytes(xdr[4:8], "big")
+    return batch_range(xdr)
 
 
 def process_object(
