@@ -347,7 +347,7 @@ class Chain:
             if error is not None
             else []
         )
-        fee = dx.BASE_FEE + 95_000
+        fee = dx.BASE_FEE + dx.RESOURCE_FEE
         tx_events = self._fee_events(source.public_key) if self.meta_version == 4 else []
         packed = [e.to_xdr_bytes() for e in events]
         ret_hash = (
@@ -431,7 +431,7 @@ class Chain:
         """
         addr = source.public_key
         raw = source.raw_public_key()
-        full_fee = dx.BASE_FEE + 95_000
+        full_fee = dx.BASE_FEE + dx.RESOURCE_FEE
         paid = self._balance.get(addr, STARTING_BALANCE) - full_fee
         last = self._account_modified.get(addr, self.genesis_ledger)
         seq_num = self._seq[addr]
@@ -445,7 +445,7 @@ class Chain:
         )
         self._balance[addr] = paid + FEE_REFUND
         self._account_modified[addr] = seq
-        refundable = 95_000 - 40_000
+        refundable = dx.RESOURCE_FEE - 40_000
         fees = (40_000, refundable - FEE_REFUND, 1_200)
         operation = self._storage_changes(ctx, seq) if success else []
         return dx.TxChanges(before=before, operation=operation, after=after, fees=fees)
@@ -519,7 +519,7 @@ class Chain:
     def _fee_events(self, source: str) -> list[x.TransactionEvent]:
         fe = self._fee_cache.get(source)
         if fe is None:
-            fe = dx.fee_events(self.native_sac, source, dx.BASE_FEE + 95_000, 31_337)
+            fe = dx.fee_events(self.native_sac, source, dx.BASE_FEE + dx.RESOURCE_FEE, FEE_REFUND)
             self._fee_cache[source] = fe
             self._fee_b64_cache[source] = [dx.b64(e.to_xdr_bytes()) for e in fe]
         return fe

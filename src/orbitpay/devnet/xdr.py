@@ -37,6 +37,7 @@ from orbitpay.stellar.rpc import MAX_EVENT_INDEX, OP_MASK, TX_MASK, event_id, to
 from orbitpay.stellar.rpc import toid_parts as parse_toid
 
 BASE_FEE = 100
+RESOURCE_FEE = 95_000  # every devnet transaction declares this Soroban resource fee
 PROTOCOL_VERSION = 23
 
 
@@ -162,7 +163,7 @@ def build_envelope(
     top: Invocation,
     auth: list[x.SorobanAuthorizationEntry],
     net_id: bytes,
-    resource_fee: int = 95_000,
+    resource_fee: int = RESOURCE_FEE,
 ) -> tuple[bytes, str]:
     """A signed v1 envelope with one InvokeHostFunction op. Returns (XDR bytes, tx hash hex)."""
     op = x.Operation(
@@ -507,6 +508,7 @@ def ledger_hash(passphrase: str, seq: int) -> bytes:
 __all__ = [
     "MAX_EVENT_INDEX",
     "OP_MASK",
+    "RESOURCE_FEE",
     "TX_MASK",
     "Invocation",
     "auth_entry_address",
