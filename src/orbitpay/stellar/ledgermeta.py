@@ -44,7 +44,7 @@ from stellar_sdk import Network, StrKey
 from stellar_sdk import xdr as x
 from xdrlib3 import Unpacker
 
-from orbitpay.stellar import xdrskip
+from orbitpay.stellar import metaread, xdrskip
 from orbitpay.stellar.rpc import OP_MASK, TX_MASK, RawEvent, event_id, toid
 from orbitpay.stellar.tx import TxContext, TxDecodeError, parse_tx
 
@@ -58,6 +58,7 @@ _SUCCESS_CODES = frozenset(
 )
 _BEFORE_ALL = x.TransactionEventStage.TRANSACTION_EVENT_STAGE_BEFORE_ALL_TXS.value
 _AFTER_ALL = x.TransactionEventStage.TRANSACTION_EVENT_STAGE_AFTER_ALL_TXS.value
+_AFTER_TX = x.TransactionEventStage.TRANSACTION_EVENT_STAGE_AFTER_TX.value
 _TAG_TX = struct.pack(">I", x.EnvelopeType.ENVELOPE_TYPE_TX.value)
 _TAG_FEE_BUMP = struct.pack(">I", x.EnvelopeType.ENVELOPE_TYPE_TX_FEE_BUMP.value)
 
@@ -442,6 +443,47 @@ def _raw_event(
     )
 
 
+@dataclass(slots=True)
+class _MetaParts:
+    """What the archive keeps of a watched transaction's meta."""
+
+    tx_events: list[tuple[int, x.ContractEvent]]  # (stage, event) of meta v4
+    per_op: list[list[x.ContractEvent]]
+    per_op_xdr: list[list[str]]  # the same events, base64 (``parse_tx`` takes these)
+    storage_changes: list[StorageChange]
+
+
+def _meta_parts(app: _Applied, watch: Collection[str] | None, seq: int, order: int) -> _MetaParts:
+    """The events and storage changes of one watched transaction's meta.
+
+    The narrow path (:func:`metaread.event_spans`, :func:`metaread.storage_changes`)
+    steps over the ledger entry changes that make up most of a real meta and
+    decodes only the events, each from its own bytes; a meta it does not walk (or
+    one already decoded on the slow path) is read from stellar-sdk's objects.
+    Both give the same rows (tests hold them equal).
+    """
+    spans = metaread.event_spans(app.meta_raw) if app.decoded is None else None
+    if spans is not None:
+        return _MetaParts(
+            tx_events=[(st, x.ContractEvent.from_xdr_bytes(b)) for st, b in spans.tx_events],
+            per_op=[[x.ContractEvent.from_xdr_bytes(b) for b in evs] for evs in spans.per_op],
+            per_op_xdr=[[_b64(b) for b in evs] for evs in spans.per_op],
+            storage_changes=metaread.storage_changes(app.meta_raw, watch, seq, app.hash, order),
+        )
+    meta = app.meta
+    per_op = _operation_events(meta)
+    return _MetaParts(
+        tx_events=[(tev.stage.value, tev.event) for tev in _tx_events(meta)],
+        per_op=per_op,
+        per_op_xdr=[[_b64(e.to_xdr_bytes()) for e in evs] for evs in per_op],
+        storage_changes=[
+            change
+            for group_op, changes in _change_groups(meta)
+            for change in _storage_changes(changes, watch, (seq, app.hash, order, group_op))
+        ],
+    )
+
+
 def _rows(
     led: _Ledger,
     network_id: bytes,
@@ -481,21 +523,21 @@ def _rows(
             before_all += app.stages.count(_BEFORE_ALL)
             after_all += app.stages.count(_AFTER_ALL)
             continue
-        for tev in _tx_events(app.meta):
-            stage = tev.stage
-            if stage == x.TransactionEventStage.TRANSACTION_EVENT_STAGE_BEFORE_ALL_TXS:
+        parts = _meta_parts(app, watch, seq, order)
+        for stage, tev in parts.tx_events:
+            if stage == _BEFORE_ALL:
                 tx_order, op, index = 0, 0, before_all
                 before_all += 1
-            elif stage == x.TransactionEventStage.TRANSACTION_EVENT_STAGE_AFTER_ALL_TXS:
+            elif stage == _AFTER_ALL:
                 tx_order, op, index = TX_MASK, 0, after_all
                 after_all += 1
-            elif stage == x.TransactionEventStage.TRANSACTION_EVENT_STAGE_AFTER_TX:
+            elif stage == _AFTER_TX:
                 continue  # numbered below, per transaction
             else:
                 raise ValueError(f"unknown TransactionEventStage {stage}")
             _keep(
                 out,
-                tev.event,
+                tev,
                 event_id(seq, tx_order, op, index),
                 seq,
                 closed_at,
@@ -507,11 +549,11 @@ def _rows(
                 event_types,
             )
         after_tx = 0
-        for tev in _tx_events(app.meta):
-            if tev.stage == x.TransactionEventStage.TRANSACTION_EVENT_STAGE_AFTER_TX:
+        for stage, tev in parts.tx_events:
+            if stage == _AFTER_TX:
                 _keep(
                     out,
-                    tev.event,
+                    tev,
                     event_id(seq, order, OP_MASK, after_tx),
                     seq,
                     closed_at,
@@ -523,8 +565,7 @@ def _rows(
                     event_types,
                 )
                 after_tx += 1
-        per_op = _operation_events(app.meta)
-        for op_index, events in enumerate(per_op):
+        for op_index, events in enumerate(parts.per_op):
             for index, ev in enumerate(events):
                 _keep(
                     out,
@@ -539,10 +580,7 @@ def _rows(
                     watch,
                     event_types,
                 )
-        for group_op, changes in _change_groups(app.meta):
-            out.storage_changes.extend(
-                _storage_changes(changes, watch, (seq, app.hash, order, group_op))
-            )
+        out.storage_changes.extend(parts.storage_changes)
         try:
             ctx = parse_tx(
                 app.hash,
@@ -550,7 +588,7 @@ def _rows(
                 seq,
                 _b64(env.raw),
                 _b64(app.meta_raw),
-                [[_b64(e.to_xdr_bytes()) for e in evs] for evs in per_op],
+                parts.per_op_xdr,
             )
         except TxDecodeError as exc:
             raise ValueError(str(exc)) from None

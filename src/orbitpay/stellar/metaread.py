@@ -369,6 +369,89 @@ def _data_changes(
     return out
 
 
+@dataclass(slots=True)
+class EventSpans:
+    """A v3/v4 meta's events as byte spans, for readers that decode only these.
+
+    ``per_op``: each operation's contract events (meta v3: the one Soroban
+    operation's, or none without Soroban meta), as ``ContractEvent`` XDR;
+    ``tx_events``: meta v4's transaction-level events as (stage, ``ContractEvent``
+    XDR). The archive decodes these few small values instead of the whole meta.
+    """
+
+    per_op: list[list[bytes]]
+    tx_events: list[tuple[int, bytes]]
+
+
+def _event_list(buf: bytes, pos: int) -> tuple[list[bytes], int]:
+    n = _u32(buf, pos)
+    pos += 4
+    out: list[bytes] = []
+    for _ in range(n):
+        end = xdrskip.skip_contract_event(buf, pos)
+        out.append(buf[pos:end])
+        pos = end
+    return out, pos
+
+
+def _spans(buf: bytes) -> EventSpans:
+    v = _u32(buf, 0)
+    if v not in (3, 4):
+        raise xdrskip.Unsupported(f"TransactionMeta v{v}")
+    pos = xdrskip.skip_changes(buf, xdrskip.skip_ext_v0(buf, 4))  # ext, txChangesBefore
+    n_ops = _u32(buf, pos)
+    pos += 4
+    per_op: list[list[bytes]] = []
+    for _ in range(n_ops):
+        if v == 4:  # OperationMetaV2: ext, changes, events
+            events, pos = _event_list(buf, xdrskip.skip_changes(buf, xdrskip.skip_ext_v0(buf, pos)))
+            per_op.append(events)
+        else:
+            pos = xdrskip.skip_changes(buf, pos)
+    pos = xdrskip.skip_changes(buf, pos)  # txChangesAfter
+    present = _u32(buf, pos)
+    pos += 4
+    if present > 1:
+        raise xdrskip.Unsupported("optional flag")
+    if present and v == 3:  # SorobanTransactionMeta: ext, events, returnValue, diagnostics
+        events, pos = _event_list(buf, xdrskip.skip_soroban_meta_ext(buf, pos))
+        per_op = [events]
+        pos = xdrskip.skip_events(buf, xdrskip.skip_scval(buf, pos), diagnostic=True)
+    elif present:  # SorobanTransactionMetaV2: ext, optional returnValue
+        pos = xdrskip.skip_soroban_meta_ext(buf, pos)
+        has_value = _u32(buf, pos)
+        pos += 4
+        if has_value > 1:
+            raise xdrskip.Unsupported("optional flag")
+        if has_value:
+            pos = xdrskip.skip_scval(buf, pos)
+    tx_events: list[tuple[int, bytes]] = []
+    if v == 4:  # transaction events (stage + event), diagnostic events
+        n = _u32(buf, pos)
+        pos += 4
+        for _ in range(n):
+            end = xdrskip.skip_contract_event(buf, pos + 4)
+            tx_events.append((_u32(buf, pos), buf[pos + 4 : end]))
+            pos = end
+        pos = xdrskip.skip_events(buf, pos, diagnostic=True)
+    if pos != len(buf):
+        raise xdrskip.Unsupported("bytes after the meta")
+    return EventSpans(per_op, tx_events)
+
+
+def event_spans(buf: bytes) -> EventSpans | None:
+    """The meta's contract and transaction events as XDR spans; None for shapes it does not walk.
+
+    None (an older meta version, an unknown arm, a truncated buffer) tells the
+    caller to decode the meta with stellar-sdk; tests hold the spans equal to the
+    packed events of stellar-sdk's decoding.
+    """
+    try:
+        return _spans(buf)
+    except _Fallback:
+        return None
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
@@ -414,8 +497,10 @@ __all__ = [
     "NO_VALUE",
     "UNREADABLE",
     "EventRef",
+    "EventSpans",
     "MetaView",
     "event_ref",
+    "event_spans",
     "read_event",
     "read_meta",
     "storage_changes",
