@@ -9,6 +9,13 @@ scans, and API workers sharing Redis all see it at once.
 The indexer does not know these namespaces: it reports which families of data
 a page changed (:class:`~orbitpay.indexer.model.Changed`), and
 :data:`NAMESPACE_OF` maps each family to the namespaces whose values read it.
+
+An in-process cache in an API process that does not share Redis with the indexer
+learns of changes through PostgreSQL ``LISTEN/NOTIFY`` instead (:mod:`orbitpay.notify`).
+That feed can break, and a cache that missed a notification would serve stale
+values without knowing it; so such a cache is *gated* (:meth:`Cache.require`): it
+reads and stores values only while the feed is live, and computes every value
+otherwise (counted as ``bypass``).
 """
 
 from __future__ import annotations
@@ -97,6 +104,10 @@ class MemoryBackend:
         return True
 
     async def close(self) -> None:
+        self._items.clear()
+
+    def clear(self) -> None:
+        """Forget every value and version (after invalidations may have been missed)."""
         self._items.clear()
 
 
@@ -245,16 +256,47 @@ class Cache:
     def __init__(self, backend: Backend, prefix: str = "orbitpay") -> None:
         self.backend = backend
         self.prefix = prefix
+        self._gate: Callable[[], bool] | None = None
+        # Bumped by ``reset``: part of every key, so a value computed before a reset (whose
+        # invalidation may have been missed) is never read after it, even if stored after it.
+        self._epoch = 0
 
     @property
     def kind(self) -> str:
         return "redis" if isinstance(self.backend, RedisBackend) else "memory"
 
+    @property
+    def is_local(self) -> bool:
+        """True for a per-process cache: the indexer's Redis version bumps never reach it."""
+        return isinstance(self.backend, MemoryBackend)
+
+    def require(self, gate: Callable[[], bool] | None) -> None:
+        """Serve and store values only while ``gate()`` is true (None: always).
+
+        The gate is the invalidation feed's liveness (:class:`orbitpay.notify.ChangeListener`):
+        while it is down the cache cannot know what changed, so it steps aside rather than
+        answer from values that may be stale.
+        """
+        self._gate = gate
+
+    @property
+    def serving(self) -> bool:
+        """Whether look-ups use the cache now (False while a required feed is down)."""
+        return self._gate is None or self._gate()
+
+    def reset(self) -> None:
+        """Start a new epoch of a per-process cache: no value cached so far is read again
+        (its invalidation feed may have missed changes while it was down)."""
+        if isinstance(self.backend, MemoryBackend):
+            self._epoch += 1
+            self.backend.clear()
+
     def _version_key(self, namespace: str) -> str:
         return f"{self.prefix}:v:{namespace}"
 
     async def _version(self, namespace: str) -> str:
-        return await self.backend.get(self._version_key(namespace)) or "0"
+        version = await self.backend.get(self._version_key(namespace)) or "0"
+        return f"{self._epoch}.{version}" if self._epoch else version
 
     async def get_or_set(
         self,
@@ -291,7 +333,10 @@ class Cache:
         compute: Callable[[], Awaitable[Any]],
     ) -> tuple[str | None, Any]:
         """``(JSON text, value)``: the value is ``_MISSING`` on a hit (only the text is
-        read); the text is None when the backend failed (nothing was encoded)."""
+        read); the text is None when the backend failed or the cache is bypassed."""
+        if not self.serving:
+            CACHE_REQUESTS.labels("bypass").inc()
+            return None, await compute()
         try:
             full_key = f"{self.prefix}:{namespace}:{await self._version(namespace)}:{key}"
             cached = await self.backend.get(full_key)

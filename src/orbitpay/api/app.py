@@ -34,6 +34,7 @@ from orbitpay.cache import Cache, RedisBackend, create_cache
 from orbitpay.config import Settings
 from orbitpay.db.engine import create_engine
 from orbitpay.db.readpool import read_pool
+from orbitpay.notify import ChangeListener, plain_dsn
 from orbitpay.security.apikeys import KeyVerifier
 from orbitpay.security.ratelimit import (
     FallbackRateLimiter,
@@ -82,6 +83,12 @@ def create_app(
         the_cache = cache or create_cache(
             settings.redis_url, settings.redis_timeout, settings.redis_retry_after
         )
+        listener = None
+        if the_cache.is_local:
+            # A per-process cache learns of the indexer's commits by NOTIFY, and bypasses
+            # itself while it cannot (orbitpay.notify): never silently stale.
+            listener = ChangeListener(plain_dsn(the_engine.url), the_cache)
+            await listener.start()
         reads = read_pool(the_engine.url, settings.api_read_connections)
         app.state.resources = AppResources(
             settings=settings, engine=the_engine, cache=the_cache, reads=reads, indexer=indexer
@@ -106,6 +113,8 @@ def create_app(
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.close()
             await reads.close()
             if cache is None:
                 await the_cache.close()

@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orbitpay import notify
 from orbitpay.config import ConfigError, Settings
 from orbitpay.contracts.registry import decode_event
 from orbitpay.db.errors import is_connection_error as is_db_outage
@@ -657,6 +658,8 @@ class Indexer:
             await coverage.record(
                 conn, group.ids, prepared.batch.source, prepared.batch.first_ledger, scanned_to
             )
+            if changes.changed:  # delivered at this commit: API caches without our Redis
+                await notify.publish(conn, changes.changed)
             now = time.monotonic()
             if now - self._last_status >= STATUS_EVERY_SECONDS:
                 self._last_status = now

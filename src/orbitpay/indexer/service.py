@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orbitpay import notify
 from orbitpay.config import ConfigError, Settings
 from orbitpay.indexer import chain, store
 from orbitpay.indexer.bootstrap import bootstrap_new_contracts
@@ -106,7 +107,10 @@ async def index_until_latest(
     indexer = _indexer(settings, engine, client, cache, prog, page_limit)
     try:
         await indexer.check_network()
-        await chain.guard(engine, client, policy=settings.on_network_reset, full=True, cache=cache)
+        if await chain.guard(
+            engine, client, policy=settings.on_network_reset, full=True, cache=cache
+        ):
+            await notify.publish_everything(engine)  # the wipe, for caches without our Redis
         await bootstrap_new_contracts(engine, client, start_ledger=settings.start_ledger)
         # Reconciliation reads ledger state beside the catch-up (read_ahead), and
         # only compares and writes once the events are in.
@@ -174,13 +178,14 @@ async def run_indexer(
                 # A different chain behind the URL (ORBITPAY_ON_NETWORK_RESET); the full check
                 # (ledger hashes) once, and again after RPC errors (a reset shows as getEvents'
                 # "startLedger must be within the ledger range").
-                await chain.guard(
+                if await chain.guard(
                     engine,
                     client,
                     policy=settings.on_network_reset,
                     full=not checked_chain,
                     cache=cache,
-                )
+                ):
+                    await notify.publish_everything(engine)  # for caches without our Redis
                 checked_chain = True
                 await bootstrap_new_contracts(engine, client, start_ledger=settings.start_ledger)
                 result = await indexer.sync(stop)
@@ -261,8 +266,9 @@ async def _index_command(settings: Settings, url: str, once: bool) -> int:
 
     assert settings.rpc_url is not None
     engine = create_engine(url, pool_size=4)
-    # A standalone indexer shares only Redis with the API workers: bump their
-    # cache versions after each commit (an in-process cache would help nobody).
+    # With Redis, bump the API workers' cache versions there after each commit (an
+    # in-process cache would help nobody); API processes without it are told through
+    # PostgreSQL NOTIFY, which every commit sends anyway (orbitpay.notify).
     cache = create_cache(settings.redis_url) if settings.redis_url else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
