@@ -8,6 +8,7 @@ history would silently change owner.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +36,19 @@ class ContractRef:
 
 
 async def register_organization(
-    conn: AsyncConnection, name: str, contract_ids: dict[str, str], admin: str | None = None
+    conn: AsyncConnection,
+    name: str,
+    contract_ids: Mapping[str, str | Sequence[str]],
+    admin: str | None = None,
 ) -> int:
-    """Create or extend organization ``name`` with ``{kind: contract_id}``; return its id."""
-    for kind, cid in contract_ids.items():
+    """Create or extend organization ``name`` with ``{kind: contract id or ids}``; return
+    its id. (Several per kind: the API takes the organization's shape, lists by kind.)"""
+    pairs = [
+        (kind, cid)
+        for kind, ids in contract_ids.items()
+        for cid in ([ids] if isinstance(ids, str) else ids)
+    ]
+    for kind, cid in pairs:
         if kind not in _KINDS:
             raise OrganizationError(f"unknown contract kind {kind!r}")
         if not is_contract_id(cid):
@@ -48,7 +58,7 @@ async def register_organization(
         index_elements=[organizations.c.name], set_={"name": new.excluded.name}
     ).returning(organizations.c.id)
     org_id = int((await conn.execute(upsert)).scalar_one())
-    for kind, cid in contract_ids.items():
+    for kind, cid in pairs:
         existing = (
             await conn.execute(
                 select(contracts.c.organization_id, contracts.c.kind).where(

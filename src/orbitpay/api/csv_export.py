@@ -1,4 +1,5 @@
-"""``Accept: text/csv`` on lists: every matching row, streamed in keyset batches.
+"""CSV on lists (``?format=csv`` or ``Accept: text/csv``): every matching row, streamed
+in keyset batches.
 
 The export walks the same filters and order as the JSON list (from ``cursor``
 when one is given, ignoring ``limit``) in batches of ``BATCH`` rows, so memory
@@ -6,15 +7,23 @@ stays flat for any size. Each batch takes a read-pool connection for its one
 statement and gives it back before the batch is sent: a client that reads
 slowly, or stops, holds no connection (``api.streaming`` also caps concurrent
 exports and drops a client that does not take a chunk within the send timeout).
+
+Cells: the row's JSON values (amounts and ids as decimal text, times ISO-8601
+``Z``), ``null`` as an empty cell, booleans ``true``/``false``, a list of
+plain values (addresses, symbols) joined by single spaces; a route passes its
+own ``encode`` when a field needs another form (e.g. a raw event's ``value`` as
+JSON text) and ``expand`` when rows need more than their columns (an
+organization's contracts).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
@@ -28,8 +37,8 @@ BATCH = 1000
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"text/csv": {"schema": {"type": "string"}}},
-        "description": "The page as JSON, or with `Accept: text/csv` every matching row as CSV "
-        "(header row first).",
+        "description": "The page as JSON, or with `?format=csv` (or `Accept: text/csv`) every "
+        "matching row as CSV (header row first; from `cursor` when given, `limit` ignored).",
     }
 }
 
@@ -44,15 +53,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+Encode = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+Expand = Callable[[asyncpg.Connection, Sequence[Any]], Awaitable[Sequence[Mapping[str, Any]]]]
+
+
 async def _rows(
     pool: ReadPool,
     spec: ListSpec,
     values: Mapping[str, Any],
     order: str,
     start: tuple[Any, ...] | None,
+    encode: Encode,
+    fields: Sequence[str],
+    expand: Expand | None,
 ) -> AsyncIterator[str]:
-    fields = list(spec.model.model_fields)
-    encode = spec.encoder
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(fields)
@@ -61,12 +75,13 @@ async def _rows(
     while True:
         async with pool.connection() as conn:
             rows = await fetch_rows(conn, spec, values, order, key, BATCH)
+            full = await expand(conn, rows) if expand is not None and rows else rows
         # The connection is back in the pool before the client is waited on.
         if not rows:
             return
         buffer.seek(0)
         buffer.truncate()
-        for row in rows:
+        for row in full:
             data = encode(row)
             writer.writerow([_cell(data.get(name)) for name in fields])
         yield buffer.getvalue()
@@ -81,13 +96,33 @@ def csv_response(
     values: Mapping[str, Any],
     paging: PageParams,
     filename: str,
+    *,
+    encode: Encode | None = None,
+    fields: Sequence[str] | None = None,
+    expand: Expand | None = None,
 ) -> StreamingResponse:
-    """A streamed CSV of every row of ``spec`` matching ``values`` (from ``cursor`` if given)."""
+    """A streamed CSV of every row of ``spec`` matching ``values`` (from ``cursor`` if given).
+
+    ``fields`` (the header) defaults to the model's fields, ``encode`` to the model's
+    row encoder; ``expand`` turns a batch of rows into the rows to encode, on the
+    batch's connection.
+    """
     pager = Pager(request, spec.endpoint, values, paging, spec.keyset)
     start = pager.start_key()  # a bad cursor is a 400 now, not a broken stream later
     slot = slot_for(request, "exports")  # 503/429 when exports are at their cap
+    header = list(fields) if fields is not None else list(spec.model.model_fields)
+    rows = _rows(
+        read_pool(request),
+        spec,
+        values,
+        paging.order,
+        start,
+        encode or spec.encoder,
+        header,
+        expand,
+    )
     return BoundedStream(
-        _rows(read_pool(request), spec, values, paging.order, start),
+        rows,
         slot=slot,
         send_timeout=request.app.state.resources.settings.send_timeout,
         media_type="text/csv; charset=utf-8",

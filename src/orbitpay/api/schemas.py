@@ -153,10 +153,19 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(populate_by_name=True, from_attributes=True)
 
 
+class RequestBody(BaseModel):
+    """Base of every request body: an unknown field is a 422 naming it, never ignored
+    (a misspelt field would otherwise be dropped and the request half-applied)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 # ---------------------------------------------------------------- organizations
 
 
 class OrganizationContracts(ApiModel):
+    """An organization's contracts by kind (C... strkeys), as read and as written."""
+
     treasury: list[Address] = []
     payroll: list[Address] = []
     vesting: list[Address] = []
@@ -182,11 +191,11 @@ class Organization(ApiModel):
             ]
         }
     )
-    id: int
+    id: int = Field(description="Set by the server (refused in a `POST` body).")
     name: str
     admin: Address | None = None
     contracts: OrganizationContracts
-    created_at: Time
+    created_at: Time = Field(description="Set by the server (refused in a `POST` body).")
 
 
 # ---------------------------------------------------------------- streams
@@ -609,8 +618,16 @@ class Event(ApiModel):
     event_type: str
     type: str | None = Field(None, description="The first topic when it is a Symbol.")
     topic_symbols: list[str]
-    topics: Any | None = None
-    value: Any | None = None
+    topics: Any | None = Field(
+        None,
+        description="The topics decoded from `topics_xdr`. Integers of 64 bits and wider "
+        "(u64, i64, timepoint, duration, u128, i128, u256, i256) are decimal strings, u32 "
+        "and i32 are numbers; addresses are strkeys, bytes hex, maps objects with string "
+        "keys, void `null`.",
+    )
+    value: Any | None = Field(
+        None, description="The value decoded from `value_xdr`, by the rule of `topics`."
+    )
     topics_xdr: list[str]
     value_xdr: str
     recognised: bool

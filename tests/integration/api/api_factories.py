@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from stellar_sdk import Keypair, StrKey
 
 from orbitpay.db import schema as s
+from orbitpay.stellar import scval
 
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 BASE_UNIX = int(BASE_TIME.timestamp())
@@ -59,6 +60,8 @@ class Factory:
         *,
         topics: Any = None,
         value: Any = None,
+        topics_xdr: list[str] | None = None,
+        value_xdr: str | None = None,
         recognised: bool = True,
     ) -> dict[str, Any]:
         ledger = ledger if ledger is not None else self.next_ledger()
@@ -78,8 +81,13 @@ class Factory:
             "topic_symbols": [type] if type else [],
             "topics": topics if topics is not None else ([type] if type else []),
             "value": value,
-            "topics_xdr": ["AAAADwAAAAdkZXBvc2l0AA=="],
-            "value_xdr": "AAAAAQ==",
+            # The XDR the JSON above was decoded from (the API renders raw values from it).
+            "topics_xdr": topics_xdr
+            if topics_xdr is not None
+            else [scval.to_b64(scval.symbol(type))]
+            if type
+            else [],
+            "value_xdr": value_xdr if value_xdr is not None else scval.to_b64(scval.void()),
             "recognised": recognised,
             "in_successful_contract_call": True,
         }

@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from orbitpay.api.auth import require_write, verifier
-from orbitpay.api.common import check_address, check_contract
+from orbitpay.api.common import check_address, check_contract, json_response
 from orbitpay.api.deps import Resources
 from orbitpay.api.errors import ApiError
+from orbitpay.api.schemas import Organization, RequestBody
 from orbitpay.orgs import OrganizationError, list_organizations, register_organization
 from orbitpay.security.apikeys import (
     ApiKeyError,
@@ -47,28 +48,65 @@ Address = Annotated[str, Field(max_length=56), AfterValidator(check_address)]
 ContractId = Annotated[str, Field(max_length=56), AfterValidator(check_contract)]
 
 
-class OrganizationCreate(BaseModel):
+class ContractsInput(RequestBody):
+    """``contracts`` of a ``POST /api/organizations`` body: the shape ``GET`` returns."""
+
+    treasury: list[ContractId] = Field(default=[], max_length=100)
+    payroll: list[ContractId] = Field(default=[], max_length=100)
+    vesting: list[ContractId] = Field(default=[], max_length=100)
+    governance: list[ContractId] = Field(default=[], max_length=100)
+
+
+_EXAMPLE_CONTRACT = "CBLQ6YEIZQYPPB5N6HZOAQAHJX5CKXYXKAK7BSOHQVXDN5ALWV6IWVYI"
+_FLAT = ("treasury", "payroll", "vesting", "governance")
+_DEPRECATED = "Deprecated (use `contracts`): one contract id (C...) of this kind."
+
+
+class OrganizationCreate(RequestBody):
+    """An organization as ``GET /api/organizations/{id}`` returns it, without the server-set
+    ``id`` and ``created_at`` (refused, like any unknown field: a 422 naming it).
+
+    The flat ``treasury``/``payroll``/``vesting``/``governance`` fields of earlier
+    versions are still accepted (one id each), but not together with ``contracts``.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "acme-dao", "admin": None, "contracts": {"payroll": [_EXAMPLE_CONTRACT]}}
+            ]
+        }
+    )
     name: Text = Field(min_length=1, max_length=200, examples=["acme-dao"])
     admin: Address | None = Field(
         default=None, examples=[None], description="The admin (G... account or C... contract)"
     )
-    treasury: ContractId | None = Field(default=None, description="Treasury contract id (C...)")
-    payroll: ContractId | None = Field(
-        default=None, description="Payroll stream contract id (C...)"
+    contracts: ContractsInput | None = Field(
+        default=None, description="Contract ids by kind, as `GET` returns them."
     )
-    vesting: ContractId | None = Field(default=None, description="Vesting contract id (C...)")
-    governance: ContractId | None = Field(default=None, description="Governance contract id (C...)")
+    treasury: ContractId | None = Field(default=None, deprecated=True, description=_DEPRECATED)
+    payroll: ContractId | None = Field(default=None, deprecated=True, description=_DEPRECATED)
+    vesting: ContractId | None = Field(default=None, deprecated=True, description=_DEPRECATED)
+    governance: ContractId | None = Field(default=None, deprecated=True, description=_DEPRECATED)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> OrganizationCreate:
+        flat = [kind for kind in _FLAT if getattr(self, kind) is not None]
+        if flat and self.contracts is not None:
+            raise ValueError(
+                f"give the contracts either in `contracts` or as the deprecated flat "
+                f"fields ({', '.join(flat)}), not both"
+            )
+        return self
+
+    def contract_ids(self) -> dict[str, list[str]]:
+        """``{kind: [contract id, ...]}`` from whichever shape was given."""
+        if self.contracts is not None:
+            return {kind: list(getattr(self.contracts, kind)) for kind in _FLAT}
+        return {kind: [cid] for kind in _FLAT if (cid := getattr(self, kind)) is not None}
 
 
-class OrganizationCreated(BaseModel):
-    id: int
-    name: str
-    admin: str | None
-    contracts: dict[str, list[str]]
-    created_at: datetime
-
-
-class KeyCreate(BaseModel):
+class KeyCreate(RequestBody):
     name: Text = Field(min_length=1, max_length=200, examples=["dashboard"])
     scope: Scope = "read"
 
@@ -104,21 +142,13 @@ def _secret(issued: IssuedKey) -> KeySecret:
     )
 
 
-@router.post("/organizations", status_code=201, response_model=OrganizationCreated)
-async def create_organization(
-    body: OrganizationCreate, res: Resources, _: Writer
-) -> OrganizationCreated:
-    """Register an organization and the contracts the indexer should follow (idempotent)."""
-    ids = {
-        kind: cid
-        for kind, cid in (
-            ("treasury", body.treasury),
-            ("payroll", body.payroll),
-            ("vesting", body.vesting),
-            ("governance", body.governance),
-        )
-        if cid
-    }
+@router.post("/organizations", status_code=201, response_model=Organization)
+async def create_organization(body: OrganizationCreate, res: Resources, _: Writer) -> Response:
+    """Register an organization and the contracts the indexer should follow (idempotent:
+    contracts are added to an existing organization of that name). The body has the shape
+    `GET` returns, without `id` and `created_at`; the answer is the organization as `GET`
+    returns it."""
+    ids = body.contract_ids()
     try:
         async with res.engine.begin() as conn:
             org_id = await register_organization(conn, body.name, ids, admin=body.admin)
@@ -129,7 +159,7 @@ async def create_organization(
         )
         raise ApiError(status, code, str(exc)) from None
     org = next(o for o in orgs if o["id"] == org_id)
-    return OrganizationCreated(**org)
+    return json_response(Organization.model_validate(org), status_code=201)
 
 
 KEYS_SQL = """

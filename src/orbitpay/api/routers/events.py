@@ -8,6 +8,12 @@ resumes right after the last event it saw. Without either it starts at the
 current head (``cursor=now``); ``cursor=0`` replays from the beginning. The
 server polls the events table about once a second, sends a keep-alive
 comment when idle, and stops when the client disconnects.
+
+Raw topics and values are rendered from the stored XDR by SCVal type
+(:mod:`orbitpay.api.rawvalues`): 64-bit and wider integers are decimal
+strings, in the pages, the stream and the CSV alike. So the pages are built
+in Python here (not as JSON by PostgreSQL like the other lists); a page is at
+most 200 events.
 """
 
 from __future__ import annotations
@@ -15,25 +21,28 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from orbitpay import jsoncodec
 from orbitpay.api.common import (
     READ_RESPONSES,
     ContractQuery,
     ListSpec,
-    list_response,
+    fetch_rows,
     read_pool,
 )
+from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.errors import ApiError
-from orbitpay.api.pagination import Keyset
+from orbitpay.api.pagination import Keyset, PageParams, Pager
 from orbitpay.api.queryparams import QueryParam, QuerySpec
+from orbitpay.api.rawvalues import event_values
 from orbitpay.api.routers.coverage import history_fields
-from orbitpay.api.schemas import Event, HistoryPage
+from orbitpay.api.schemas import Event, HistoryPage, row_encoder
 from orbitpay.api.streaming import BoundedStream, slot_for
 from orbitpay.db.schema import events
 
@@ -84,27 +93,70 @@ TypeQuery = Annotated[
 ]
 
 
-LIST_QUERY = QuerySpec([QueryParam("contract", ContractQuery), QueryParam("type", TypeQuery)])
+LIST_QUERY = QuerySpec(
+    [QueryParam("contract", ContractQuery), QueryParam("type", TypeQuery)], formats=True
+)
+_ENCODE = row_encoder(Event)
+
+
+def api_event(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One events row as the API shows it: the ``Event`` fields, raw values by SCVal type."""
+    out = _ENCODE(row)
+    out["topics"], out["value"] = event_values(
+        row["topics_xdr"], row["value_xdr"], row["topics"], row["value"]
+    )
+    return out
+
+
+def csv_event(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A CSV row: ``topics`` and ``value`` as their JSON text (one cell each)."""
+    out = api_event(row)
+    out["topics"] = jsoncodec.dumps(out["topics"])
+    out["value"] = jsoncodec.dumps(out["value"])
+    return out
+
+
+async def _page(
+    request: Request,
+    conn: asyncpg.Connection,
+    values: Mapping[str, Any],
+    paging: PageParams,
+    extra: Mapping[str, Any],
+) -> Response:
+    pager = Pager(request, SPEC.endpoint, values, paging, SPEC.keyset)
+    start = pager.start_key()
+    rows = await fetch_rows(conn, SPEC, values, paging.order, start, paging.limit + 1)
+    body = {
+        "items": [api_event(r) for r in rows[: paging.limit]],
+        "next_cursor": pager.next_cursor(rows),
+        **extra,
+    }
+    return Response(content=jsoncodec.dumps(body), media_type="application/json")
 
 
 @router.get(
     "",
     response_model=HistoryPage[Event],
+    responses=CSV_RESPONSE,
     openapi_extra=LIST_QUERY.openapi(),
     summary="The decoded raw event log",
     description="Every indexed contract event (recognised or not), newest first by default. "
-    "`history_complete` is false when older events of the contracts are not indexed.",
+    "`history_complete` is false when older events of the contracts are not indexed. "
+    "Integers of 64 bits and wider in `topics` and `value` are decimal strings. "
+    "`?format=csv` or `Accept: text/csv` streams every matching row as CSV.",
 )
 async def list_events(request: Request) -> Response:
-    values, paging = LIST_QUERY.parse(request)
-    contract = values.get("contract")
+    query = LIST_QUERY.parse_list(request)
+    if query.csv:
+        return csv_response(request, SPEC, query.values, query.paging, "events", encode=csv_event)
+    contract = query.values.get("contract")
     async with read_pool(request).connection() as conn:
         history = await history_fields(read_pool(request), conn, [contract] if contract else None)
-        return await list_response(request, SPEC, values, paging, conn, extra=history)
+        return await _page(request, conn, query.values, query.paging, history)
 
 
 def _sse(row: asyncpg.Record) -> str:
-    data = Event.model_validate(dict(row)).model_dump_json()
+    data = jsoncodec.dumps(api_event(dict(row)))
     return f"id: {row['id']}\ndata: {data}\n\n"
 
 
@@ -156,7 +208,8 @@ async def _follow(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
     description="One SSE message per event (`id:` the event id, `data:` the event as in "
-    "`/api/events`). Resume with the `Last-Event-ID` header or `?cursor=<event id>`; "
+    "`/api/events`, 64-bit and wider integers as decimal strings). Resume with the "
+    "`Last-Event-ID` header or `?cursor=<event id>`; "
     "`cursor=now` (the default) starts at the head, `cursor=0` at the beginning.",
 )
 async def stream_events(

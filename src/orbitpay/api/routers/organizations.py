@@ -1,8 +1,13 @@
-"""``/api/organizations``: indexed organizations and their contracts (read side)."""
+"""``/api/organizations``: indexed organizations and their contracts (read side).
+
+The shape read here is the shape written: ``POST /api/organizations``
+(``routers.admin``) takes ``name``, ``admin`` and ``contracts`` as returned,
+without the server-set ``id`` and ``created_at``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import asyncpg
@@ -17,9 +22,11 @@ from orbitpay.api.common import (
     json_response,
     make_pager,
 )
+from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.errors import ApiError
 from orbitpay.api.pagination import Keyset, Page, Paging
-from orbitpay.api.schemas import Organization
+from orbitpay.api.queryparams import FormatQuery, csv_requested
+from orbitpay.api.schemas import Organization, row_encoder
 from orbitpay.config import CONTRACT_KINDS
 from orbitpay.db.schema import organizations
 
@@ -58,13 +65,41 @@ async def _with_contracts(
     return [{**dict(r), "contracts": owned[r["id"]]} for r in rows]
 
 
+# CSV: one column per contract kind (its contract ids space-separated) instead of the object.
+CSV_FIELDS = ("id", "name", "admin", *CONTRACT_KINDS, "created_at")
+_ENCODE = row_encoder(Organization)
+
+
+def _csv_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = _ENCODE(row)
+    contracts = out.pop("contracts")
+    return {**out, **{kind: contracts.get(kind, []) for kind in CONTRACT_KINDS}}
+
+
 @router.get(
     "",
     response_model=Page[Organization],
+    responses=CSV_RESPONSE,
     summary="List organizations",
-    description="Organizations with their contracts by kind; `order` sorts by id.",
+    description="Organizations with their contracts by kind; `order` sorts by id. "
+    "`?format=csv` or `Accept: text/csv` streams every organization as CSV, one column per "
+    "contract kind (`treasury`, `payroll`, `vesting`, `governance`: contract ids separated "
+    "by spaces).",
 )
-async def list_organizations(request: Request, res: Resources, paging: Paging) -> Response:
+async def list_organizations(
+    request: Request, res: Resources, paging: Paging, format: FormatQuery = None
+) -> Response:
+    if csv_requested(request, format):
+        return csv_response(
+            request,
+            SPEC,
+            {},
+            paging,
+            "organizations",
+            encode=_csv_row,
+            fields=CSV_FIELDS,
+            expand=_with_contracts,
+        )
     pager = make_pager(request, "organizations", {}, paging, KEYSET)
     start = pager.start_key()
     async with res.reads.connection() as conn:

@@ -17,11 +17,10 @@ from orbitpay.api.common import (
     json_text,
     list_response,
     resolve_entity,
-    wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.pagination import Keyset, Page, Paging
-from orbitpay.api.queryparams import QueryParam, QuerySpec
+from orbitpay.api.queryparams import FormatQuery, QueryParam, QuerySpec, csv_requested
 from orbitpay.api.routers.coverage import history_fields
 from orbitpay.api.schemas import (
     HistoryPage,
@@ -96,7 +95,8 @@ LIST_QUERY = QuerySpec(
         QueryParam("status", Annotated[ProposalStatus | None, Query()]),
         QueryParam("proposer", ProposerQuery),
         QueryParam("contract", ContractQuery),
-    ]
+    ],
+    formats=True,
 )
 
 
@@ -107,13 +107,13 @@ LIST_QUERY = QuerySpec(
     openapi_extra=LIST_QUERY.openapi(),
     summary="List proposals",
     description="Proposals by status, proposer and contract, newest first by default. "
-    "`Accept: text/csv` streams every matching row as CSV.",
+    "`?format=csv` or `Accept: text/csv` streams every matching row as CSV.",
 )
 async def list_proposals(request: Request) -> Response:
-    values, paging = LIST_QUERY.parse(request)
-    if wants_csv(request):
-        return csv_response(request, SPEC, values, paging, "proposals")
-    return await list_response(request, SPEC, values, paging)
+    query = LIST_QUERY.parse_list(request)
+    if query.csv:
+        return csv_response(request, SPEC, query.values, query.paging, "proposals")
+    return await list_response(request, SPEC, query.values, query.paging)
 
 
 VOTERS_SQL = "SELECT count(*) FROM votes WHERE contract_id = $1 AND proposal_id = $2"
@@ -170,7 +170,11 @@ async def get_proposal(res: Resources, id: OnChainId, contract: ContractQuery = 
 
 
 @router.get(
-    "/{id}/votes", response_model=HistoryPage[Vote], summary="A proposal's votes, paginated"
+    "/{id}/votes",
+    response_model=HistoryPage[Vote],
+    responses=CSV_RESPONSE,
+    summary="A proposal's votes, paginated",
+    description="`?format=csv` or `Accept: text/csv` streams every matching vote as CSV.",
 )
 async def list_votes(
     request: Request,
@@ -179,9 +183,12 @@ async def list_votes(
     id: OnChainId,
     contract: ContractQuery = None,
     choice: Annotated[VoteChoice | None, Query()] = None,
+    format: FormatQuery = None,
 ) -> Response:
     async with res.reads.connection() as conn:
         row = await resolve_entity(conn, proposals, "proposal_id", id, contract, "proposal")
         values = {"contract": row["contract_id"], "proposal": id, "choice": choice}
+        if csv_requested(request, format):
+            return csv_response(request, VOTES_SPEC, values, paging, f"proposal_{id}_votes")
         history = await history_fields(res.reads, conn, [row["contract_id"]])
         return await list_response(request, VOTES_SPEC, values, paging, conn, extra=history)

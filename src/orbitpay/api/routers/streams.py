@@ -18,7 +18,6 @@ from orbitpay.api.common import (
     json_response,
     list_response,
     resolve_entity,
-    wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.pagination import Keyset, Page
@@ -75,7 +74,8 @@ LIST_QUERY = QuerySpec(
         QueryParam("recipient", RecipientQuery),
         QueryParam("status", Annotated[StreamStatus | None, Query()]),
         QueryParam("contract", ContractQuery),
-    ]
+    ],
+    formats=True,
 )
 
 
@@ -86,13 +86,13 @@ LIST_QUERY = QuerySpec(
     openapi_extra=LIST_QUERY.openapi(),
     summary="List streams",
     description="Streams by sender, recipient, status and contract, newest first by default. "
-    "`Accept: text/csv` streams every matching row as CSV.",
+    "`?format=csv` or `Accept: text/csv` streams every matching row as CSV.",
 )
 async def list_streams(request: Request) -> Response:
-    values, paging = LIST_QUERY.parse(request)
-    if wants_csv(request):
-        return csv_response(request, SPEC, values, paging, "streams")
-    return await list_response(request, SPEC, values, paging)
+    query = LIST_QUERY.parse_list(request)
+    if query.csv:
+        return csv_response(request, SPEC, query.values, query.paging, "streams")
+    return await list_response(request, SPEC, query.values, query.paging)
 
 
 CLAIMS_SQL = """

@@ -16,11 +16,11 @@ from orbitpay.api.common import (
     json_text,
     list_response,
     read_pool,
-    wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.errors import ApiError
 from orbitpay.api.pagination import Keyset, Page, Paging
+from orbitpay.api.queryparams import FormatQuery, csv_requested
 from orbitpay.api.routers.coverage import history_fields
 from orbitpay.api.schemas import (
     HistoryPage,
@@ -84,18 +84,20 @@ async def require_treasury(conn: asyncpg.Connection, addr: str) -> None:
     responses=CSV_RESPONSE,
     summary="A treasury's event log",
     description="Deposits, withdrawal requests, approvals, executions and signer changes, "
-    "newest first by default. `Accept: text/csv` streams every matching row as CSV.",
+    "newest first by default. `?format=csv` or `Accept: text/csv` streams every matching row "
+    "as CSV.",
 )
 async def treasury_event_log(
     request: Request,
     paging: Paging,
     addr: ContractPath,
     type: Annotated[TreasuryEventType | None, Query(description="Only this event type.")] = None,
+    format: FormatQuery = None,
 ) -> Response:
     values = {"addr": addr, "type": type}
     async with read_pool(request).connection() as conn:
         await require_treasury(conn, addr)
-        if wants_csv(request):
+        if csv_requested(request, format):
             return csv_response(request, EVENTS_SPEC, values, paging, "treasury_events")
         history = await history_fields(read_pool(request), conn, [addr])
         return await list_response(request, EVENTS_SPEC, values, paging, conn, extra=history)
@@ -194,15 +196,21 @@ WITHDRAWALS_SPEC = ListSpec(
 @router.get(
     "/{addr}/withdrawals",
     response_model=Page[Withdrawal],
+    responses=CSV_RESPONSE,
     summary="A treasury's withdrawal requests with their approvals",
+    description="Newest first by default. `?format=csv` or `Accept: text/csv` streams every "
+    "matching row as CSV (`approvals` as space-separated addresses).",
 )
 async def list_withdrawals(
     request: Request,
     paging: Paging,
     addr: ContractPath,
     status: Annotated[WithdrawalStatus | None, Query()] = None,
+    format: FormatQuery = None,
 ) -> Response:
     values = {"addr": addr, "status": status}
     async with read_pool(request).connection() as conn:
         await require_treasury(conn, addr)
+        if csv_requested(request, format):
+            return csv_response(request, WITHDRAWALS_SPEC, values, paging, "withdrawals")
         return await list_response(request, WITHDRAWALS_SPEC, values, paging, conn)

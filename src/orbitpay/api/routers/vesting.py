@@ -19,7 +19,6 @@ from orbitpay.api.common import (
     json_response,
     list_response,
     resolve_entity,
-    wants_csv,
 )
 from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.pagination import Keyset, Page
@@ -88,7 +87,8 @@ LIST_QUERY = QuerySpec(
         QueryParam("grantor", GrantorQuery),
         QueryParam("status", Annotated[ScheduleStatus | None, Query()]),
         QueryParam("contract", ContractQuery),
-    ]
+    ],
+    formats=True,
 )
 
 
@@ -99,13 +99,13 @@ LIST_QUERY = QuerySpec(
     openapi_extra=LIST_QUERY.openapi(),
     summary="List vesting schedules",
     description="Schedules by beneficiary, grantor, status and contract, newest first by "
-    "default. `Accept: text/csv` streams every matching row as CSV.",
+    "default. `?format=csv` or `Accept: text/csv` streams every matching row as CSV.",
 )
 async def list_schedules(request: Request) -> Response:
-    values, paging = LIST_QUERY.parse(request)
-    if wants_csv(request):
-        return csv_response(request, SPEC, values, paging, "vesting_schedules")
-    return await list_response(request, SPEC, values, paging)
+    query = LIST_QUERY.parse_list(request)
+    if query.csv:
+        return csv_response(request, SPEC, query.values, query.paging, "vesting_schedules")
+    return await list_response(request, SPEC, query.values, query.paging)
 
 
 CLAIMS_SQL = """
