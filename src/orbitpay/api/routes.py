@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from orbitpay.api.routers import (
     analytics,
     coverage,
+    discrepancies,
     events,
     organizations,
     proposals,
@@ -26,3 +27,4 @@ def include_all(app: FastAPI) -> None:
     app.include_router(analytics.router)
     app.include_router(events.router)
     app.include_router(coverage.router)
+    app.include_router(discrepancies.router)

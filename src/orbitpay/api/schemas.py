@@ -901,3 +901,25 @@ class ContractCoverage(ApiModel):
 class CoverageReport(ApiModel):
     items: list[ContractCoverage]
     history_complete: bool = Field(description="True when every contract's history is.")
+
+
+# ---------------------------------------------------------------- discrepancies
+
+
+class Discrepancy(ApiModel):
+    """A difference the indexer found between its tables and the chain (a ``discrepancies``
+    row): what the reconciler, the decoder or a gap check saw, and whether it was corrected."""
+
+    id: int = Field(description="Increases with each row recorded: newest is highest.")
+    source: str = Field(description="What found it: reconcile, bootstrap, decode, gap, enrich.")
+    contract_id: Address | None = None
+    entity: str = Field(description="What it is about: stream, withdrawal, proposal, ...")
+    entity_id: str | None = Field(None, description="The entity's on-chain id, as text.")
+    field: str | None = Field(None, description="The column that differed.")
+    indexed_value: str | None = Field(None, description="What the index held.")
+    chain_value: str | None = Field(None, description="What the chain holds.")
+    ledger: int | None = Field(None, description="The ledger of the chain value read.")
+    message: str
+    details: Any | None = None
+    corrected: bool = Field(description="True when the index was corrected from the chain.")
+    detected_at: Time
