@@ -42,7 +42,10 @@ def _localise(value: str, ports: dict[str, int], database: str, redis_url: str) 
     return value
 
 
-def test_compose_services_run_natively(tmp_path: Path, fresh_database: str, redis_url: str) -> None:
+def test_compose_services_run_natively(
+    tmp_path: Path, fresh_database: str, private_redis_url: str
+) -> None:
+    redis_url = private_redis_url  # the services write their own key names: a private Redis
     services = _services()
     ports = {"devnet": free_port(), "api": free_port(), "metrics": free_port()}
 

@@ -26,8 +26,9 @@ def fresh_database(postgres_available: None) -> Iterator[str]:
 
 
 def test_index_once_bumps_the_shared_cache_versions(
-    tmp_path: Path, fresh_database: str, redis_url: str
+    tmp_path: Path, fresh_database: str, private_redis_url: str
 ) -> None:
+    redis_url = private_redis_url  # the CLI writes the service's own key names
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     before = {ns: int(client.get(f"orbitpay:v:{ns}") or 0) for ns in ("streams", "proposals")}
     with start_background_devnet("demo", seed=3, live=False) as devnet:

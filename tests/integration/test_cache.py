@@ -16,10 +16,9 @@ async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
     if request.param == "memory":
         the_cache = Cache(MemoryBackend(), prefix="t")
     else:
-        import uuid
-
         redis_url = request.getfixturevalue("redis_url")
-        the_cache = Cache(RedisBackend(redis_url), prefix=f"orbitpay-test-{uuid.uuid4().hex}")
+        # This test's own key prefix, deleted when it ends (tests/conftest.py).
+        the_cache = Cache(RedisBackend(redis_url), prefix=request.getfixturevalue("redis_keyspace"))
     yield the_cache
     await the_cache.close()
 

@@ -31,9 +31,11 @@ PROCESSES = 4
 
 @pytest.fixture
 def api_processes(
-    clean_engine: AsyncEngine, database_url: str, redis_url: str, tmp_path: Path
+    clean_engine: AsyncEngine, database_url: str, private_redis_url: str, tmp_path: Path
 ) -> Iterator[list[str]]:
-    """Four ``orbitpay api`` processes on one database and one Redis."""
+    """Four ``orbitpay api`` processes on one database and one Redis (a private one: the
+    processes write the service's own key names, which a shared Redis would keep)."""
+    redis_url = private_redis_url
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITPAY_")}
     env.update(
         ORBITPAY_DATABASE_URL=database_url,
@@ -170,9 +172,11 @@ async def test_the_api_rotation_grace_is_configurable(clean_engine: AsyncEngine)
 
 
 async def test_a_cli_revocation_reaches_running_api_processes(
-    clean_engine: AsyncEngine, database_url: str, redis_url: str, tmp_path: Path
+    clean_engine: AsyncEngine, database_url: str, private_redis_url: str, tmp_path: Path
 ) -> None:
     from orbitpay.cache import create_cache
+
+    redis_url = private_redis_url  # the CLI writes the service's own key names
 
     [(key_id, reader)] = await _keys(clean_engine, "read")
     app = create_app(

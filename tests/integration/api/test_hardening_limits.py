@@ -31,13 +31,16 @@ from orbitpay.security.clientip import client_address
 
 
 @pytest.fixture
-def live(clean_engine: AsyncEngine, database_url: str, redis_url: str) -> Iterator[Any]:
+def live(
+    clean_engine: AsyncEngine, database_url: str, redis_url: str, redis_keyspace: str
+) -> Iterator[Any]:
     """A real uvicorn (configured as the service configures it) with a Redis limiter."""
 
     def start(**overrides: Any) -> Any:
         s = settings(rate_limit="5/minute", **overrides)
         cache = create_cache(redis_url)
-        cache.prefix = f"t{secrets.token_hex(4)}"  # the limiter's keys are under it too
+        # The limiter's keys are under it too; the keyspace is emptied after the test.
+        cache.prefix = f"{redis_keyspace}:{secrets.token_hex(4)}"
         app = create_app(s, engine=create_engine(database_url, pool_size=2), cache=cache)
         return cache.prefix, serve(app, **uvicorn_options(s))
 

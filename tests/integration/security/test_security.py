@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 
 import httpx
@@ -63,12 +62,12 @@ async def test_rate_limit_headers_and_429(make_client: object) -> None:
     assert (await client.get("/health")).status_code == 200
 
 
-async def test_redis_limiter_shared_state_and_escalation(redis_url: str) -> None:
+async def test_redis_limiter_shared_state_and_escalation(
+    redis_url: str, redis_keyspace: str
+) -> None:
     backend = RedisBackend(redis_url)
     try:
-        limiter = RedisRateLimiter(
-            backend.client, limit=2, window=60, prefix=f"t:{secrets.token_hex(4)}"
-        )
+        limiter = RedisRateLimiter(backend.client, limit=2, window=60, prefix=f"{redis_keyspace}:t")
         other = RedisRateLimiter(backend.client, limit=2, window=60, prefix=limiter._prefix)
         assert (await limiter.hit("ip")).remaining == 1
         assert (await other.hit("ip")).remaining == 0  # a second worker sees the same count
