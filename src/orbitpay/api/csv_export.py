@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any
 
 import asyncpg
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
 from orbitpay.api.common import ListSpec, fetch_rows, read_pool
@@ -125,6 +125,34 @@ def csv_response(
         rows,
         slot=slot,
         send_timeout=request.app.state.resources.settings.send_timeout,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )
+
+
+SERIES_CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "description": "The figures as JSON, or with `?format=csv` (or `Accept: text/csv`) the "
+        "time series as CSV: one row per point, columns `series,token,t,v`.",
+    }
+}
+
+
+def series_csv(series: Sequence[Mapping[str, Any]], filename: str) -> Response:
+    """An analytics answer's ``series`` as CSV, one row per point (``series,token,t,v``).
+
+    Small (at most ``ORBITPAY_ANALYTICS_MAX_CELLS`` points) and built from the same
+    cached figures as the JSON, so it is not streamed.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["series", "token", "t", "v"])
+    for one in series:
+        for point in one["points"]:
+            writer.writerow([one["name"], _cell(one.get("token")), point["t"], point["v"]])
+    return Response(
+        content=buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
     )

@@ -118,3 +118,29 @@ async def test_withdrawals_csv_lists_approvals(api: Api, world: dict[str, Any]) 
     listed = (await api.json(f"/api/treasury/{TREASURY}/withdrawals?order=asc"))["items"]
     assert [r["approvals"].split() for r in rows] == [w["approvals"] for w in listed]
     assert [r["amount"] for r in rows] == [w["amount"] for w in listed]
+
+
+async def test_analytics_series_as_csv(api: Api, world: dict[str, Any]) -> None:
+    query = "from=2026-01-01T00:00:00Z&to=2026-01-03T00:00:00Z&interval=day"
+    for kind in ("payroll", "treasury", "vesting"):
+        body = await api.json(f"/api/analytics/{kind}?{query}")
+        expected = [
+            [s["name"], s["token"] or "", p["t"], p["v"]]
+            for s in body["series"]
+            for p in s["points"]
+        ]
+        assert expected, kind
+        for url, headers in (
+            (f"/api/analytics/{kind}?{query}&format=csv", {}),
+            (f"/api/analytics/{kind}?{query}", {"Accept": "text/csv"}),
+        ):
+            response = await api.get(url, headers=headers)
+            assert response.status_code == 200, response.text
+            assert response.headers["content-type"].startswith("text/csv")
+            rows = list(csv.reader(io.StringIO(response.text)))
+            assert rows[0] == ["series", "token", "t", "v"]
+            assert rows[1:] == expected, kind
+    spec = (await api.get("/openapi.json")).json()
+    for kind in ("payroll", "treasury", "vesting"):
+        get = spec["paths"][f"/api/analytics/{kind}"]["get"]
+        assert "text/csv" in get["responses"]["200"]["content"]

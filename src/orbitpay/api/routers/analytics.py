@@ -37,6 +37,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from orbitpay import jsoncodec
 from orbitpay.api.common import (
     READ_RESPONSES,
     AppResources,
@@ -45,7 +46,9 @@ from orbitpay.api.common import (
     Resources,
     json_text,
 )
+from orbitpay.api.csv_export import SERIES_CSV_RESPONSE, series_csv
 from orbitpay.api.errors import ApiError
+from orbitpay.api.queryparams import FormatQuery, csv_requested
 from orbitpay.api.schemas import (
     Interval,
     PayrollAnalytics,
@@ -451,20 +454,30 @@ async def payroll_analytics(res: AppResources, rng: Range, contract: str | None)
 
 @router.get(
     "/payroll",
+    responses=SERIES_CSV_RESPONSE,
     response_model=PayrollAnalytics,
     summary="Payroll: disbursed, active streams, burn rate, disbursements over time",
     description="Totals are all-time (disbursed) or at `as_of` (active streams, burn rate); "
     "the series covers the range. Cached 30 s (new payroll events invalidate it).",
 )
 async def payroll(
-    request: Request, res: Resources, rng: RangeDep, contract: ContractQuery = None
+    request: Request,
+    res: Resources,
+    rng: RangeDep,
+    contract: ContractQuery = None,
+    format: FormatQuery = None,
 ) -> Response:
+    as_csv = csv_requested(request, format)
+
     async def compute() -> dict[str, Any]:
         return await payroll_analytics(res, rng, contract)
 
     async def answer() -> Response:
         key = f"payroll:{contract or '*'}:{range_key(rng)}"
-        return json_text(await cached(res, key, compute, text=True))
+        text = await cached(res, key, compute, text=True)
+        if as_csv:
+            return series_csv(jsoncodec.loads(text)["series"], "payroll_series")
+        return json_text(text)
 
     return await until_disconnect(request, answer())
 
@@ -599,20 +612,30 @@ async def treasury_analytics(res: AppResources, rng: Range, contract: str | None
 
 @router.get(
     "/treasury",
+    responses=SERIES_CSV_RESPONSE,
     response_model=TreasuryAnalytics,
     summary="Treasury: balance over time, deposit and withdrawal volume",
     description="All treasuries, or one with `contract`. The balance is deposits minus "
     "executed withdrawals (an accounting balance, as `/api/treasury/{addr}/balance`).",
 )
 async def treasury(
-    request: Request, res: Resources, rng: RangeDep, contract: ContractQuery = None
+    request: Request,
+    res: Resources,
+    rng: RangeDep,
+    contract: ContractQuery = None,
+    format: FormatQuery = None,
 ) -> Response:
+    as_csv = csv_requested(request, format)
+
     async def compute() -> dict[str, Any]:
         return await treasury_analytics(res, rng, contract)
 
     async def answer() -> Response:
         key = f"treasury:{contract or '*'}:{range_key(rng)}"
-        return json_text(await cached(res, key, compute, text=True))
+        text = await cached(res, key, compute, text=True)
+        if as_csv:
+            return series_csv(jsoncodec.loads(text)["series"], "treasury_series")
+        return json_text(text)
 
     return await until_disconnect(request, answer())
 
@@ -855,17 +878,27 @@ async def vesting_analytics(res: AppResources, rng: Range, contract: str | None)
 
 @router.get(
     "/vesting",
+    responses=SERIES_CSV_RESPONSE,
     response_model=VestingAnalytics,
     summary="Vesting: total value, vested vs unvested, upcoming cliffs, vesting over time",
 )
 async def vesting(
-    request: Request, res: Resources, rng: RangeDep, contract: ContractQuery = None
+    request: Request,
+    res: Resources,
+    rng: RangeDep,
+    contract: ContractQuery = None,
+    format: FormatQuery = None,
 ) -> Response:
+    as_csv = csv_requested(request, format)
+
     async def compute() -> dict[str, Any]:
         return await vesting_analytics(res, rng, contract)
 
     async def answer() -> Response:
         key = f"vesting:{contract or '*'}:{range_key(rng)}"
-        return json_text(await cached(res, key, compute, text=True))
+        text = await cached(res, key, compute, text=True)
+        if as_csv:
+            return series_csv(jsoncodec.loads(text)["series"], "vesting_series")
+        return json_text(text)
 
     return await until_disconnect(request, answer())
