@@ -1,15 +1,20 @@
-"""The docker-compose stack, run natively: same commands, same environment.
+"""The docker-compose stack, run natively: same commands, same environment, same health checks.
 
-There is no Docker engine here, so this test reads ``docker-compose.yml`` and
-runs each OrbitPay service's ``command`` as a local process with that
-service's environment, only the host names swapped for local ones (postgres,
-redis, devnet -> 127.0.0.1) and ports made free. It proves the compose file's
-commands and wiring work: devnet -> migrate -> register-devnet -> indexer +
-api, with the indexer's metrics listener answering its healthcheck URL.
+There is no Docker engine here, so this test reads ``docker-compose.yml``, resolves
+it the way ``docker compose`` does against a ``.env`` (tests/unit/deploy/compose.py:
+the ``${VAR:-default}`` values take the .env's database, Redis, RPC and ports), and
+runs each OrbitPay service's ``command`` as a local process with that service's
+environment (the .env as ``env_file``, then ``environment`` over it). Only the
+devnet's host name and port, which compose writes literally, are swapped for local
+ones. It proves the wiring (devnet -> migrate -> register-devnet -> indexer + api)
+and the health checks: each service's own check passes on the running stack, and
+the indexer's fails once the indexer is stalled while its /metrics still answers.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from tests.conftest import create_database, drop_database
-from tests.e2e.helpers import REPO, clean_env, free_port, run, start, stop, wait_http
+from tests.e2e.helpers import ORBITPAY, clean_env, free_port, run, start, stop, wait_for, wait_http
+from tests.unit.deploy.compose import command_of, healthcheck_argv, services
 
 
 @pytest.fixture
@@ -30,62 +35,73 @@ def fresh_database(postgres_available: None) -> Iterator[str]:
     drop_database(url)
 
 
-def _services() -> dict[str, Any]:
-    return yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
-
-
-def _localise(value: str, ports: dict[str, int], database: str, redis_url: str) -> str:
-    value = value.replace("postgresql://orbitpay:orbitpay@postgres:5432/orbitpay", database)
-    value = value.replace("redis://redis:6379/0", redis_url)
-    value = value.replace("${ORBITPAY_RPC_URL:-http://devnet:8100}", "http://devnet:8100")
-    value = value.replace("devnet:8100", f"127.0.0.1:{ports['devnet']}")
-    return value
+def _check(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a compose health check's argv (``orbitpay ...`` or ``python -c ...``) natively."""
+    program = ORBITPAY if argv[0] == "orbitpay" else [sys.executable]
+    return subprocess.run(
+        program + argv[1:], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_compose_services_run_natively(
     tmp_path: Path, fresh_database: str, private_redis_url: str
 ) -> None:
     redis_url = private_redis_url  # the services write their own key names: a private Redis
-    services = _services()
     ports = {"devnet": free_port(), "api": free_port(), "metrics": free_port()}
+    devnet_url = f"http://127.0.0.1:{ports['devnet']}"
+    # What an operator's .env would hold for this machine.
+    dotenv = {
+        "ORBITPAY_DATABASE_URL": fresh_database,
+        "ORBITPAY_REDIS_URL": redis_url,
+        "ORBITPAY_RPC_URL": devnet_url,
+        "ORBITPAY_API_PORT": str(ports["api"]),
+        "ORBITPAY_METRICS_PORT": str(ports["metrics"]),
+        "ORBITPAY_CURSOR_SECRET": "compose-e2e-cursor-secret-0123456789",
+        "ORBITPAY_DATA_DIR": str(tmp_path / "data"),
+        # Not named by compose: reaches the containers through env_file.
+        "ORBITPAY_POLL_INTERVAL": "1",
+        "ORBITPAY_RPC_MAX_RETRIES": "0",
+        "ORBITPAY_RPC_TIMEOUT": "3",
+    }
+    resolved = services(dotenv)
+
+    def local(text: str) -> str:
+        return text.replace("devnet:8100", f"127.0.0.1:{ports['devnet']}").replace(
+            "127.0.0.1:8100", f"127.0.0.1:{ports['devnet']}"
+        )
 
     def env_of(name: str) -> dict[str, str]:
-        raw = {k: str(v) for k, v in (services[name].get("environment") or {}).items()}
-        env = {k: _localise(v, ports, fresh_database, redis_url) for k, v in raw.items()}
-        env.setdefault("ORBITPAY_DATA_DIR", str(tmp_path / "data"))
-        env["ORBITPAY_API_HOST"] = "127.0.0.1"
+        environment = {k: str(v) for k, v in (resolved[name].get("environment") or {}).items()}
+        env = dotenv | environment  # env_file first, `environment` over it (as compose)
+        env["ORBITPAY_API_HOST"] = "127.0.0.1"  # 0.0.0.0 in a container; loopback here
         return clean_env(**env)
 
-    def command_of(name: str) -> list[str]:
-        cmd = [
-            _localise(str(part), ports, fresh_database, redis_url)
-            for part in services[name]["command"]
-        ]
+    def command(name: str) -> list[str]:
+        cmd = [local(part) for part in command_of(resolved[name])]
         return ["127.0.0.1" if part == "0.0.0.0" else part for part in cmd]
 
-    devnet_cmd = command_of("devnet")
+    def health(name: str) -> subprocess.CompletedProcess[str]:
+        argv = healthcheck_argv(resolved[name])
+        assert argv is not None, name
+        return _check([local(part) for part in argv], env_of(name), tmp_path)
+
+    # Compose's own values came through: the .env's, not the defaults.
+    assert env_of("api")["ORBITPAY_DATABASE_URL"] == fresh_database
+    assert env_of("indexer")["ORBITPAY_METRICS_PORT"] == str(ports["metrics"])
+
+    devnet_cmd = command("devnet")
     devnet_cmd[devnet_cmd.index("--port") + 1] = str(ports["devnet"])
     devnet = start(devnet_cmd, env_of("devnet"), tmp_path)
     procs = [devnet]
     try:
-        for _ in range(100):
-            try:
-                httpx.post(
-                    f"http://127.0.0.1:{ports['devnet']}/",
-                    json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"},
-                    timeout=2,
-                )
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_for(lambda: health("devnet").returncode == 0, timeout=60)
         for one_shot in ("migrate", "register-devnet"):
-            done = run(command_of(one_shot), env_of(one_shot), tmp_path)
+            done = run(command(one_shot), env_of(one_shot), tmp_path)
             assert done.returncode == 0, (one_shot, done.stdout, done.stderr)
 
-        indexer_env = env_of("indexer") | {"ORBITPAY_METRICS_PORT": str(ports["metrics"])}
-        procs.append(start(command_of("indexer"), indexer_env, tmp_path))
-        api_env = env_of("api") | {"ORBITPAY_API_PORT": str(ports["api"])}
-        procs.append(start(command_of("api"), api_env, tmp_path))
+        indexer = start(command("indexer"), env_of("indexer"), tmp_path)
+        procs.append(indexer)
+        procs.append(start(command("api"), env_of("api"), tmp_path))
 
         base = f"http://127.0.0.1:{ports['api']}"
         wait_http(f"{base}/health", timeout=60, proc=procs[-1])
@@ -100,9 +116,25 @@ def test_compose_services_run_natively(
         assert body["cache"]["kind"] == "redis"
         streams = httpx.get(f"{base}/api/streams", timeout=5).json()["items"]
         assert streams, "the indexer filled nothing"
-        metrics = httpx.get(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=5)
+        metrics_url = f"http://127.0.0.1:{ports['metrics']}/metrics"
+        metrics = httpx.get(metrics_url, timeout=5)
         assert metrics.status_code == 200
         assert "orbitpay_indexer_last_ledger" in metrics.text
+
+        # Every long-running service's compose health check passes on the live stack.
+        for name in ("devnet", "indexer", "api"):
+            checked = health(name)
+            assert checked.returncode == 0, (name, checked.stdout, checked.stderr)
+
+        # Stall the indexer (its RPC goes away): the process and its /metrics live on,
+        # the compose health check fails.
+        stop(devnet)
+        procs.remove(devnet)
+        wait_for(lambda: health("indexer").returncode != 0, timeout=90)
+        assert indexer.poll() is None, "the indexer exited instead of waiting for its RPC"
+        assert httpx.get(metrics_url, timeout=5).status_code == 200
+        stalled = health("indexer")
+        assert "stalled" in stalled.stderr, stalled.stderr
     finally:
         for proc in reversed(procs):
             stop(proc)
