@@ -25,6 +25,7 @@ dev-venv: $(VENV)/.installed-dev
 
 ## run: install, migrate, then indexer + API in one process on the embedded defaults
 run: venv
+	@echo "The CLI is $(BIN)/orbitpay (not on PATH): e.g. $(BIN)/orbitpay --help in another terminal"
 	$(BIN)/orbitpay up
 
 ## test: install with the dev extras, lint, type-check (strict) and run the whole test suite

@@ -66,6 +66,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
 DATABASE_HINT = "ORBITPAY_DATABASE_URL"
+# ``health --indexer``'s default limit: the one GET /health uses
+# (api.routers.health.HEARTBEAT_STALE_SECONDS; a test holds them equal). Not imported:
+# the API's imports would double the check's start-up time, and it runs every few seconds.
+INDEXER_MAX_AGE = 120.0
 # The command's settings, for naming the database in a failure line (one command per process).
 _loaded: list[Settings] = []
 
@@ -527,9 +531,7 @@ def health(
         print("database ok", flush=True)
         return
     if max_age is None:
-        from orbitpay.api.routers.health import HEARTBEAT_STALE_SECONDS
-
-        max_age = float(HEARTBEAT_STALE_SECONDS)
+        max_age = INDEXER_MAX_AGE
     status, last_ledger = _with_connection(settings, _indexer_status, write=False)
     healthy, line = indexer_verdict(status, last_ledger, max_age)
     if not healthy:
@@ -544,17 +546,20 @@ async def _ping(conn: Any) -> None:
 
 
 async def _indexer_status(conn: Any) -> tuple[dict[str, Any] | None, int | None]:
-    """The indexer's status row (its age by the database's clock) and its lowest cursor."""
+    """The indexer's status row (its age by the database's clock) and its lowest cursor.
+
+    The row /health reads (the first by name; the indexer writes one): the check reads
+    the database only, so it needs no API and no RPC.
+    """
     from sqlalchemy import func, select
 
     from orbitpay.db.schema import indexer_cursors, indexer_status
-    from orbitpay.indexer.store import STATUS_NAME
 
     s = indexer_status.c
     age = func.extract("epoch", func.now() - s.heartbeat_at).label("age")
     row = (
         await conn.execute(
-            select(s.rpc_status, s.rpc_error, s.heartbeat_at, age).where(s.name == STATUS_NAME)
+            select(s.rpc_status, s.rpc_error, s.heartbeat_at, age).order_by(s.name).limit(1)
         )
     ).first()
     last = await conn.scalar(select(func.min(indexer_cursors.c.last_ledger)))
