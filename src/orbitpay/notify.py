@@ -134,6 +134,7 @@ class ChangeListener:
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self.received = 0  # notifications applied (for tests and debugging)
+        self.connections = 0  # times it started listening (each one began a new cache epoch)
 
     @property
     def live(self) -> bool:
@@ -198,6 +199,7 @@ class ChangeListener:
             self.cache.reset()
             self._confirmed = time.monotonic()
             self._conn = conn
+            self.connections += 1
             self._attempted.set()
             retries.succeeded()
             log.info("cache_invalidation_listening", database=redact_url(self.dsn))
