@@ -35,6 +35,7 @@ import typer
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from orbitpay.config import ConfigError, Settings, load_settings
 from orbitpay.enums import ContractKind
@@ -332,10 +333,16 @@ def print_json(value: Any, indent: int | None = 2) -> None:
     print(text, flush=True)
 
 
+def cells(*values: Any) -> list[Text]:
+    """Table cells holding ``values`` literally (an org name with ``[b]`` is no markup)."""
+    return [Text("" if v is None else str(v)) for v in values]
+
+
 def print_table(table: Table) -> None:
     """Print ``table`` at its natural width: ids (56-character strkeys) are never cut or
     folded, not even when the output is a pipe (rich's default width there is 80)."""
     natural = Measurement.get(console, console.options.update(width=100_000), table).maximum
+    # (The cells are Text: values are shown as they are, never read as rich markup.)
     before = console.width
     console.width = max(before, natural)
     try:
@@ -611,6 +618,9 @@ def discrepancies(
         None, "--entity", help="Only this kind of entity (stream, withdrawal, proposal, ...)."
     ),
     entity_id: str | None = typer.Option(None, "--entity-id", help="Only this entity id."),
+    source: str | None = typer.Option(
+        None, "--source", help="Only what this found: reconcile, bootstrap, decode, gap, enrich."
+    ),
     corrected: bool | None = typer.Option(
         None,
         "--corrected/--uncorrected",
@@ -631,6 +641,7 @@ def discrepancies(
         (c.contract_id, contract),
         (c.entity, entity),
         (c.entity_id, entity_id),
+        (c.source, source),
         (c.corrected, corrected),
     ):
         if value is not None:
@@ -649,7 +660,7 @@ def discrepancies(
             "no discrepancies recorded"
             + (
                 " matching the filters"
-                if any(v is not None for v in (contract, entity, entity_id, corrected))
+                if any(v is not None for v in (contract, entity, entity_id, source, corrected))
                 else ""
             )
         )
@@ -669,17 +680,19 @@ def discrepancies(
     )
     for r in rows:
         out.add_row(
-            str(r["id"]),
-            iso(r["detected_at"]),
-            r["source"],
-            r["contract_id"] or "",
-            r["entity"],
-            r["entity_id"] or "",
-            r["field"] or "",
-            r["indexed_value"] if r["indexed_value"] is not None else "",
-            r["chain_value"] if r["chain_value"] is not None else "",
-            "yes" if r["corrected"] else "no",
-            r["message"],
+            *cells(
+                r["id"],
+                iso(r["detected_at"]),
+                r["source"],
+                r["contract_id"],
+                r["entity"],
+                r["entity_id"],
+                r["field"],
+                r["indexed_value"],
+                r["chain_value"],
+                "yes" if r["corrected"] else "no",
+                r["message"],
+            )
         )
     print_table(out)
 
@@ -804,10 +817,12 @@ def org_list(
     for org in orgs:
         c = org["contracts"]
         table.add_row(
-            str(org["id"]),
-            org["name"],
-            org["admin"] or "",
-            *("\n".join(c[k]) for k in ContractKind),  # one full contract id per line
+            *cells(
+                org["id"],
+                org["name"],
+                org["admin"],
+                *("\n".join(c[k]) for k in ContractKind),  # one full contract id per line
+            )
         )
     print_table(table)
 
@@ -870,11 +885,13 @@ def keys_list(
     table = Table("id", "name", "scope", "prefix", "created", "rotated", "revoked", "last used")
     for r in rows:
         table.add_row(
-            r["id"],
-            r["name"],
-            r["scope"],
-            r["prefix"],
-            *(iso(r[k]) or "" for k in ("created_at", "rotated_at", "revoked_at", "last_used_at")),
+            *cells(
+                r["id"],
+                r["name"],
+                r["scope"],
+                r["prefix"],
+                *(iso(r[k]) for k in ("created_at", "rotated_at", "revoked_at", "last_used_at")),
+            )
         )
     print_table(table)
 

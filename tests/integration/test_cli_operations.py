@@ -108,6 +108,7 @@ async def test_discrepancies_command(cli: Any, clean_engine: AsyncEngine) -> Non
         "100",
     )
     assert cli("discrepancies", "--json", "--entity-id", "2").stdout.count(OTHER) == 1
+    assert cli("discrepancies", "--json", "--source", "gap").stdout == ""
 
     table = cli("discrepancies").stdout
     assert PAYROLL in table and OTHER in table  # whole ids, though the pipe is 80 wide
@@ -142,11 +143,12 @@ async def test_health_indexer(cli: Any, clean_engine: AsyncEngine) -> None:
 
 
 def test_org_list_and_keys_list(cli: Any) -> None:
-    cli("org", "add", "acme-with-a-rather-long-organization-name", "--payroll", PAYROLL)
-    cli("org", "add", "acme-with-a-rather-long-organization-name", "--payroll", PAYROLL2)
+    cli("org", "add", "acme-[b]with[/b]-a-rather-long-organization-name", "--payroll", PAYROLL)
+    cli("org", "add", "acme-[b]with[/b]-a-rather-long-organization-name", "--payroll", PAYROLL2)
     cli("org", "add", "beta", "--vesting", OTHER, "--governance", "C" + "A" * 55, code=2)
     listed = cli("org", "list").stdout
     assert PAYROLL in listed and PAYROLL2 in listed  # whole, each on its own line
+    assert "acme-[b]with[/b]-a-rather" in listed  # shown as given, not read as markup
     orgs = json.loads(cli("org", "list", "--json").stdout)
     assert sorted(orgs[0]["contracts"]["payroll"]) == sorted([PAYROLL, PAYROLL2])
     assert ISO_Z.match(orgs[0]["created_at"])
