@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.e2e.test_indexer_helpers import register_devnet_orgs
 
 from conftest import Api
+from orbitpay.api.schemas import Discrepancy as DiscrepancyModel
 from orbitpay.db.schema import streams
 from orbitpay.devnet.server import DevnetHandle, start_background_devnet
 from orbitpay.enums import DiscrepancyEntity, DiscrepancySource
@@ -106,6 +107,8 @@ async def test_lists_what_the_reconciler_corrected(
     ids = [i["id"] for i in items]
     assert ids == sorted(ids, reverse=True), "newest first"
     assert all(ISO_Z.match(i["detected_at"]) for i in items)
+    # The rows' JSON is written by PostgreSQL (api/rowjson.py): the same as the model's.
+    assert all(DiscrepancyModel.model_validate(i).model_dump(mode="json") == i for i in items)
 
     mine = await api.json(
         "/api/discrepancies",
