@@ -9,13 +9,19 @@ side. The endpoint needs a ``write`` key.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.e2e.helpers import clean_env
 from tests.e2e.test_indexer_helpers import register_devnet_orgs
 
 from conftest import Api
@@ -30,6 +36,7 @@ from orbitpay.indexer.reconcile import reconcile
 from orbitpay.security.apikeys import create_key
 from orbitpay.stellar.rpc import RpcClient
 
+ORBITPAY = str(Path(sys.executable).parent / "orbitpay")
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z$")
 
 
@@ -93,7 +100,7 @@ async def _gap_rows(engine: AsyncEngine, contract: str) -> None:
 
 
 async def test_lists_what_the_reconciler_corrected(
-    api: Api, clean_engine: AsyncEngine, demo: DevnetHandle
+    api: Api, clean_engine: AsyncEngine, demo: DevnetHandle, database_url: str
 ) -> None:
     keys = await _keys(clean_engine)
     found = await _reconciled(clean_engine, demo)
@@ -125,6 +132,19 @@ async def test_lists_what_the_reconciler_corrected(
     # Each difference the reconciler reported is a row (nothing else touched this stream).
     reported = [f for f in found["report"].findings if f.entity_id == sid]
     assert sorted(f.field for f in reported) == sorted(fields)
+
+    # The CLI lists the same rows.
+    listed = await asyncio.to_thread(
+        subprocess.run,
+        [ORBITPAY, "discrepancies", "--json", "--contract", payroll, "--corrected"],
+        env=clean_env(ORBITPAY_DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    from_cli = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [r for r in from_cli if r["entity_id"] == sid] == mine["items"]
 
     uncorrected = await api.json(
         "/api/discrepancies", headers=head, params={"corrected": "false", "source": "gap"}
