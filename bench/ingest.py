@@ -23,6 +23,10 @@ one after the other in the same run:
    the pass ``orbitpay reconcile`` runs (``reconcile``: every entity that can
    still change or is missing is read, compared, corrected) and an audit of
    every entity, final ones too (``reconcile(every=True)``), per entity read.
+4. The command as users run it (``--cli``): ``orbitpay index --once`` (catch-up
+   plus the reconciliation pass it ends with) in a fresh database migrated by
+   that checkout, timed from exec to exit, with the process's CPU seconds per
+   event (user + system, from ``wait4``): the figure issue 12 was filed with.
 
 Needs PostgreSQL: ``ORBITPAY_TEST_ADMIN_DATABASE_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``); a database per run is
@@ -51,18 +55,25 @@ ADMIN_URL = os.environ.get(
 # ── devnet process ──────────────────────────────────────────────────────────────
 
 
-def serve_devnet(events: int, seed: int, metas: str) -> None:
+def serve_devnet(events: int, seed: int, metas: str, organizations: int = 10) -> None:
     from orbitpay.devnet.server import start_background_devnet
 
     handle = start_background_devnet(
-        scenario="load", seed=seed, live=False, events=events, metas=metas
+        scenario="load",
+        seed=seed,
+        live=False,
+        events=events,
+        metas=metas,
+        organizations=organizations,
     )
     print(json.dumps({"url": handle.url, "events": handle.chain.event_count}), flush=True)
     sys.stdin.read()  # until the parent closes our stdin
     handle.stop()
 
 
-def start_devnet(events: int, seed: int, metas: str) -> tuple[subprocess.Popen[str], str]:
+def start_devnet(
+    events: int, seed: int, metas: str, organizations: int = 10
+) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -74,6 +85,8 @@ def start_devnet(events: int, seed: int, metas: str) -> tuple[subprocess.Popen[s
             str(seed),
             "--metas",
             metas,
+            "--organizations",
+            str(organizations),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -273,6 +286,95 @@ def end_to_end(
         drop_database(db_url)
 
 
+# ── the command as users run it ────────────────────────────────────────────────
+
+_PREPARE = """
+import asyncio, json, sys
+from orbitpay.db.engine import create_engine
+from orbitpay.db.migrate import upgrade
+from orbitpay.orgs import register_organization
+
+url, orgs = sys.argv[1], json.loads(sys.stdin.read())
+upgrade(url)
+
+async def main():
+    engine = create_engine(url, pool_size=1)
+    try:
+        for org in orgs:
+            async with engine.begin() as conn:
+                await register_organization(conn, org["name"], org["contracts"])
+    finally:
+        await engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+def timed_child(cmd: list[str], env: dict[str, str], cwd: str) -> dict[str, Any]:
+    """Run ``cmd`` to completion: wall seconds, the child's own CPU seconds and peak RSS.
+
+    ``os.wait4`` gives the rusage of exactly that process (user + system CPU,
+    ``ru_maxrss``), unaffected by what else the machine runs at the time.
+    """
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{err.read().decode()[-3000:]}")
+    return {
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "max_rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def index_once(rpc_url: str, orgs: list[dict[str, Any]], checkout: str) -> dict[str, Any]:
+    """``orbitpay index --once`` of ``checkout`` (its own ``.venv``) on a fresh database."""
+    import tempfile
+
+    from orbitpay.db import admin
+
+    url = admin.create_database("orbitpay_bench", ADMIN_URL)
+    python = f"{checkout}/.venv/bin/python"
+    try:
+        subprocess.run([python, "-c", _PREPARE, url], input=json.dumps(orgs), text=True, check=True)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "ORBITPAY_DATABASE_URL": url,
+            "ORBITPAY_RPC_URL": rpc_url,
+            "ORBITPAY_LOG_LEVEL": "warning",
+        }
+        with tempfile.TemporaryDirectory() as cwd:  # no stray .env is read
+            out = timed_child([f"{checkout}/.venv/bin/orbitpay", "index", "--once"], env, cwd)
+        out["events"] = _count_events(url)
+        return out
+    finally:
+        drop_database(url)
+
+
+def _count_events(url: str) -> int:
+    from orbitpay.db.engine import create_engine
+
+    async def count() -> int:
+        from sqlalchemy import text
+
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                return int((await conn.execute(text("SELECT count(*) FROM events"))).scalar_one())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(count())
+
+
 # ── decode only ──────────────────────────────────────────────────────────────────
 
 
@@ -366,9 +468,10 @@ RECONCILE_PASSES = (
 def run_chain(args: argparse.Namespace, metas: str) -> dict[str, Any]:
     """Decode-only, end to end at each latency, and reconcile, on one chain."""
     t0 = time.perf_counter()
-    proc, url = start_devnet(args.events, args.seed, metas)
+    proc, url = start_devnet(args.events, args.seed, metas, args.organizations)
     print(
-        f"[{metas}] devnet: load chain, {args.events} events target, "
+        f"[{metas}] devnet: load chain of {args.organizations} organizations, "
+        f"{args.events} events target, "
         f"built in {time.perf_counter() - t0:.1f}s"
     )
     try:
@@ -416,7 +519,29 @@ def run_chain(args: argparse.Namespace, metas: str) -> dict[str, Any]:
                         f"({rc['seconds'] / max(rc['entities'], 1) * 1e6:,.0f} us/entity), "
                         f"{rc['differences']} differences"
                     )
-        return {"decode": dec, "decode_rate": decode_rate, "rows": rows}
+        cli: dict[str, Any] = {}
+        if args.cli:
+            here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            for name, checkout in (("this checkout", here), ("baseline", args.baseline)):
+                if checkout is None:
+                    continue
+                c = index_once(url, orgs, checkout)
+                c["rate"] = c["events"] / c["seconds"]
+                c["cpu_us"] = c["cpu_seconds"] / max(c["events"], 1) * 1e6
+                cli[name] = c
+                print(
+                    f"[{metas}] orbitpay index --once ({name}): {c['events']} events in "
+                    f"{c['seconds']:.2f}s = {c['rate']:,.0f} events/s, "
+                    f"{c['cpu_us']:,.0f} us CPU/event, peak RSS {c['max_rss_mb']:.0f} MB"
+                )
+            if len(cli) == 2:
+                new, old = cli["this checkout"], cli["baseline"]
+                print(
+                    f"[{metas}] orbitpay index --once: this checkout "
+                    f"{new['rate'] / old['rate']:.2f}x the baseline's events/s, "
+                    f"{old['cpu_us'] / new['cpu_us']:.2f}x less CPU/event"
+                )
+        return {"decode": dec, "decode_rate": decode_rate, "rows": rows, "cli": cli}
     finally:
         if proc.stdin:
             proc.stdin.close()
@@ -437,12 +562,25 @@ def main() -> None:
         metavar="DIR",
         help="also time the indexer of another checkout (with its own .venv) on the same chains",
     )
+    parser.add_argument(
+        "--cli",
+        action="store_true",
+        help="also time `orbitpay index --once` (with its reconcile pass) as users run it, "
+        "for this checkout and --baseline",
+    )
+    parser.add_argument(
+        "--organizations",
+        type=int,
+        default=10,
+        help="organizations on the load chain (fewer: longer per-address index vectors, "
+        "heavier metas)",
+    )
     parser.add_argument("--serve-devnet", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=3, metavar=("DB", "RPC", "MS"), help=argparse.SUPPRESS)
     parser.add_argument("--with-reconcile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_devnet:
-        serve_devnet(args.events, args.seed, args.metas)
+        serve_devnet(args.events, args.seed, args.metas, args.organizations)
         return
     if args.worker:
         db, rpc, ms = args.worker
@@ -476,6 +614,12 @@ def main() -> None:
                     f"{b['seconds']:.2f} | {b['rate']:,.0f} | {b['rate'] / decode_rate:.0%} | "
                     f"{b['max_rss_mb']:.0f} MB |"
                 )
+        for name, c in res.get("cli", {}).items():
+            print(
+                f"| {metas} | `orbitpay index --once` ({name}) | {c['events']} | "
+                f"{c['seconds']:.2f} | {c['rate']:,.0f} | {c['rate'] / decode_rate:.0%} | "
+                f"{c['max_rss_mb']:.0f} MB ({c['cpu_us']:,.0f} us CPU/event) |"
+            )
     print()
     print("| metas | reconcile pass | entities | contracts | seconds | us/entity |")
     print("|---|---|---|---|---|---|")

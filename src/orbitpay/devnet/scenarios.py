@@ -60,6 +60,7 @@ class Org:
         self.stream_ids: list[int] = []
         self.stream_owner: dict[int, Keypair] = {}
         self.schedule_ids: list[int] = []
+        self.schedule_owner: dict[int, Keypair] = {}
         self.proposal_ids: list[int] = []
         self.withdrawal_ids: list[int] = []
 
@@ -205,6 +206,7 @@ class Org:
         )
         if out.success:
             self.schedule_ids.append(out.return_value)
+            self.schedule_owner[out.return_value] = who
         return out
 
     def claim_vesting(self, who: Keypair, sid: int, **kw: Any) -> TxOutcome:
@@ -574,6 +576,16 @@ def _load(
     employees: int = 20,
     txs_per_ledger: int = 25,
 ) -> None:
+    """A busy network: ten organizations paying, vesting, voting and spending at once.
+
+    The mix is shaped like a real payroll protocol's traffic, including what
+    makes the network's transaction metas heavy: every ``create_stream`` and
+    ``create_schedule`` appends to the sender's and grantor's index vector
+    (``SenderStreams``/``GrantorSchedules``), so their entries grow with the
+    organization (about a thousand ids each by 100,000 events) and every such
+    write carries the whole vector twice in the meta (state before, updated
+    after); vesting claims grow ``ClaimHistory``; proposals carry their votes.
+    """
     rng = random.Random(seed)
     token, issuer = _token(chain)
     orgs = [
@@ -598,12 +610,30 @@ def _load(
         for _ in range(txs_per_ledger):
             org = rng.choice(orgs)
             r = rng.random()
-            if r < 0.45:
-                i = rng.randrange(len(org.employees))
-                org.claim_stream(org.employees[i], org.stream_ids[i])
-            elif r < 0.65:
+            if r < 0.32:
+                sid = rng.choice(org.stream_ids)
+                org.claim_stream(org.stream_owner[sid], sid)
+            elif r < 0.42:
+                start = chain.now + 5
+                amount = rng.randint(1_000, 5_000) * UNIT
+                org.create_stream(rng.choice(org.employees), amount, start, start + 365 * DAY)
+            elif r < 0.47:
+                org.create_schedule(
+                    rng.choice(org.employees),
+                    rng.randint(1_000, 5_000) * UNIT,
+                    chain.now,
+                    0,
+                    0,
+                    365 * DAY,
+                    "load",
+                    rng.random() < 0.5,
+                )
+            elif r < 0.53 and org.schedule_ids:
+                vid = rng.choice(org.schedule_ids)
+                org.claim_vesting(org.schedule_owner[vid], vid)
+            elif r < 0.66:
                 org.deposit(rng.choice(org.signers), rng.randint(1, 1_000) * UNIT)
-            elif r < 0.85:
+            elif r < 0.86:
                 pid = org.proposal_ids[-1]
                 p = org.proposal(pid)
                 voted = {v["voter"] for v in p["votes"]}

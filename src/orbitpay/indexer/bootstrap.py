@@ -115,7 +115,14 @@ from orbitpay.indexer.state_rows import EntityState, StateError
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import DISCREPANCIES
 from orbitpay.stellar.ledger import archived, decode_entry, instance_key, persistent_key
-from orbitpay.stellar.rpc import LedgerEntry, RpcClient, RpcError
+from orbitpay.stellar.rpc import (
+    MAX_CONTRACT_IDS_PER_FILTER,
+    MAX_FILTERS,
+    EventFilter,
+    LedgerEntry,
+    RpcClient,
+    RpcError,
+)
 
 log = get_logger(__name__)
 
@@ -487,6 +494,13 @@ async def bootstrap_new_contracts(
             log.warning("bootstrap_skipped", contracts=len(new), error=str(exc))
             return rep
         start_ledger = int(health.oldest_ledger or 1)
+    born = await initialized_since(rpc, new, start_ledger) if new and start_ledger else set()
+    if born:
+        # Their whole history is in reach of events: every entity and every instance
+        # value is rebuilt from them, so reading ledger state would find nothing the
+        # catch-up does not write (each entry would be newer than the start: deferred).
+        log.info("bootstrap_not_needed", contracts=len(born), reason="initialized in reach")
+        new = [cid for cid in new if cid not in born]
     refused: list[RpcError] = []
     slots = asyncio.Semaphore(FIRST_START_CONCURRENCY)
 
@@ -509,6 +523,42 @@ async def bootstrap_new_contracts(
     except BaseExceptionGroup as group:
         raise group.exceptions[0] from None
     return rep
+
+
+_INIT_TOPIC = "AAAADwAAAARpbml0"  # SCV_SYMBOL "init", the topic every contract's initialize emits
+
+
+async def initialized_since(
+    rpc: RpcClient, contract_ids: Sequence[str], start_ledger: int
+) -> set[str]:
+    """Those of ``contract_ids`` whose ``("init",)`` event is at ``start_ledger`` or later.
+
+    One ``getEvents`` per 25 contracts, filtered on that topic, with a page as
+    large as the chunk: a contract initialized in reach has exactly one such
+    event, so a page that is not full has scanned the whole window. Anything
+    that is not a clean answer (an RPC error, an event schema without ``init``)
+    leaves the contract out, so it is bootstrapped as before: a wrong guess can
+    only cost reads, never rows.
+    """
+    chunk = MAX_FILTERS * MAX_CONTRACT_IDS_PER_FILTER
+    found: set[str] = set()
+    for i in range(0, len(contract_ids), chunk):
+        ids = list(contract_ids[i : i + chunk])
+        step = MAX_CONTRACT_IDS_PER_FILTER
+        filters = [
+            EventFilter(ids[j : j + step], topics=[[_INIT_TOPIC]]) for j in range(0, len(ids), step)
+        ]
+        try:
+            page = await rpc.get_events(filters, start_ledger=start_ledger, limit=len(ids))
+        except RpcError as exc:
+            log.warning("init_probe_failed", contracts=len(ids), error=str(exc))
+            continue
+        found.update(
+            e.contract_id
+            for e in page.events
+            if e.contract_id in ids and e.ledger >= start_ledger and e.in_successful_contract_call
+        )
+    return found
 
 
 async def indexed_through(

@@ -128,6 +128,15 @@ async def test_archive_then_rpc_equals_a_full_retention_run(
     got_cursors = await _cursors(eng)
     got, got_corrections = await _comparable(eng)
     assert got_corrections < want_corrections  # the metas said what no event says
+    # An archived-entry notice is written where an entry is read. The full-retention run
+    # sees every contract's ``init`` in reach and skips the first-start read, so only
+    # the final reconciliation (open entities) notices archival; the lake run's first
+    # start cannot see ``init`` through the short RPC and reads every entity, final ones
+    # too. Everything else, notices included, is equal.
+    archival = "live_until_ledger"
+    want_notes, got_notes = want.pop("discrepancies"), got.pop("discrepancies")
+    assert {r for r in want_notes if r[4] == archival} <= {r for r in got_notes if r[4] == archival}
+    assert [r for r in got_notes if r[4] != archival] == [r for r in want_notes if r[4] != archival]
     for table in want:
         assert got[table] == want[table], table
     assert sum(len(rows) for rows in got.values()) > 300
