@@ -432,9 +432,11 @@ def index(
         # A standalone indexer has no API: serve its metrics for Prometheus.
         from prometheus_client import start_http_server
 
-        from orbitpay.observability.metrics import REGISTRY
+        from orbitpay.observability.metrics import Role, registry_for
 
-        start_http_server(settings.metrics_port, addr=settings.api_host, registry=REGISTRY)
+        start_http_server(
+            settings.metrics_port, addr=settings.api_host, registry=registry_for(Role.INDEXER)
+        )
     with database(settings) as url:
         raise typer.Exit(run_index_command(settings, url, once=once))
 

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -56,15 +55,11 @@ from orbitpay.indexer.txfetch import TxFetcher
 from orbitpay.observability.logging import get_logger
 from orbitpay.observability.metrics import (
     BATCH_SECONDS,
+    CHAIN,
     DISCREPANCIES,
     EVENTS_INDEXED,
     EVENTS_UNRECOGNISED,
     INDEXER_GAPS,
-    INDEXER_LAG_LEDGERS,
-    INDEXER_LAG_SECONDS,
-    INDEXER_LAST_LEDGER,
-    INDEXER_LAST_SUCCESS,
-    INDEXER_LATEST_LEDGER,
 )
 from orbitpay.orgs import all_contracts
 from orbitpay.security.redact import redact_url
@@ -224,6 +219,7 @@ class Indexer:
             # Every group gets its cursor row first, so /health's lag (the minimum over
             # cursors) covers contracts whose turn has not come yet.
             head = await self.source.head()
+            CHAIN.rpc_latest(head.latest_ledger, head.latest_ledger_close_time)
             oldest = head.oldest_ledger or 1
             for group in groups:
                 await self._ensure_cursor(group, oldest, head.latest_ledger)
@@ -231,7 +227,7 @@ class Indexer:
                 result = await self.catch_up_all(groups, stop)
         async with self.engine.connect() as conn:  # the history gauges, whatever was committed
             coverage.publish(await coverage.read(conn))
-        INDEXER_LAST_SUCCESS.set(time.time())
+        CHAIN.succeeded()
         return result
 
     async def _ensure_cursor(self, group: Group, oldest: int, latest: int) -> dict[str, Any]:
@@ -696,11 +692,9 @@ class Indexer:
                 log.warning(
                     "discrepancy", entity=d.entity, entity_id=d.entity_id, message=d.message
                 )
-        INDEXER_LAST_LEDGER.set(scanned_to)
-        INDEXER_LATEST_LEDGER.set(head.latest_ledger)
-        INDEXER_LAG_LEDGERS.set(max(0, head.latest_ledger - scanned_to))
-        if closed_at is not None:
-            INDEXER_LAG_SECONDS.set(max(0.0, (datetime.now(UTC) - closed_at).total_seconds()))
+        # The lag is computed from these when Prometheus scrapes (observability.lag).
+        CHAIN.rpc_latest(head.latest_ledger, head.latest_ledger_close_time)
+        CHAIN.indexed(group.name, scanned_to, closed_at)
         if self.cache is not None and changes.changed:
             await self.cache.invalidate_changed(changes.changed)
         if self.progress is not None:

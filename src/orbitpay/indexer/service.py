@@ -30,7 +30,7 @@ from orbitpay.indexer.progress import Progress
 from orbitpay.indexer.reconcile import ReconcileReport, read_ahead, reconcile
 from orbitpay.indexer.sources.archive import ArchiveGap
 from orbitpay.observability.logging import get_logger
-from orbitpay.observability.metrics import INDEXER_UP
+from orbitpay.observability.metrics import INDEXER_UP, Role, enable_role
 from orbitpay.retry import Attempt, Backoff, GaveUp, Retries, Sleep, retrying
 from orbitpay.runtime import run
 from orbitpay.security.redact import redact_url
@@ -157,6 +157,7 @@ async def run_indexer(
     retention gap with ``gap_policy=stop``) is reported in ``indexer_status``
     and the logs, and retried.
     """
+    enable_role(Role.INDEXER)  # this process's metrics endpoints expose the indexer's
     lock = AdvisoryLock(engine)
     client = make_rpc(settings, rpc_url)
     indexer = _indexer(settings, engine, client, cache, Progress(min_ledgers=100), page_limit)
@@ -171,6 +172,8 @@ async def run_indexer(
                 if not lock.held or not await lock.alive():
                     if not await lock.acquire(stop):
                         return
+                    # Running: up until a poll fails (a first catch-up may take hours).
+                    INDEXER_UP.set(1)
                     log.info("indexer_started", rpc_url=redact_url(rpc_url))
                 if not checked_network:
                     await indexer.check_network()

@@ -376,6 +376,9 @@ class RpcClient:
             RPC_REQUESTS.labels(method, "error").inc()
             RPC_UP.set(0)
             raise RpcUnavailable(f"{method}: {exc}") from None
+        except RpcError:
+            RPC_REQUESTS.labels(method, "rejected").inc()  # a failed request too (error rate)
+            raise
         RPC_REQUESTS.labels(method, "ok").inc()
         RPC_UP.set(1)
         return result

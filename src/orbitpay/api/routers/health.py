@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from orbitpay.api.deps import AppResources, Resources
 from orbitpay.api.errors import RETRY_AFTER
 from orbitpay.indexer import coverage
-from orbitpay.observability.metrics import DB_UP, REGISTRY
+from orbitpay.observability.metrics import DB_UP, Role, registry_for
 
 router = APIRouter(tags=["operations"])
 
@@ -172,6 +172,25 @@ async def health(res: Resources) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"))
 
 
+async def _database_up(res: AppResources) -> None:
+    """Set ``orbitpay_database_up`` from a ``SELECT 1`` through the read pool."""
+    try:
+        async with asyncio.timeout(3):
+            async with res.reads.connection() as conn:
+                await conn.fetchval("SELECT 1")
+    except Exception:
+        DB_UP.set(0)
+        return
+    DB_UP.set(1)
+
+
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def metrics() -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+async def metrics(res: Resources) -> Response:
+    """The API's metrics (and the indexer's when this process runs it: ``orbitpay up``).
+
+    The database and cache gauges are checked here, at each scrape: set only by
+    ``/health`` they read 0 (down) on an API nobody health-checks, and stayed at
+    their last value for as long as nobody did.
+    """
+    await asyncio.gather(_database_up(res), res.cache.ping())
+    return Response(generate_latest(registry_for(Role.API)), media_type=CONTENT_TYPE_LATEST)
