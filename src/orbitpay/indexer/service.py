@@ -24,7 +24,9 @@ from orbitpay import notify
 from orbitpay.config import ConfigError, Settings
 from orbitpay.indexer import chain, store
 from orbitpay.indexer.bootstrap import bootstrap_new_contracts
+from orbitpay.indexer.findings import BootstrapReport
 from orbitpay.indexer.lock import AdvisoryLock
+from orbitpay.indexer.model import Changed
 from orbitpay.indexer.pipeline import GapError, Indexer, SyncResult, is_db_outage
 from orbitpay.indexer.progress import Progress
 from orbitpay.indexer.reconcile import ReconcileReport, read_ahead, reconcile
@@ -39,6 +41,26 @@ from orbitpay.stellar.ledgermeta import LedgerDecodeError
 from orbitpay.stellar.rpc import RpcClient, RpcError, RpcUnavailable
 
 log = get_logger(__name__)
+
+# What a bootstrap or reconciliation pass may write (entity rows of every kind, never
+# events): the families whose cached answers it makes stale.
+_ENTITY_FAMILIES = frozenset(Changed) - {Changed.EVENTS}
+
+
+async def announce_corrections(engine: AsyncEngine, cache: Any, report: BootstrapReport) -> None:
+    """Tell the read caches about rows a bootstrap or reconciliation pass wrote.
+
+    Those passes write outside the pages, which announce their own changes; without
+    this a silent ``finalize`` corrected here would be served stale until the
+    cache's TTL. Nothing is announced when the pass wrote nothing.
+    """
+    if not (report.inserted or report.corrected):
+        return
+    async with engine.begin() as conn:
+        await notify.publish(conn, _ENTITY_FAMILIES)  # API caches without our Redis
+    if cache is not None:
+        await cache.invalidate_changed(_ENTITY_FAMILIES)
+
 
 # A database outage (or a cursor moved under us) pauses the loop with the shared
 # backoff; it never gives up, the long-running indexer resumes by itself.
@@ -111,7 +133,8 @@ async def index_until_latest(
             engine, client, policy=settings.on_network_reset, full=True, cache=cache
         ):
             await notify.publish_everything(engine)  # the wipe, for caches without our Redis
-        await bootstrap_new_contracts(engine, client, start_ledger=settings.start_ledger)
+        first = await bootstrap_new_contracts(engine, client, start_ledger=settings.start_ledger)
+        await announce_corrections(engine, cache, first)
         # Reconciliation reads ledger state beside the catch-up (read_ahead), and
         # only compares and writes once the events are in.
         ahead = asyncio.create_task(read_ahead(engine, client)) if reconcile_after else None
@@ -124,7 +147,8 @@ async def index_until_latest(
                     await ahead
             raise
         if ahead is not None:
-            await reconcile(engine, client, read=await ahead)
+            report = await reconcile(engine, client, read=await ahead)
+            await announce_corrections(engine, cache, report)
         await indexer.report(force=True, rpc_status="ok", rpc_error=None)
         return result
     finally:
@@ -134,9 +158,18 @@ async def index_until_latest(
 
 
 async def reconcile_once(settings: Settings, engine: AsyncEngine, rpc_url: str) -> ReconcileReport:
-    """One reconciliation pass (``orbitpay reconcile``)."""
-    async with make_rpc(settings, rpc_url) as client:
-        return await reconcile(engine, client, start_ledger=settings.start_ledger)
+    """One reconciliation pass (``orbitpay reconcile``); its corrections reach the caches."""
+    from orbitpay.cache import create_cache
+
+    cache = create_cache(settings.redis_url) if settings.redis_url else None
+    try:
+        async with make_rpc(settings, rpc_url) as client:
+            report = await reconcile(engine, client, start_ledger=settings.start_ledger)
+        await announce_corrections(engine, cache, report)
+        return report
+    finally:
+        if cache is not None:
+            await cache.close()
 
 
 async def run_indexer(
@@ -190,12 +223,15 @@ async def run_indexer(
                 ):
                     await notify.publish_everything(engine)  # for caches without our Redis
                 checked_chain = True
-                await bootstrap_new_contracts(engine, client, start_ledger=settings.start_ledger)
+                first = await bootstrap_new_contracts(
+                    engine, client, start_ledger=settings.start_ledger
+                )
+                await announce_corrections(engine, cache, first)
                 result = await indexer.sync(stop)
                 INDEXER_UP.set(1)
                 outages.succeeded()
                 if time.monotonic() - last_reconcile >= settings.reconcile_interval:
-                    await reconcile(engine, client)
+                    await announce_corrections(engine, cache, await reconcile(engine, client))
                     last_reconcile = time.monotonic()
                 await indexer.report(
                     force=True,
