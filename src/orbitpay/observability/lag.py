@@ -100,7 +100,12 @@ class ChainPosition:
         with self._lock:
             seen = self._seen
             if seen is not None and ledger < seen.ledger:
-                return  # an older answer arriving late (requests overlap)
+                newer = when is not None and seen.closed_at is not None and when > seen.closed_at
+                if not newer:
+                    return  # an older answer arriving late (requests overlap)
+                # A lower ledger closed later: another chain (a network reset, reindexed).
+                self._seen = _Seen(ledger, when)
+                return
             if (
                 seen is not None
                 and when is not None

@@ -85,3 +85,13 @@ def test_an_empty_page_without_close_time_keeps_the_previous_bound() -> None:
     assert position.samples()["orbitpay_indexer_last_ledger"] == 12
     position.reset()
     assert position.samples() == {}
+
+
+def test_a_reset_network_with_lower_ledgers_is_followed() -> None:
+    clock = Clock(9_000.0)
+    position = ChainPosition(clock)
+    position.rpc_latest(5_000, at(8_990.0))
+    position.rpc_latest(4_990, at(8_940.0))  # late answer, same chain: ignored
+    assert position.samples()["orbitpay_indexer_rpc_latest_ledger"] == 5_000
+    position.rpc_latest(20, at(8_999.0))  # a new chain: lower ledger, newer close time
+    assert position.samples()["orbitpay_indexer_rpc_latest_ledger"] == 20
