@@ -313,15 +313,30 @@ asyncio.run(main())
 def timed_child(cmd: list[str], env: dict[str, str], cwd: str) -> dict[str, Any]:
     """Run ``cmd`` to completion: wall seconds, the child's own CPU seconds and peak RSS.
 
-    ``os.wait4`` gives the rusage of exactly that process (user + system CPU,
-    ``ru_maxrss``), unaffected by what else the machine runs at the time.
+    ``os.wait4`` gives the CPU time of exactly that process (user + system),
+    unaffected by what else the machine runs at the time; the peak RSS is its VmHWM.
     """
     import tempfile
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak_kb = 0
+        while True:
+            # ru_maxrss of a child forked from this (large) process starts at this
+            # process's size, so the peak is read from the child's own VmHWM instead,
+            # sampled until it exits (VmHWM only grows).
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            try:
+                with open(f"/proc/{proc.pid}/status") as fh:
+                    for line in fh:
+                        if line.startswith("VmHWM:"):
+                            peak_kb = max(peak_kb, int(line.split()[1]))
+            except OSError:
+                pass
+            time.sleep(0.02)
         seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
@@ -330,7 +345,7 @@ def timed_child(cmd: list[str], env: dict[str, str], cwd: str) -> dict[str, Any]
     return {
         "seconds": seconds,
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
-        "max_rss_mb": usage.ru_maxrss / 1024,
+        "max_rss_mb": peak_kb / 1024,
     }
 
 

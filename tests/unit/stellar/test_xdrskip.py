@@ -38,6 +38,50 @@ def test_skip_scval_ends_where_the_value_ends(value: xdr.SCVal, prefix: bytes) -
     assert skip_scval(prefix + packed + b"\x00" * 8, len(prefix)) == len(prefix) + len(packed)
 
 
+# Long vectors of one fixed-size arm take the strided fast path; one odd element, or
+# a vector of another shape, must take the element-by-element walk and still end right.
+_FIXED_ARMS = st.sampled_from(
+    [
+        lambda i: xdr.SCVal(xdr.SCValType.SCV_U32, u32=xdr.Uint32(i)),
+        lambda i: xdr.SCVal(xdr.SCValType.SCV_U64, u64=xdr.Uint64(i)),
+        lambda i: xdr.SCVal(xdr.SCValType.SCV_BOOL, b=bool(i % 2)),
+        lambda i: xdr.SCVal(xdr.SCValType.SCV_VOID),
+        lambda i: xdr.SCVal(
+            xdr.SCValType.SCV_I128,
+            i128=xdr.Int128Parts(hi=xdr.Int64(-1), lo=xdr.Uint64(i)),
+        ),
+    ]
+)
+
+
+@settings(max_examples=200)
+@given(
+    arm=_FIXED_ARMS,
+    n=st.integers(0, 300),
+    odd=st.one_of(st.none(), st.tuples(st.integers(0, 299), scvals)),
+    nested=st.booleans(),
+)
+def test_long_vectors_of_one_arm_end_where_they_end(
+    arm: object, n: int, odd: tuple[int, xdr.SCVal] | None, nested: bool
+) -> None:
+    items = [arm(i) for i in range(n)]  # type: ignore[operator]
+    if odd is not None and n:
+        items[odd[0] % n] = odd[1]
+    value = xdr.SCVal(xdr.SCValType.SCV_VEC, vec=xdr.SCVec(items))
+    if nested:  # inside a map, after a key, before another entry
+        sym = xdr.SCVal(xdr.SCValType.SCV_SYMBOL, sym=xdr.SCSymbol(b"ids"))
+        value = xdr.SCVal(
+            xdr.SCValType.SCV_MAP,
+            map=xdr.SCMap([xdr.SCMapEntry(sym, value), xdr.SCMapEntry(value, sym)]),
+        )
+    packed = value.to_xdr_bytes()
+    assert skip_scval(packed + b"\x00" * 8, 0) == len(packed)
+    # A truncated vector is refused, never read past the end.
+    if len(packed) > 16:
+        with pytest.raises(Unsupported):
+            skip_scval(packed[: len(packed) - 4], 0)
+
+
 @given(topics=st.lists(scvals, max_size=4), data=scvals, with_id=st.booleans())
 def test_skip_contract_event(topics: list[xdr.SCVal], data: xdr.SCVal, with_id: bool) -> None:
     event = xdr.ContractEvent(
