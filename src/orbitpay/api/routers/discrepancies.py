@@ -11,15 +11,18 @@ walk through the pages never skips or repeats a row recorded meanwhile).
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from orbitpay import jsoncodec
 from orbitpay.api.auth import require_write
 from orbitpay.api.common import READ_RESPONSES, ContractQuery, ListSpec, list_response
+from orbitpay.api.csv_export import CSV_RESPONSE, csv_response
 from orbitpay.api.pagination import Keyset, Page
 from orbitpay.api.queryparams import QueryParam, QuerySpec
-from orbitpay.api.schemas import Discrepancy
+from orbitpay.api.schemas import Discrepancy, row_encoder
 from orbitpay.db.schema import discrepancies
 from orbitpay.security.apikeys import KeyIdentity
 
@@ -81,20 +84,37 @@ LIST_QUERY = QuerySpec(
         QueryParam("entity_id", EntityIdQuery),
         QueryParam("source", SourceQuery),
         QueryParam("corrected", CorrectedQuery),
-    ]
+    ],
+    formats=True,
 )
+_ENCODE = row_encoder(Discrepancy)
+
+
+def csv_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A CSV row: ``details`` (a JSON object) as its JSON text in one cell."""
+    out = _ENCODE(row)
+    if out.get("details") is not None:
+        out["details"] = jsoncodec.dumps(out["details"])
+    return out
 
 
 @router.get(
     "",
     response_model=Page[Discrepancy],
+    responses=CSV_RESPONSE,
     openapi_extra=LIST_QUERY.openapi(),
     summary="Differences found between the index and the chain",
     description="Every recorded discrepancy, newest first by default: the field, the indexed "
-    "and the chain value, and whether it was corrected. Needs a `write` API key.",
+    "and the chain value, and whether it was corrected. Needs a `write` API key. "
+    "`?format=csv` or `Accept: text/csv` streams every matching row as CSV (`details` as "
+    "its JSON text).",
 )
 async def list_discrepancies(
     request: Request, _: Annotated[KeyIdentity, Depends(require_write)]
 ) -> Response:
-    values, paging = LIST_QUERY.parse(request)
-    return await list_response(request, SPEC, values, paging)
+    query = LIST_QUERY.parse_list(request)
+    if query.csv:
+        return csv_response(
+            request, SPEC, query.values, query.paging, "discrepancies", encode=csv_row
+        )
+    return await list_response(request, SPEC, query.values, query.paging)
