@@ -379,7 +379,7 @@ def migrate(
 
     settings = _settings()
     check_database(settings)
-    with database(settings) as url:
+    with database(settings, quiet=True) as url:
         if down:
             migrations.downgrade(url, "base" if revision == "head" else revision)
         else:
@@ -845,7 +845,7 @@ def _with_connection(settings: Settings, work: Callable[[Any], Any], *, write: b
             await engine.dispose()
 
     check_database(settings)
-    with database(settings) as url:
+    with database(settings, quiet=True) as url:
         return asyncio.run(_run(url))
 
 

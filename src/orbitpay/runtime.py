@@ -61,20 +61,26 @@ def run(main: Coroutine[Any, Any, T]) -> T:
 
 
 @contextmanager
-def database(settings: Settings) -> Iterator[str]:
-    """Yield an asyncpg database URL; start (and finally stop) the embedded server if needed."""
+def database(settings: Settings, *, quiet: bool = False) -> Iterator[str]:
+    """Yield an asyncpg database URL; start (and finally stop) the embedded server if needed.
+
+    ``quiet``: the embedded server's start and stop are logged at debug level, for
+    short commands (``org list``, ``keys create``) whose output is all a user wants
+    to see; a service logs them at info.
+    """
     if settings.database_url:
         yield async_url(settings.database_url)
         return
+    say = log.debug if quiet else log.info
     embedded = EmbeddedPostgres(settings.data_dir)
-    log.info("embedded_postgres_starting", pgdata=str(embedded.pgdata))
+    say("embedded_postgres_starting", pgdata=str(embedded.pgdata))
     url = async_url(embedded.start())
-    log.info("embedded_postgres_ready")
+    say("embedded_postgres_ready")
     try:
         yield url
     finally:
         embedded.stop()
-        log.info("embedded_postgres_stopped")
+        say("embedded_postgres_stopped")
 
 
 def setup_logging(settings: Settings) -> None:
