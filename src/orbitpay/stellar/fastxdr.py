@@ -221,11 +221,26 @@ class Reader:
         args = [self.scval() for _ in range(n)]
         return contract, function, args
 
-    def authorized(self, out: list[tuple[str, str, list[Any]]]) -> None:
+    def authorized(
+        self,
+        out: list[tuple[str, str, list[Any]]],
+        seen: tuple[bytes, tuple[str, str, list[Any]]] | None = None,
+    ) -> None:
+        """An authorization tree's invocations, depth first.
+
+        ``seen``: the host function's own invocation, as bytes and decoded. The root of
+        a direct call's authorization is byte for byte that invocation, so it is not
+        decoded again (its arguments are the heavy part of an envelope).
+        """
         kind = self.u32()
         if kind != 0:  # create-contract host functions: not ours
             raise Unsupported("authorized function type")
-        out.append(self.invoke_args())
+        if seen is not None and self.buf.startswith(seen[0], self.pos):
+            self.pos += len(seen[0])
+            contract, function, args = seen[1]
+            out.append((contract, function, list(args)))
+        else:
+            out.append(self.invoke_args())
         for _ in range(self.u32()):
             self.authorized(out)
 
@@ -292,7 +307,9 @@ def _transaction(r: Reader) -> Calls:
         hf = r.u32()
         if hf != 0:
             raise Unsupported(f"host function type {hf}")
+        start = r.pos
         contract, function, args = r.invoke_args()
+        seen = (r.buf[start : r.pos], (contract, function, args))
         calls.append((contract, function, args, True))
         nested: list[tuple[str, str, list[Any]]] = []
         for _ in range(r.u32()):
@@ -304,7 +321,7 @@ def _transaction(r: Reader) -> Calls:
                 r.scval()
             elif cred != 0:
                 raise Unsupported("credentials type")
-            r.authorized(nested)
+            r.authorized(nested, seen)
         calls.extend((c, f, a, False) for c, f, a in nested)
     return calls
 

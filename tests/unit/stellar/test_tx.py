@@ -166,6 +166,24 @@ def test_fast_reader_equals_stellar_sdk(args: list[x.SCVal], via_router: bool) -
     assert fast == slow
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(values, max_size=4), st.lists(values, max_size=4), st.booleans())
+def test_fast_reader_decodes_an_authorization_that_differs_from_the_call(
+    args: list[x.SCVal], other: list[x.SCVal], prefix: bool
+) -> None:
+    """The root of an authorization is taken from the call only when it is the same
+    bytes: one that authorizes other arguments (or a longer argument list that starts
+    with the call's bytes) is decoded on its own."""
+    top = dx.Invocation(PAYROLL, "create_batch_streams", args)
+    signed = dx.Invocation(PAYROLL, "create_batch_streams", args + other if prefix else other)
+    auth = [dx.auth_entry_source(top), dx.auth_entry_address(SIGNER, signed, 7, 1000, NET)]
+    raw, _ = dx.build_envelope(SOURCE, 1, top, auth, NET)
+    env = b64(raw)
+    slow = envelope_calls(x.TransactionEnvelope.from_xdr(env))
+    fast = dedupe([Call(c, f, a, t) for c, f, a, t in envelope_calls_fast(env)])
+    assert fast == slow
+
+
 def test_fast_reader_refuses_unknown_shapes() -> None:
     import pytest
 
