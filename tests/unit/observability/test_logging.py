@@ -25,6 +25,15 @@ Lines = Callable[[], list[dict[str, Any]]]
 def lines() -> Iterator[Lines]:
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
+    # An in-process uvicorn started by an earlier test (tests/integration/api/live_server)
+    # leaves its loggers configured (level, own handlers, no propagation); the process
+    # these tests stand for starts with them untouched.
+    uvicorn_loggers = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.error")]
+    kept = [(lg, lg.level, lg.propagate, lg.handlers[:]) for lg in uvicorn_loggers]
+    for lg in uvicorn_loggers:
+        lg.setLevel(logging.NOTSET)
+        lg.propagate = True
+        lg.handlers[:] = []
     configure_logging("json", "info")
     buffer = io.StringIO()
     handler = root.handlers[0]
@@ -35,6 +44,10 @@ def lines() -> Iterator[Lines]:
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
+        for lg, lg_level, propagate, handlers in kept:
+            lg.setLevel(lg_level)
+            lg.propagate = propagate
+            lg.handlers[:] = handlers
         logging.captureWarnings(False)
         structlog.reset_defaults()
         structlog.contextvars.clear_contextvars()
