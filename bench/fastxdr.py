@@ -50,6 +50,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--meta-version", type=int, default=4, choices=(3, 4))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--organizations",
+        type=int,
+        default=10,
+        help="organizations on the load chain (fewer: longer index vectors, heavier metas)",
+    )
     args = parser.parse_args()
 
     from orbitpay.contracts.registry import decode_event, decode_event_sdk
@@ -65,7 +71,12 @@ def main() -> None:
     tune_gc()
     t0 = time.perf_counter()
     chain = build_chain(
-        "load", args.seed, events=args.events, meta_version=args.meta_version, metas="full"
+        "load",
+        args.seed,
+        events=args.events,
+        meta_version=args.meta_version,
+        metas="full",
+        organizations=args.organizations,
     )
     txs = list(chain.txs.values())
     mean_meta = sum(len(t.meta_xdr) for t in txs) * 3 // 4 // len(txs)

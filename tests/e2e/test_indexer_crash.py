@@ -58,8 +58,10 @@ def test_sigkill_at_random_moments_then_restart_ends_with_the_same_tables(
         # Ten random moments during catch-up: each run is killed once it has committed
         # past a random fraction of the chain, plus a random delay (mid-page, mid-commit...).
         # A round commits several thousand events at once (one page per group, side by
-        # side): the last target leaves room for a few rounds, so the kill lands mid-way.
-        targets = sorted(rng.uniform(0.05, 0.7) for _ in range(10))
+        # side): the last target leaves room for a few rounds, so the kill lands mid-way
+        # (0.7 did not once the first start stopped reading ledger state: the last run
+        # could commit the rest within the random delay).
+        targets = sorted(rng.uniform(0.05, 0.55) for _ in range(10))
         for target in targets:
             proc = subprocess.Popen(
                 [*ORBITPAY, "index", "--once"],
