@@ -6,8 +6,10 @@ not disturb other tests sharing the machine's PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +38,16 @@ async def client_for() -> AsyncIterator[object]:
     for lifespan, client in reversed(contexts):  # type: ignore[misc]
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+async def _cache_status(client: httpx.AsyncClient, want: str) -> dict[str, Any]:
+    """/health's cache component once its status is ``want`` (polled for up to 15 s)."""
+    for _ in range(150):
+        cache: dict[str, Any] = (await client.get("/health")).json()["cache"]
+        if cache["status"] == want:
+            return cache
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"cache status still {cache['status']!r}, not {want!r}: {cache}")
 
 
 async def test_health_ok_then_503_when_database_stops_then_ok(
@@ -68,6 +80,10 @@ async def test_health_ok_then_503_when_database_stops_then_ok(
         assert down.status_code == 503
         assert down.json()["database"]["status"] == "down"
         assert down.json()["status"] == "degraded"
+        # The per-process cache's invalidation feed (LISTEN on that server) is gone with it:
+        # the cache steps aside and /health says so.
+        cache = await _cache_status(client, "degraded")
+        assert cache["kind"] == "memory" and "LISTEN" in cache["error"]
         listed = await client.get("/api/streams")
         assert listed.status_code == 503
         assert listed.json()["error"]["code"] == "service_unavailable"
@@ -78,6 +94,8 @@ async def test_health_ok_then_503_when_database_stops_then_ok(
         assert back.json()["database"]["status"] == "ok"
         # The connection broken by the restart is dropped, not handed out: no 503 now.
         assert (await client.get("/api/streams")).status_code == 200
+        # The listener reconnects on its own (backoff up to 5 s) and the cache serves again.
+        assert (await _cache_status(client, "ok"))["error"] is None
     finally:
         embedded.stop()
 

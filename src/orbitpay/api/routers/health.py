@@ -150,6 +150,22 @@ def _indexer(state: dict[str, Any] | None) -> tuple[ComponentHealth, IndexerHeal
     )
 
 
+CACHE_BYPASSED = (
+    "not serving: its invalidation feed (PostgreSQL LISTEN) is down, so every request "
+    "computes its answer until the listener is back"
+)
+
+
+def _cache_health(res: AppResources, reachable: bool) -> ComponentHealth:
+    """``down``: the backend does not answer; ``degraded``: it does, but a per-process cache
+    cannot hear of changes now (:mod:`orbitpay.notify`) and steps aside (slower, never stale)."""
+    if not reachable:
+        return ComponentHealth(status="down", kind=res.cache.kind)
+    if not res.cache.serving:
+        return ComponentHealth(status="degraded", kind=res.cache.kind, error=CACHE_BYPASSED)
+    return ComponentHealth(status="ok", kind=res.cache.kind)
+
+
 @router.get(
     "/health",
     response_model=HealthResponse,
@@ -157,9 +173,14 @@ def _indexer(state: dict[str, Any] | None) -> tuple[ComponentHealth, IndexerHeal
 )
 async def health(res: Resources) -> JSONResponse:
     (database, state), cache_ok = await asyncio.gather(_database(res), res.cache.ping())
-    cache = ComponentHealth(status="ok" if cache_ok else "down", kind=res.cache.kind)
+    cache = _cache_health(res, cache_ok)
     rpc, indexer = _indexer(state)
-    healthy = database.status == "ok" and cache_ok and rpc.status == "ok" and indexer.status == "ok"
+    healthy = (
+        database.status == "ok"
+        and cache.status == "ok"
+        and rpc.status == "ok"
+        and indexer.status == "ok"
+    )
     body = HealthResponse(
         status="ok" if healthy else "degraded",
         database=database,
