@@ -102,25 +102,39 @@ def start_devnet(
 # ── databases ─────────────────────────────────────────────────────────────────
 
 
-def create_database(orgs: list[dict[str, Any]]) -> str:
+_PREPARE = """
+import asyncio, json, sys
+from orbitpay.db.engine import create_engine
+from orbitpay.db.migrate import upgrade
+from orbitpay.orgs import register_organization
+
+url, orgs = sys.argv[1], json.loads(sys.stdin.read())
+upgrade(url)
+
+async def main():
+    engine = create_engine(url, pool_size=1)
+    try:
+        for org in orgs:
+            async with engine.begin() as conn:
+                await register_organization(conn, org["name"], org["contracts"])
+    finally:
+        await engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+def create_database(orgs: list[dict[str, Any]], python: str = sys.executable) -> str:
+    """A fresh database, migrated and with ``orgs`` registered by ``python``'s orbitpay
+    (this checkout's by default; a baseline's own ``.venv`` migrates it its own way)."""
     from orbitpay.db import admin
-    from orbitpay.db.engine import create_engine
-    from orbitpay.db.migrate import upgrade
-    from orbitpay.orgs import register_organization
 
     url = admin.create_database("orbitpay_bench", ADMIN_URL)
-    upgrade(url)
-
-    async def _register() -> None:
-        engine = create_engine(url, pool_size=1)
-        try:
-            for org in orgs:
-                async with engine.begin() as conn:
-                    await register_organization(conn, org["name"], org["contracts"])
-        finally:
-            await engine.dispose()
-
-    asyncio.run(_register())
+    try:
+        subprocess.run([python, "-c", _PREPARE, url], input=json.dumps(orgs), text=True, check=True)
+    except BaseException:
+        drop_database(url)
+        raise
     return url
 
 
@@ -288,27 +302,6 @@ def end_to_end(
 
 # ── the command as users run it ────────────────────────────────────────────────
 
-_PREPARE = """
-import asyncio, json, sys
-from orbitpay.db.engine import create_engine
-from orbitpay.db.migrate import upgrade
-from orbitpay.orgs import register_organization
-
-url, orgs = sys.argv[1], json.loads(sys.stdin.read())
-upgrade(url)
-
-async def main():
-    engine = create_engine(url, pool_size=1)
-    try:
-        for org in orgs:
-            async with engine.begin() as conn:
-                await register_organization(conn, org["name"], org["contracts"])
-    finally:
-        await engine.dispose()
-
-asyncio.run(main())
-"""
-
 
 def timed_child(cmd: list[str], env: dict[str, str], cwd: str) -> dict[str, Any]:
     """Run ``cmd`` to completion: wall seconds, the child's own CPU seconds and peak RSS.
@@ -353,12 +346,8 @@ def index_once(rpc_url: str, orgs: list[dict[str, Any]], checkout: str) -> dict[
     """``orbitpay index --once`` of ``checkout`` (its own ``.venv``) on a fresh database."""
     import tempfile
 
-    from orbitpay.db import admin
-
-    url = admin.create_database("orbitpay_bench", ADMIN_URL)
-    python = f"{checkout}/.venv/bin/python"
+    url = create_database(orgs, python=f"{checkout}/.venv/bin/python")
     try:
-        subprocess.run([python, "-c", _PREPARE, url], input=json.dumps(orgs), text=True, check=True)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/tmp"),

@@ -118,10 +118,10 @@ from orbitpay.stellar.ledger import archived, decode_entry, instance_key, persis
 from orbitpay.stellar.rpc import (
     MAX_CONTRACT_IDS_PER_FILTER,
     MAX_FILTERS,
-    EventFilter,
     LedgerEntry,
     RpcClient,
     RpcError,
+    filters_for,
 )
 
 log = get_logger(__name__)
@@ -544,12 +544,10 @@ async def initialized_since(
     found: set[str] = set()
     for i in range(0, len(contract_ids), chunk):
         ids = list(contract_ids[i : i + chunk])
-        step = MAX_CONTRACT_IDS_PER_FILTER
-        filters = [
-            EventFilter(ids[j : j + step], topics=[[_INIT_TOPIC]]) for j in range(0, len(ids), step)
-        ]
         try:
-            page = await rpc.get_events(filters, start_ledger=start_ledger, limit=len(ids))
+            page = await rpc.get_events(
+                filters_for(ids, topics=[[_INIT_TOPIC]]), start_ledger=start_ledger, limit=len(ids)
+            )
         except RpcError as exc:
             log.warning("init_probe_failed", contracts=len(ids), error=str(exc))
             continue

@@ -295,13 +295,16 @@ class EventFilter:
         return out
 
 
-def filters_for(contract_ids: Sequence[str]) -> list[EventFilter]:
-    """Filters covering ``contract_ids``: at most 5 per filter, at most 5 filters (25 ids)."""
+def filters_for(
+    contract_ids: Sequence[str], topics: list[list[str]] | None = None
+) -> list[EventFilter]:
+    """Filters covering ``contract_ids``: at most 5 per filter, at most 5 filters (25 ids),
+    each with ``topics`` (base64 SCVal segments) when given."""
     if len(contract_ids) > MAX_FILTERS * MAX_CONTRACT_IDS_PER_FILTER:
         raise ValueError("at most 25 contracts fit in one getEvents request")
     ids = list(contract_ids)
     step = MAX_CONTRACT_IDS_PER_FILTER
-    return [EventFilter(ids[i : i + step]) for i in range(0, len(ids), step)]
+    return [EventFilter(ids[i : i + step], topics=topics) for i in range(0, len(ids), step)]
 
 
 # ── the client ───────────────────────────────────────────────────────────────
@@ -538,8 +541,6 @@ class RpcClient:
                 for e in r.get("entries") or []
             ]
 
-        answers = (
-            [await one(chunks[0])] if len(chunks) == 1 else await asyncio.gather(*map(one, chunks))
-        )
+        answers = await asyncio.gather(*map(one, chunks))
         found = [e for _, entries in answers for e in entries]
         return LedgerEntries(entries=found, latest_ledger=max((a[0] for a in answers), default=0))

@@ -158,24 +158,32 @@ async def test_lists_what_the_reconciler_corrected(
     assert len(every["items"]) + sum(i["corrected"] for i in items) == len(items)
 
 
-async def test_pages_and_access(api: Api, clean_engine: AsyncEngine) -> None:
-    keys = await _keys(clean_engine)
-    contract = "CA3D5KRYM6CB7OWQ6TWYRR3Z4T7GNZLKERYNZGGA5SOAOPIFY6YQGAXE"
-    async with clean_engine.begin() as conn:
+DECODE_CONTRACT = "CA3D5KRYM6CB7OWQ6TWYRR3Z4T7GNZLKERYNZGGA5SOAOPIFY6YQGAXE"
+
+
+async def _decode_rows(engine: AsyncEngine, n: int, message: str, extra: dict[str, str]) -> None:
+    """``n`` decode discrepancies of one contract, ``message`` formatted with ``n``, details
+    ``{"n": n, **extra}``, recorded as the indexer records them."""
+    async with engine.begin() as conn:
         await store.add_discrepancies(
             conn,
             [
                 Discrepancy.of(
                     DiscrepancySource.DECODE,
                     DiscrepancyEntity.EVENT,
-                    f"event {n} could not be decoded",
-                    contract_id=contract,
-                    entity_id=n,
-                    details={"n": n},
+                    message.format(n=i),
+                    contract_id=DECODE_CONTRACT,
+                    entity_id=i,
+                    details={"n": i, **extra},
                 )
-                for n in range(5)
+                for i in range(n)
             ],
         )
+
+
+async def test_pages_and_access(api: Api, clean_engine: AsyncEngine) -> None:
+    keys = await _keys(clean_engine)
+    await _decode_rows(clean_engine, 5, "event {n} could not be decoded", {})
     head = {"X-API-Key": keys["write"]}
     seen: list[int] = []
     cursor: str | None = None
@@ -203,22 +211,7 @@ async def test_pages_and_access(api: Api, clean_engine: AsyncEngine) -> None:
 
 async def test_csv_both_ways_with_details_as_json(api: Api, clean_engine: AsyncEngine) -> None:
     keys = await _keys(clean_engine)
-    contract = "CA3D5KRYM6CB7OWQ6TWYRR3Z4T7GNZLKERYNZGGA5SOAOPIFY6YQGAXE"
-    async with clean_engine.begin() as conn:
-        await store.add_discrepancies(
-            conn,
-            [
-                Discrepancy.of(
-                    DiscrepancySource.DECODE,
-                    DiscrepancyEntity.EVENT,
-                    f"event {n}, with a comma",
-                    contract_id=contract,
-                    entity_id=n,
-                    details={"n": n, "why": 'a "quoted" reason'},
-                )
-                for n in range(3)
-            ],
-        )
+    await _decode_rows(clean_engine, 3, "event {n}, with a comma", {"why": 'a "quoted" reason'})
     head = {"X-API-Key": keys["write"]}
     page = await api.json("/api/discrepancies", headers=head, params={"order": "asc"})
     as_csv = {"order": "asc", "format": "csv"}
