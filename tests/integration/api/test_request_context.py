@@ -9,11 +9,9 @@ plain standard-library logger, as a library would) and fail.
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -21,34 +19,21 @@ import pytest
 import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.logcapture import Lines, json_log_lines
 
 from orbitpay.api.app import create_app
 from orbitpay.cache import Cache, MemoryBackend
 from orbitpay.config import ConfigError, load_settings
-from orbitpay.observability.logging import configure_logging, get_logger
+from orbitpay.observability.logging import get_logger
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
-Lines = Callable[[], list[dict[str, Any]]]
 
 
 @pytest.fixture
 def log_lines() -> Iterator[Lines]:
     """The JSON lines the process writes from here on (``configure_logging`` as in service)."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    configure_logging("json", "info")
-    buffer = io.StringIO()
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(buffer)
-    try:
-        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
-        logging.captureWarnings(False)
-        structlog.reset_defaults()
-        structlog.contextvars.clear_contextvars()
+    with json_log_lines() as read:
+        yield read
 
 
 def build_app(engine: AsyncEngine, **overrides: Any) -> FastAPI:

@@ -10,47 +10,19 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import structlog
+from tests.logcapture import Lines, json_log_lines
 
 from orbitpay.observability.logging import configure_logging, get_logger
-
-Lines = Callable[[], list[dict[str, Any]]]
 
 
 @pytest.fixture
 def lines() -> Iterator[Lines]:
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    # An in-process uvicorn started by an earlier test (tests/integration/api/live_server)
-    # leaves its loggers configured (level, own handlers, no propagation); the process
-    # these tests stand for starts with them untouched.
-    uvicorn_loggers = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.error")]
-    kept = [(lg, lg.level, lg.propagate, lg.handlers[:]) for lg in uvicorn_loggers]
-    for lg in uvicorn_loggers:
-        lg.setLevel(logging.NOTSET)
-        lg.propagate = True
-        lg.handlers[:] = []
-    configure_logging("json", "info")
-    buffer = io.StringIO()
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(buffer)
-    try:
-        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
-        for lg, lg_level, propagate, handlers in kept:
-            lg.setLevel(lg_level)
-            lg.propagate = propagate
-            lg.handlers[:] = handlers
-        logging.captureWarnings(False)
-        structlog.reset_defaults()
-        structlog.contextvars.clear_contextvars()
+    with json_log_lines() as read:
+        yield read
 
 
 def test_alembic_preamble_and_plugin_lines_are_dropped_migrations_kept(lines: Lines) -> None:
