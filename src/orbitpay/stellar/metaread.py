@@ -125,68 +125,6 @@ def _event(r: fastxdr.Reader, op_index: int, index: int, out: list[EventRef]) ->
     return event_type, contract is not None
 
 
-def _events(r: fastxdr.Reader, op_index: int, out: list[EventRef]) -> None:
-    n = r.u32()
-    for i in range(n):
-        _event(r, op_index, i, out)
-
-
-def _fast(buf: bytes) -> MetaView:
-    v = _u32(buf, 0)
-    if v not in (3, 4):
-        raise xdrskip.Unsupported(f"TransactionMeta v{v}")
-    view = MetaView(v)
-    r = fastxdr.Reader(buf)
-    pos = xdrskip.skip_changes(buf, xdrskip.skip_ext_v0(buf, 4))  # ext, txChangesBefore
-    n_ops = _u32(buf, pos)
-    pos += 4
-    for op_index in range(n_ops):
-        if v == 4:  # OperationMetaV2: ext, changes, events
-            r.pos = xdrskip.skip_changes(buf, xdrskip.skip_ext_v0(buf, pos))
-            _events(r, op_index, view.events)
-            pos = r.pos
-        else:  # OperationMeta: changes
-            pos = xdrskip.skip_changes(buf, pos)
-    pos = xdrskip.skip_changes(buf, pos)  # txChangesAfter
-    present = _u32(buf, pos)
-    pos += 4
-    if present > 1:
-        raise xdrskip.Unsupported("optional flag")
-    r.pos = pos
-    if present and v == 3:  # SorobanTransactionMeta: ext, events, returnValue, diagnostics
-        r.pos = xdrskip.skip_soroban_meta_ext(buf, pos)
-        _events(r, 0, view.events)
-        view.return_value = r.scval()
-        n = r.u32()
-        positions: list[int] = []
-        for i in range(n):
-            flag = r.u32()
-            if flag > 1:
-                raise xdrskip.Unsupported("bool")
-            kind, _ = _event(r, 0, 0, [])
-            if kind == x.ContractEventType.CONTRACT.value and flag:
-                positions.append(i)
-        if n and len(positions) == len(view.events):
-            view.diag_positions = positions
-    elif present:  # SorobanTransactionMetaV2: ext, optional returnValue
-        r.pos = xdrskip.skip_soroban_meta_ext(buf, pos)
-        has_value = r.u32()
-        if has_value > 1:
-            raise xdrskip.Unsupported("optional flag")
-        if has_value:
-            view.return_value = r.scval()
-    pos = r.pos
-    if v == 4:  # transaction events (stage + event), diagnostic events
-        n = _u32(buf, pos)
-        pos += 4
-        for _ in range(n):
-            pos = xdrskip.skip_contract_event(buf, pos + 4)
-        pos = xdrskip.skip_events(buf, pos, diagnostic=True)
-    if pos != len(buf):
-        raise xdrskip.Unsupported("bytes after the meta")
-    return view
-
-
 def view_of(meta: x.TransactionMeta) -> MetaView:
     """The same view from a stellar-sdk object (the fallback, and the tests' reference)."""
     view = MetaView(meta.v)
@@ -394,7 +332,20 @@ def _event_list(buf: bytes, pos: int) -> tuple[list[bytes], int]:
     return out, pos
 
 
-def _spans(buf: bytes) -> EventSpans:
+@dataclass(slots=True)
+class _Walk:
+    """One pass over a v3/v4 meta: its events as spans, and where the values are that
+    only some readers decode (``None``: absent)."""
+
+    version: int
+    spans: EventSpans
+    return_at: int | None  # the top-level call's return value (an SCVal)
+    diagnostics_at: int | None  # meta v3: the diagnostic events list
+
+
+def _walk(buf: bytes) -> _Walk:
+    """The one walk over a meta's layout both narrow readers share (:func:`_fast`,
+    :func:`_spans`): ledger entry changes stepped over, events cut out as spans."""
     v = _u32(buf, 0)
     if v not in (3, 4):
         raise xdrskip.Unsupported(f"TransactionMeta v{v}")
@@ -406,17 +357,20 @@ def _spans(buf: bytes) -> EventSpans:
         if v == 4:  # OperationMetaV2: ext, changes, events
             events, pos = _event_list(buf, xdrskip.skip_changes(buf, xdrskip.skip_ext_v0(buf, pos)))
             per_op.append(events)
-        else:
+        else:  # OperationMeta: changes
             pos = xdrskip.skip_changes(buf, pos)
     pos = xdrskip.skip_changes(buf, pos)  # txChangesAfter
     present = _u32(buf, pos)
     pos += 4
     if present > 1:
         raise xdrskip.Unsupported("optional flag")
+    return_at = diagnostics_at = None
     if present and v == 3:  # SorobanTransactionMeta: ext, events, returnValue, diagnostics
         events, pos = _event_list(buf, xdrskip.skip_soroban_meta_ext(buf, pos))
         per_op = [events]
-        pos = xdrskip.skip_events(buf, xdrskip.skip_scval(buf, pos), diagnostic=True)
+        return_at = pos
+        diagnostics_at = xdrskip.skip_scval(buf, pos)
+        pos = xdrskip.skip_events(buf, diagnostics_at, diagnostic=True)
     elif present:  # SorobanTransactionMetaV2: ext, optional returnValue
         pos = xdrskip.skip_soroban_meta_ext(buf, pos)
         has_value = _u32(buf, pos)
@@ -424,6 +378,7 @@ def _spans(buf: bytes) -> EventSpans:
         if has_value > 1:
             raise xdrskip.Unsupported("optional flag")
         if has_value:
+            return_at = pos
             pos = xdrskip.skip_scval(buf, pos)
     tx_events: list[tuple[int, bytes]] = []
     if v == 4:  # transaction events (stage + event), diagnostic events
@@ -436,7 +391,39 @@ def _spans(buf: bytes) -> EventSpans:
         pos = xdrskip.skip_events(buf, pos, diagnostic=True)
     if pos != len(buf):
         raise xdrskip.Unsupported("bytes after the meta")
-    return EventSpans(per_op, tx_events)
+    return _Walk(v, EventSpans(per_op, tx_events), return_at, diagnostics_at)
+
+
+def _spans(buf: bytes) -> EventSpans:
+    return _walk(buf).spans
+
+
+def _fast(buf: bytes) -> MetaView:
+    """The :class:`MetaView` of a v3/v4 meta from :func:`_walk`: events decoded from their
+    spans, the return value and the v3 diagnostic positions read where the walk found them."""
+    walk = _walk(buf)
+    view = MetaView(walk.version)
+    for op_index, events in enumerate(walk.spans.per_op):
+        for index, span in enumerate(events):
+            _event(fastxdr.Reader(span), op_index, index, view.events)
+    r = fastxdr.Reader(buf)
+    if walk.return_at is not None:
+        r.pos = walk.return_at
+        view.return_value = r.scval()
+    if walk.diagnostics_at is not None:
+        r.pos = walk.diagnostics_at
+        n = r.u32()
+        positions: list[int] = []
+        for i in range(n):
+            flag = r.u32()
+            if flag > 1:
+                raise xdrskip.Unsupported("bool")
+            kind, _ = _event(r, 0, 0, [])
+            if kind == x.ContractEventType.CONTRACT.value and flag:
+                positions.append(i)
+        if n and len(positions) == len(view.events):
+            view.diag_positions = positions
+    return view
 
 
 def event_spans(buf: bytes) -> EventSpans | None:
